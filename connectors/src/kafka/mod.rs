@@ -1,0 +1,109 @@
+//! Kafka: the source reader, the sink writer and the dead-letter writer.
+//!
+//! Partitions are assigned to workers deterministically from the global
+//! worker index ([`assign_partitions`]) and read with `assign()`: there is no
+//! consumer-group rebalancing, and offsets belong to the engine.
+
+mod assign;
+mod dead_letter;
+mod source;
+mod sink;
+
+pub use assign::assign_partitions;
+pub use dead_letter::{
+    DeadLetterWriter, HEADER_ERROR, HEADER_OFFSET, HEADER_PARTITION, HEADER_TOPIC,
+};
+pub use sink::KafkaWriter;
+pub use source::{KafkaReader, RawRecord};
+
+use rdkafka::ClientConfig;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// How long Rill waits for the broker in blocking admin calls (metadata,
+/// watermarks, flush).
+pub const BROKER_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Where the brokers are, and extra librdkafka properties for every client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KafkaConfig {
+    /// `bootstrap.servers`: a comma-separated `host:port` list.
+    pub brokers: String,
+    /// Extra librdkafka properties, applied after Rill's own.
+    pub properties: BTreeMap<String, String>,
+}
+
+impl KafkaConfig {
+    /// A configuration for the given bootstrap servers.
+    pub fn new(brokers: impl Into<String>) -> Self {
+        KafkaConfig {
+            brokers: brokers.into(),
+            properties: BTreeMap::new(),
+        }
+    }
+
+    /// Adds a librdkafka property (it overrides Rill's defaults).
+    pub fn set(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.properties.insert(key.into(), value.into());
+        self
+    }
+
+    pub(crate) fn client_config(&self, defaults: &[(&str, &str)]) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config.set("bootstrap.servers", &self.brokers);
+        for (k, v) in defaults {
+            config.set(*k, *v);
+        }
+        for (k, v) in &self.properties {
+            config.set(k, v);
+        }
+        config
+    }
+}
+
+/// Where a source starts reading a partition that has no saved offset.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum StartOffset {
+    /// The oldest record still in the partition.
+    #[default]
+    Earliest,
+    /// Only records produced after the job starts.
+    Latest,
+    /// Explicit offsets per partition; partitions not listed start earliest.
+    Offsets(BTreeMap<i32, i64>),
+}
+
+/// What a source does with a record that fails to decode.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BadInputPolicy {
+    /// Stop the job with an error naming topic, partition, offset and cause.
+    Fail,
+    /// Drop the record and count it.
+    Skip,
+    /// Produce the raw record, with the error in its headers, to this topic.
+    DeadLetter(String),
+}
+
+/// How a Kafka source reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceOptions {
+    /// Where to start partitions without a saved offset.
+    pub start: StartOffset,
+    /// Stop at the end offsets seen at start-up instead of reading forever.
+    pub bounded: bool,
+    /// What to do with records that fail to decode.
+    pub bad_input: BadInputPolicy,
+    /// The most records read in one activation of the source.
+    pub max_batch: usize,
+}
+
+impl Default for SourceOptions {
+    fn default() -> Self {
+        SourceOptions {
+            start: StartOffset::Earliest,
+            bounded: false,
+            bad_input: BadInputPolicy::Fail,
+            max_batch: 4096,
+        }
+    }
+}

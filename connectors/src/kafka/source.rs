@@ -1,0 +1,208 @@
+//! The Kafka source reader: one per worker, reading the partitions assigned to it.
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::Message;
+use rdkafka::{Offset, TopicPartitionList};
+use std::collections::BTreeMap;
+
+use super::{assign_partitions, KafkaConfig, SourceOptions, StartOffset, BROKER_TIMEOUT};
+use crate::{ConnectorError, Result};
+
+/// One record as read from Kafka, borrowed from librdkafka's buffer.
+#[derive(Debug, Clone, Copy)]
+pub struct RawRecord<'a> {
+    /// The topic.
+    pub topic: &'a str,
+    /// The partition.
+    pub partition: i32,
+    /// The offset.
+    pub offset: i64,
+    /// The key bytes, if the record has a key.
+    pub key: Option<&'a [u8]>,
+    /// The value bytes, if the record has a value.
+    pub payload: Option<&'a [u8]>,
+    /// The record's timestamp in milliseconds, if it has one.
+    pub timestamp: Option<i64>,
+}
+
+#[derive(Debug, Clone)]
+struct PartitionState {
+    /// The offset of the next record to read.
+    next: i64,
+    /// For bounded reads: the end offset seen at start-up.
+    end: Option<i64>,
+}
+
+/// Reads the partitions of one topic that belong to one worker.
+pub struct KafkaReader {
+    consumer: BaseConsumer,
+    topic: String,
+    partitions: BTreeMap<i32, PartitionState>,
+    bounded: bool,
+}
+
+impl KafkaReader {
+    /// Connects, finds the topic's partitions, assigns this worker's share and
+    /// seeks each to its start offset (`saved` offsets win over `options.start`).
+    pub fn open(
+        config: &KafkaConfig,
+        topic: &str,
+        worker: usize,
+        workers: usize,
+        options: &SourceOptions,
+        saved: &BTreeMap<i32, i64>,
+    ) -> Result<Self> {
+        let consumer: BaseConsumer = config
+            .client_config(&[
+                // assign() still needs a group id; nothing is committed to it.
+                ("group.id", "rill"),
+                ("enable.auto.commit", "false"),
+                ("enable.auto.offset.store", "false"),
+                ("enable.partition.eof", "false"),
+                ("auto.offset.reset", "earliest"),
+                ("fetch.wait.max.ms", "50"),
+                ("queued.min.messages", "100000"),
+            ])
+            .create()
+            .map_err(|e| ConnectorError::kafka("creating the consumer", e))?;
+        let count = partition_count(&consumer, topic)?;
+        let mine = assign_partitions(count, worker, workers);
+        let mut partitions = BTreeMap::new();
+        let mut list = TopicPartitionList::new();
+        for &p in &mine {
+            let (low, high) = consumer
+                .fetch_watermarks(topic, p, BROKER_TIMEOUT)
+                .map_err(|e| ConnectorError::kafka(format!("watermarks of {topic}/{p}"), e))?;
+            let start = match (saved.get(&p), &options.start) {
+                (Some(&o), _) => o,
+                (None, StartOffset::Earliest) => low,
+                (None, StartOffset::Latest) => high,
+                (None, StartOffset::Offsets(map)) => map.get(&p).copied().unwrap_or(low),
+            };
+            list.add_partition_offset(topic, p, Offset::Offset(start))
+                .map_err(|e| ConnectorError::kafka("building the assignment", e))?;
+            let end = options.bounded.then_some(high);
+            partitions.insert(p, PartitionState { next: start, end });
+        }
+        consumer
+            .assign(&list)
+            .map_err(|e| ConnectorError::kafka(format!("assigning partitions of {topic}"), e))?;
+        drop(list);
+        log::info!("kafka source {topic}: worker {worker}/{workers} reads partitions {mine:?}");
+        Ok(KafkaReader {
+            consumer,
+            topic: topic.to_owned(),
+            partitions,
+            bounded: options.bounded,
+        })
+    }
+
+    /// The topic read.
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    /// The partitions this reader owns.
+    pub fn partitions(&self) -> impl Iterator<Item = i32> + '_ {
+        self.partitions.keys().copied()
+    }
+
+    /// The next offset to read, per owned partition.
+    pub fn positions(&self) -> BTreeMap<i32, i64> {
+        self.partitions.iter().map(|(p, s)| (*p, s.next)).collect()
+    }
+
+    /// True when the reader is bounded and every partition reached its end.
+    pub fn is_finished(&self) -> bool {
+        self.bounded
+            && self
+                .partitions
+                .values()
+                .all(|s| s.end.is_some_and(|end| s.next >= end))
+    }
+
+    /// Calls `wake` (from a librdkafka thread) whenever records arrive after
+    /// the queue was empty, so an idle worker need not spin.
+    pub fn set_wakeup(&mut self, wake: impl Fn() + Send + Sync + 'static) {
+        self.consumer.set_nonempty_callback(wake);
+    }
+
+    /// Reads up to `max` records without blocking and hands each to `handle`.
+    /// Returns how many were read; stops early at the first error `handle` returns.
+    pub fn poll_batch<E>(
+        &mut self,
+        max: usize,
+        mut handle: impl FnMut(RawRecord<'_>) -> std::result::Result<(), E>,
+    ) -> std::result::Result<usize, E>
+    where
+        E: From<ConnectorError>,
+    {
+        let mut read = 0;
+        while read < max && !self.is_finished() {
+            let message = match self.consumer.poll(std::time::Duration::ZERO) {
+                None => break,
+                Some(Err(e)) if is_transient(&e) => {
+                    log::warn!("kafka source {}: {e}", self.topic);
+                    break;
+                }
+                Some(Err(e)) => {
+                    return Err(ConnectorError::kafka(format!("reading {}", self.topic), e).into())
+                }
+                Some(Ok(m)) => m,
+            };
+            let partition = message.partition();
+            let offset = message.offset();
+            let Some(state) = self.partitions.get_mut(&partition) else {
+                continue;
+            };
+            if let Some(end) = state.end {
+                if offset >= end {
+                    // Past the bounded end: not ours to emit.
+                    state.next = end;
+                    continue;
+                }
+            }
+            state.next = offset + 1;
+            read += 1;
+            handle(RawRecord {
+                topic: &self.topic,
+                partition,
+                offset,
+                key: message.key(),
+                payload: message.payload(),
+                timestamp: message.timestamp().to_millis(),
+            })?;
+        }
+        Ok(read)
+    }
+}
+
+fn is_transient(e: &KafkaError) -> bool {
+    matches!(e, KafkaError::PartitionEOF(_))
+        || e.rdkafka_error_code().is_some_and(|c| {
+            use rdkafka::types::RDKafkaErrorCode::*;
+            matches!(c, AllBrokersDown | BrokerTransportFailure | OperationTimedOut)
+        })
+}
+
+/// The number of partitions of `topic`, or a clear error if it does not exist.
+pub(crate) fn partition_count(consumer: &BaseConsumer, topic: &str) -> Result<i32> {
+    let metadata = consumer
+        .fetch_metadata(Some(topic), BROKER_TIMEOUT)
+        .map_err(|e| ConnectorError::kafka(format!("metadata of topic {topic}"), e))?;
+    let t = metadata
+        .topics()
+        .iter()
+        .find(|t| t.name() == topic)
+        .ok_or_else(|| ConnectorError::Config(format!("topic {topic} does not exist")))?;
+    if let Some(err) = t.error() {
+        return Err(ConnectorError::Config(format!(
+            "topic {topic} is not available: {err:?}"
+        )));
+    }
+    if t.partitions().is_empty() {
+        return Err(ConnectorError::Config(format!("topic {topic} has no partitions")));
+    }
+    Ok(t.partitions().len() as i32)
+}

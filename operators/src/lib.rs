@@ -1,0 +1,45 @@
+//! Rill's dataflow operators, as extension traits on timely streams.
+//!
+//! One operator per file, one trait per operator, each taking a [`Step`]:
+//! the step's name (its identity in logs, metrics and checkpoints; internal
+//! timely operators are named `"{step}.{role}"`) and an optional [`Meter`]
+//! that is told how many records went in and out, once per batch.
+//!
+//! Stateless: [`MapStep`], [`FilterStep`], [`FlatMapStep`], [`InspectStep`],
+//! [`MergeStep`], [`BranchStep`]. Routing: [`KeyByStep`] sends each record to
+//! the worker that owns its key group.
+//!
+//! ```
+//! use rill_operators::{FilterStep, MapStep, Step};
+//! use timely::dataflow::operators::{Capture, ToStream};
+//! use timely::dataflow::operators::capture::Extract;
+//!
+//! let captured = timely::example(|scope| {
+//!     (0..10u64)
+//!         .to_stream(scope)
+//!         .container::<Vec<_>>()
+//!         .filter_step(&Step::new("evens"), |x| x % 2 == 0)
+//!         .map_step(&Step::new("square"), |x| x * x)
+//!         .capture()
+//! });
+//! let out: Vec<u64> = captured.extract().into_iter().flat_map(|(_, d)| d).collect();
+//! assert_eq!(out, vec![0, 4, 16, 36, 64]);
+//! ```
+
+mod branch;
+mod filter;
+mod flat_map;
+mod inspect;
+mod key_by;
+mod map;
+mod merge;
+mod step;
+
+pub use branch::{BranchStep, Predicate};
+pub use filter::FilterStep;
+pub use flat_map::FlatMapStep;
+pub use inspect::InspectStep;
+pub use key_by::KeyByStep;
+pub use map::MapStep;
+pub use merge::MergeStep;
+pub use step::{Meter, Step};
