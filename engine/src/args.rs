@@ -1,0 +1,140 @@
+//! The flags every Rill job binary understands.
+
+use clap::Args;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::{Error, Result};
+
+/// The common flags of a Rill job; each also reads an environment variable,
+/// so a binary runs unchanged in a container (process id from a pod ordinal).
+///
+/// Embed them in a job's own clap parser with `#[command(flatten)]`.
+#[derive(Debug, Clone, Args)]
+pub struct JobArgs {
+    /// Worker threads per process.
+    #[arg(short = 'w', long, env = "RILL_WORKERS", default_value_t = 1)]
+    pub workers: usize,
+    /// Number of processes in the cluster.
+    #[arg(short = 'n', long, env = "RILL_PROCESSES", default_value_t = 1)]
+    pub processes: usize,
+    /// This process's index, in 0..processes.
+    #[arg(short = 'p', long, env = "RILL_PROCESS_ID", default_value_t = 0)]
+    pub process_id: usize,
+    /// A file with one host:port per line, one line per process.
+    #[arg(long, env = "RILL_HOSTS")]
+    pub hosts: Option<PathBuf>,
+    /// Kafka bootstrap servers (host:port,...).
+    #[arg(long, env = "RILL_BROKERS")]
+    pub brokers: Option<String>,
+    /// Where the job keeps its state (checkpoints arrive with durable state).
+    #[arg(long, env = "RILL_STATE_DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// How often sources close an epoch, e.g. 1s or 250ms.
+    #[arg(long, env = "RILL_EPOCH_INTERVAL", default_value = "1s", value_parser = humantime::parse_duration)]
+    pub epoch_interval: Duration,
+    /// Serve Prometheus metrics at http://ADDR/metrics.
+    #[arg(long, env = "RILL_METRICS_ADDR")]
+    pub metrics_addr: Option<String>,
+    /// Default dead-letter topic for records that fail to decode.
+    #[arg(long, env = "RILL_DEAD_LETTER_TOPIC")]
+    pub dead_letter_topic: Option<String>,
+    /// Read Kafka sources only up to the end offsets seen at start-up, then finish.
+    #[arg(long, env = "RILL_STOP_AT_END")]
+    pub stop_at_end: bool,
+}
+
+impl Default for JobArgs {
+    fn default() -> Self {
+        JobArgs {
+            workers: 1,
+            processes: 1,
+            process_id: 0,
+            hosts: None,
+            brokers: None,
+            state_dir: None,
+            epoch_interval: Duration::from_secs(1),
+            metrics_addr: None,
+            dead_letter_topic: None,
+            stop_at_end: false,
+        }
+    }
+}
+
+impl JobArgs {
+    /// Checks that the flags fit together, and reads the hosts file.
+    /// Returns the process addresses (empty for a single process).
+    pub fn validate(&self) -> Result<Vec<String>> {
+        if self.workers == 0 {
+            return Err(Error::Config("--workers must be at least 1".into()));
+        }
+        if self.processes == 0 {
+            return Err(Error::Config("--processes must be at least 1".into()));
+        }
+        if self.process_id >= self.processes {
+            return Err(Error::Config(format!(
+                "--process-id {} is out of range for --processes {}",
+                self.process_id, self.processes
+            )));
+        }
+        if self.epoch_interval.is_zero() {
+            return Err(Error::Config("--epoch-interval must be positive".into()));
+        }
+        if self.processes == 1 {
+            return Ok(Vec::new());
+        }
+        let path = self.hosts.as_ref().ok_or_else(|| {
+            Error::Config(format!(
+                "--processes {} needs --hosts FILE with one host:port per process",
+                self.processes
+            ))
+        })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::Config(format!("cannot read --hosts {}: {e}", path.display())))?;
+        let hosts: Vec<String> = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .map(str::to_owned)
+            .collect();
+        if hosts.len() != self.processes {
+            return Err(Error::Config(format!(
+                "--hosts {} lists {} hosts but --processes is {}",
+                path.display(),
+                hosts.len(),
+                self.processes
+            )));
+        }
+        Ok(hosts)
+    }
+
+    /// Total workers over all processes.
+    pub fn total_workers(&self) -> usize {
+        self.workers * self.processes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        job: JobArgs,
+    }
+
+    #[test]
+    fn parses_flags_and_rejects_bad_combinations() {
+        let cli = Cli::try_parse_from(["job", "-w", "3", "--epoch-interval", "250ms"]).unwrap();
+        assert_eq!(cli.job.workers, 3);
+        assert_eq!(cli.job.epoch_interval, Duration::from_millis(250));
+        assert!(cli.job.validate().unwrap().is_empty());
+        assert!(Cli::try_parse_from(["job", "--epoch-interval", "soon"]).is_err());
+        let cli = Cli::try_parse_from(["job", "-n", "2", "-p", "2"]).unwrap();
+        assert!(cli.job.validate().unwrap_err().to_string().contains("out of range"));
+        let cli = Cli::try_parse_from(["job", "-n", "2"]).unwrap();
+        assert!(cli.job.validate().unwrap_err().to_string().contains("--hosts"));
+    }
+}

@@ -1,0 +1,67 @@
+//! Rill's error type.
+
+use rill_connectors::ConnectorError;
+pub use rill_state::Fault;
+
+/// Everything that can stop a job.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A flag or setting is wrong.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    /// The job's dataflow is malformed (for example, it has no sink).
+    #[error("invalid job: {0}")]
+    Job(String),
+    /// A connector failed in a step.
+    #[error("step {step}: {source}")]
+    Connector {
+        /// The step's name.
+        step: String,
+        /// What went wrong.
+        #[source]
+        source: ConnectorError,
+    },
+    /// The metrics endpoint could not start.
+    #[error("metrics endpoint on {addr}: {source}")]
+    Metrics {
+        /// The address it tried to listen on.
+        addr: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The timely runtime failed (for example, a peer process is unreachable).
+    #[error("dataflow runtime: {0}")]
+    Runtime(String),
+    /// A worker thread panicked: a bug in Rill or in the job's code.
+    #[error("a worker panicked: {0}")]
+    WorkerPanicked(String),
+}
+
+impl Error {
+    /// Attaches a step name to a connector error.
+    pub fn connector(step: &str, source: ConnectorError) -> Self {
+        Error::Connector {
+            step: step.to_owned(),
+            source,
+        }
+    }
+
+    /// Whose fault the error is.
+    pub fn fault(&self) -> Fault {
+        match self {
+            Error::Config(_) | Error::Job(_) => Fault::User,
+            Error::Connector { source, .. } => source.fault(),
+            Error::Metrics { .. } | Error::Runtime(_) => Fault::External,
+            Error::WorkerPanicked(_) => Fault::Internal,
+        }
+    }
+
+    /// Whether restarting the job may help.
+    pub fn retryable(&self) -> bool {
+        self.fault() == Fault::External
+    }
+}
+
+/// Rill's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

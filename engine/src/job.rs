@@ -1,0 +1,135 @@
+//! `Job`: parse the common flags, run the dataflow on every worker, report.
+
+use clap::Parser;
+use prometheus::Registry;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use timely::{CommunicationConfig, WorkerConfig};
+
+use crate::context::{ProcessShared, WorkerCtx};
+use crate::metrics::{Metrics, MetricsServer};
+use crate::{Error, Flow, JobArgs, Result};
+
+#[derive(Parser)]
+#[command(about = "A Rill streaming job")]
+struct Cli {
+    #[command(flatten)]
+    args: JobArgs,
+}
+
+/// A streaming job: a name, its flags, and (given to [`Job::run`]) the
+/// closure that builds its dataflow on every worker.
+pub struct Job {
+    name: String,
+    args: JobArgs,
+}
+
+impl Job {
+    /// Parses Rill's common flags (and their `RILL_*` environment variables)
+    /// from the command line; `--help` prints them. Also sets up logging
+    /// (`RUST_LOG`, default `info`).
+    pub fn from_args(name: &str) -> Result<Self> {
+        let cli = Cli::parse();
+        Job::new(name, cli.args)
+    }
+
+    /// A job with flags parsed elsewhere (for example flattened into the
+    /// job's own clap parser) or built in code.
+    pub fn new(name: &str, args: JobArgs) -> Result<Self> {
+        init_logging();
+        args.validate()?;
+        Ok(Job {
+            name: name.to_owned(),
+            args,
+        })
+    }
+
+    /// The job's flags.
+    pub fn args(&self) -> &JobArgs {
+        &self.args
+    }
+
+    /// Builds the dataflow with `build` on every worker and runs it until
+    /// every source is exhausted (bounded sources) or a step fails. Returns
+    /// the first error any worker hit.
+    pub fn run<F>(self, build: F) -> Result<()>
+    where
+        F: Fn(&mut Flow<'_>) + Send + Sync + 'static,
+    {
+        let addresses = self.args.validate()?;
+        let metrics = Arc::new(Metrics::new(Registry::new()));
+        let _server = match &self.args.metrics_addr {
+            Some(addr) => Some(MetricsServer::start(addr, metrics.clone())?),
+            None => None,
+        };
+        let args = self.args.clone();
+        let communication = if args.processes > 1 {
+            CommunicationConfig::Cluster {
+                threads: args.workers,
+                process: args.process_id,
+                addresses,
+                report: false,
+                zerocopy: false,
+            }
+        } else if args.workers > 1 {
+            CommunicationConfig::Process(args.workers)
+        } else {
+            CommunicationConfig::Thread
+        };
+        let config = timely::Config {
+            communication,
+            worker: WorkerConfig::default(),
+        };
+        log::info!(
+            "job {}: process {} of {}, {} workers each",
+            self.name,
+            args.process_id,
+            args.processes,
+            args.workers
+        );
+        let started = Instant::now();
+        let shared = Arc::new(ProcessShared::new(self.name.clone(), args, metrics));
+        let worker_shared = shared.clone();
+        let guards = timely::execute(config, move |worker| {
+            let ctx = WorkerCtx::new(worker_shared.clone(), worker.index(), worker.peers());
+            worker.dataflow::<u64, _, _>(|scope| {
+                let mut flow = Flow::new(scope, ctx.clone());
+                build(&mut flow);
+            });
+            if ctx.sink_count() == 0 {
+                ctx.shared.fail(Error::Job(
+                    "the job has no sink: end at least one stream in a sink (kafka_sink, collect, print)"
+                        .into(),
+                ));
+            }
+            while worker.has_dataflows() && !ctx.shared.aborted() {
+                worker.step_or_park(Some(Duration::from_millis(100)));
+            }
+            if ctx.shared.aborted() {
+                for id in worker.installed_dataflows() {
+                    worker.drop_dataflow(id);
+                }
+            }
+        })
+        .map_err(Error::Runtime)?;
+        let mut panic = None;
+        for result in guards.join() {
+            if let Err(message) = result {
+                panic.get_or_insert(message);
+            }
+        }
+        if let Some(e) = shared.take_error() {
+            return Err(e);
+        }
+        if let Some(message) = panic {
+            return Err(Error::WorkerPanicked(message));
+        }
+        log::info!("job {}: finished in {:.1?}", self.name, started.elapsed());
+        Ok(())
+    }
+}
+
+fn init_logging() {
+    let env = env_logger::Env::default().default_filter_or("info,librdkafka=warn,rdkafka=warn");
+    let _ = env_logger::Builder::from_env(env).format_timestamp_millis().try_init();
+}

@@ -1,0 +1,141 @@
+//! The engine's Prometheus metrics and the `/metrics` endpoint.
+//!
+//! Names follow `rill_<what>_<unit>`; labels are bounded (step, worker).
+
+use prometheus::{IntCounterVec, IntGaugeVec, Opts, Registry};
+use std::future::IntoFuture;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use crate::{Error, Result};
+
+/// Label: the step name.
+pub const LABEL_STEP: &str = "step";
+/// Label: the global worker index.
+pub const LABEL_WORKER: &str = "worker";
+
+/// The engine's metric families, registered once per process.
+#[derive(Clone)]
+pub struct Metrics {
+    /// The registry they live in.
+    pub registry: Registry,
+    /// `rill_step_records_in_total{step,worker}`.
+    pub records_in: IntCounterVec,
+    /// `rill_step_records_out_total{step,worker}`.
+    pub records_out: IntCounterVec,
+    /// `rill_source_records_skipped_total{step,worker}`: undecodable records skipped.
+    pub skipped: IntCounterVec,
+    /// `rill_source_records_dead_lettered_total{step,worker}`.
+    pub dead_lettered: IntCounterVec,
+    /// `rill_epoch_current{worker}`: the epoch each worker's sources are in.
+    pub epoch: IntGaugeVec,
+}
+
+impl Metrics {
+    /// Registers the families in `registry`.
+    pub fn new(registry: Registry) -> Self {
+        let counter = |name: &str, help: &str| {
+            let c = IntCounterVec::new(Opts::new(name, help), &[LABEL_STEP, LABEL_WORKER])
+                .expect("metric names are valid");
+            registry.register(Box::new(c.clone())).expect("registered once");
+            c
+        };
+        let records_in = counter("rill_step_records_in_total", "Records consumed by a step.");
+        let records_out = counter("rill_step_records_out_total", "Records produced by a step.");
+        let skipped = counter(
+            "rill_source_records_skipped_total",
+            "Records that failed to decode and were skipped.",
+        );
+        let dead_lettered = counter(
+            "rill_source_records_dead_lettered_total",
+            "Records that failed to decode and went to the dead-letter topic.",
+        );
+        let epoch = IntGaugeVec::new(
+            Opts::new("rill_epoch_current", "The epoch a worker's sources are in."),
+            &[LABEL_WORKER],
+        )
+        .expect("metric names are valid");
+        registry.register(Box::new(epoch.clone())).expect("registered once");
+        Metrics {
+            registry,
+            records_in,
+            records_out,
+            skipped,
+            dead_lettered,
+            epoch,
+        }
+    }
+
+    /// The registry's contents in Prometheus text format.
+    pub fn render(&self) -> String {
+        prometheus::TextEncoder::new()
+            .encode_to_string(&self.registry.gather())
+            .unwrap_or_else(|e| format!("# encoding failed: {e}\n"))
+    }
+}
+
+/// Serves `/metrics` from a tokio runtime on its own thread, never a worker.
+pub struct MetricsServer {
+    addr: SocketAddr,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl MetricsServer {
+    /// Binds `addr` (port 0 picks a free port) and starts serving.
+    pub fn start(addr: &str, metrics: Arc<Metrics>) -> Result<Self> {
+        let bind_err = |source| Error::Metrics {
+            addr: addr.to_owned(),
+            source,
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .build()
+            .map_err(bind_err)?;
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind(addr))
+            .map_err(bind_err)?;
+        let local = listener.local_addr().map_err(bind_err)?;
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let app = axum::Router::new().route(
+            "/metrics",
+            axum::routing::get(move || {
+                let metrics = metrics.clone();
+                async move { metrics.render() }
+            }),
+        );
+        let thread = std::thread::Builder::new()
+            .name("rill-metrics".into())
+            .spawn(move || {
+                let serve = axum::serve(listener, app).with_graceful_shutdown(async {
+                    let _ = rx.await;
+                });
+                if let Err(e) = runtime.block_on(serve.into_future()) {
+                    log::error!("metrics endpoint stopped: {e}");
+                }
+            })
+            .map_err(bind_err)?;
+        log::info!("metrics at http://{local}/metrics");
+        Ok(MetricsServer {
+            addr: local,
+            shutdown: Some(tx),
+            thread: Some(thread),
+        })
+    }
+
+    /// The address actually bound.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
+
+impl Drop for MetricsServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}

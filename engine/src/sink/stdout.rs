@@ -1,0 +1,26 @@
+//! A sink that prints `key<TAB>value` lines to stdout (demos).
+
+use std::fmt::Debug;
+use std::io::Write;
+
+use super::SinkDriver;
+use crate::Result;
+
+pub(crate) struct StdoutDriver;
+
+impl<K: Debug + 'static, V: Debug + 'static> SinkDriver<(K, V)> for StdoutDriver {
+    fn write(&mut self, batch: &mut Vec<(K, V)>) -> Result<()> {
+        let stdout = std::io::stdout();
+        let mut out = stdout.lock();
+        for (k, v) in batch.drain(..) {
+            // A closed stdout (e.g. `| head`) is not a reason to fail the job.
+            let _ = writeln!(out, "{k:?}\t{v:?}");
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        let _ = std::io::stdout().flush();
+        Ok(())
+    }
+}

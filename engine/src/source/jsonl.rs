@@ -1,0 +1,47 @@
+//! A JSON-lines file source, read by worker 0.
+
+use rill_connectors::file::JsonLinesReader;
+use serde::de::DeserializeOwned;
+
+use super::{Polled, SourceDriver};
+use crate::{Error, Result};
+
+const BATCH: usize = 1024;
+
+pub(crate) struct JsonLinesDriver<V> {
+    step: String,
+    reader: Option<JsonLinesReader<V>>,
+}
+
+impl<V: DeserializeOwned> JsonLinesDriver<V> {
+    /// Worker 0 opens the file; the others finish at once.
+    pub fn open(step: &str, path: &std::path::Path, worker: usize) -> Result<Self> {
+        let reader = if worker == 0 {
+            Some(JsonLinesReader::open(path).map_err(|e| Error::connector(step, e))?)
+        } else {
+            None
+        };
+        Ok(JsonLinesDriver {
+            step: step.to_owned(),
+            reader,
+        })
+    }
+}
+
+impl<V: DeserializeOwned + 'static> SourceDriver<((), V)> for JsonLinesDriver<V> {
+    fn poll(&mut self, out: &mut Vec<((), V)>) -> Result<Polled> {
+        let Some(reader) = self.reader.as_mut() else {
+            return Ok(Polled::Finished);
+        };
+        let mut values = Vec::with_capacity(BATCH);
+        reader
+            .read_batch(BATCH, &mut values)
+            .map_err(|e| Error::connector(&self.step, e))?;
+        out.extend(values.into_iter().map(|v| ((), v)));
+        Ok(if reader.is_finished() {
+            Polled::Finished
+        } else {
+            Polled::Data
+        })
+    }
+}

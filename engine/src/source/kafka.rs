@@ -1,0 +1,131 @@
+//! The Kafka source driver: decodes records and applies the bad-input policy.
+
+use prometheus::IntCounter;
+use rill_connectors::kafka::{
+    BadInputPolicy, DeadLetterWriter, KafkaConfig, KafkaReader, RawRecord, SourceOptions,
+};
+use rill_connectors::{Codec, ConnectorError, FormatError, KafkaKey};
+use std::collections::BTreeMap;
+use std::marker::PhantomData;
+use timely::scheduling::SyncActivator;
+
+use super::{Polled, SourceDriver};
+use crate::context::WorkerCtx;
+use crate::{Error, Result};
+
+pub(crate) struct KafkaDriver<K, V, C> {
+    step: String,
+    reader: KafkaReader,
+    codec: C,
+    policy: BadInputPolicy,
+    dead_letters: Option<DeadLetterWriter>,
+    max_batch: usize,
+    skipped: IntCounter,
+    dead_lettered: IntCounter,
+    _marker: PhantomData<fn() -> (K, V)>,
+}
+
+impl<K: KafkaKey, V: 'static, C: Codec<V>> KafkaDriver<K, V, C> {
+    pub fn open(
+        ctx: &WorkerCtx,
+        config: &KafkaConfig,
+        topic: &str,
+        codec: C,
+        mut options: SourceOptions,
+        policy: BadInputPolicy,
+    ) -> Result<Self> {
+        let step = topic.to_owned();
+        options.bounded |= ctx.shared.args.stop_at_end;
+        let reader = KafkaReader::open(config, topic, ctx.index, ctx.peers, &options, &BTreeMap::new())
+            .map_err(|e| Error::connector(&step, e))?;
+        let dead_letters = match &policy {
+            BadInputPolicy::DeadLetter(dlq) => Some(
+                DeadLetterWriter::new(config, dlq).map_err(|e| Error::connector(&step, e))?,
+            ),
+            _ => None,
+        };
+        let worker = ctx.worker_label();
+        let metrics = &ctx.shared.metrics;
+        Ok(KafkaDriver {
+            skipped: metrics.skipped.with_label_values(&[&step, &worker]),
+            dead_lettered: metrics.dead_lettered.with_label_values(&[&step, &worker]),
+            step,
+            reader,
+            codec,
+            policy,
+            dead_letters,
+            max_batch: options.max_batch.max(1),
+            _marker: PhantomData,
+        })
+    }
+}
+
+fn decode<K: KafkaKey, V, C: Codec<V>>(codec: &C, raw: &RawRecord<'_>) -> Result<(K, V), FormatError> {
+    let key = K::decode_key(raw.key).map_err(|e| FormatError(format!("key: {e}")))?;
+    let payload = raw
+        .payload
+        .ok_or_else(|| FormatError("the record has no value (a tombstone)".into()))?;
+    Ok((key, codec.decode(payload)?))
+}
+
+impl<K: KafkaKey, V: 'static, C: Codec<V>> SourceDriver<(K, V)> for KafkaDriver<K, V, C> {
+    fn poll(&mut self, out: &mut Vec<(K, V)>) -> Result<Polled> {
+        let KafkaDriver {
+            step,
+            reader,
+            codec,
+            policy,
+            dead_letters,
+            skipped,
+            dead_lettered,
+            ..
+        } = self;
+        let read = reader.poll_batch(self.max_batch, |raw| -> Result<(), ConnectorError> {
+            match decode::<K, V, C>(codec, &raw) {
+                Ok(record) => out.push(record),
+                Err(e) => match policy {
+                    BadInputPolicy::Fail => {
+                        return Err(ConnectorError::Decode {
+                            topic: raw.topic.to_owned(),
+                            partition: raw.partition,
+                            offset: raw.offset,
+                            reason: e.0,
+                        })
+                    }
+                    BadInputPolicy::Skip => {
+                        log::debug!("{step}: skipping {}/{}@{}: {e}", raw.topic, raw.partition, raw.offset);
+                        skipped.inc();
+                    }
+                    BadInputPolicy::DeadLetter(_) => {
+                        if let Some(dlq) = dead_letters.as_mut() {
+                            dlq.send(&raw, &e.0)?;
+                            dead_lettered.inc();
+                        }
+                    }
+                },
+            }
+            Ok(())
+        });
+        let read = read.map_err(|e| Error::connector(step, e))?;
+        Ok(if self.reader.is_finished() {
+            Polled::Finished
+        } else if read > 0 {
+            Polled::Data
+        } else {
+            Polled::Idle
+        })
+    }
+
+    fn on_epoch_close(&mut self) -> Result<()> {
+        if let Some(dlq) = self.dead_letters.as_mut() {
+            dlq.flush().map_err(|e| Error::connector(&self.step, e))?;
+        }
+        Ok(())
+    }
+
+    fn set_wakeup(&mut self, wake: SyncActivator) {
+        self.reader.set_wakeup(move || {
+            let _ = wake.activate();
+        });
+    }
+}

@@ -1,0 +1,12 @@
+//! Sources: a generic timely source operator that closes epochs, plus the
+//! drivers that fill it (Kafka, in-memory, JSON-lines files).
+
+mod driver;
+mod iter;
+mod jsonl;
+mod kafka;
+
+pub(crate) use driver::{source_stream, Polled, SourceDriver};
+pub(crate) use iter::IterDriver;
+pub(crate) use jsonl::JsonLinesDriver;
+pub(crate) use kafka::KafkaDriver;

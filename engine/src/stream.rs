@@ -1,0 +1,168 @@
+//! `Stream`: a stream of `(key, value)` records, with the job's operators.
+
+use prometheus::IntCounter;
+use rill_connectors::{Codec, KafkaKey};
+use rill_operators::{
+    FilterStep, FlatMapStep, InspectStep, KeyByStep, MapStep, Meter, MergeStep, Step,
+};
+use rill_state::KeyGroups;
+use std::fmt::Debug;
+use std::hash::Hash;
+use std::rc::Rc;
+use timely::dataflow::StreamVec;
+use timely::ExchangeData;
+
+use crate::branch::Branch;
+use crate::context::WorkerCtx;
+use crate::sink::{sink_stream, Collector, KafkaSinkDriver, SinkDriver, StdoutDriver};
+
+/// A stream of `(key, value)` records flowing through a job.
+///
+/// Operators act on values and keep each record's key (`map`, `filter`, ...,
+/// like Kafka Streams' `mapValues`), except `key_by`, which sets a new key and
+/// moves records to the worker that owns it. Unkeyed streams have key `()`.
+pub struct Stream<'s, K, V> {
+    pub(crate) inner: StreamVec<'s, u64, (K, V)>,
+    pub(crate) ctx: WorkerCtx,
+}
+
+struct StepMeter {
+    records_in: IntCounter,
+    records_out: IntCounter,
+}
+
+impl Meter for StepMeter {
+    fn record(&self, input: u64, output: u64) {
+        self.records_in.inc_by(input);
+        self.records_out.inc_by(output);
+    }
+}
+
+impl<'s, K: 'static, V: 'static> Stream<'s, K, V> {
+    pub(crate) fn new(inner: StreamVec<'s, u64, (K, V)>, ctx: WorkerCtx) -> Self {
+        Stream { inner, ctx }
+    }
+
+    pub(crate) fn step(&self, name: &str) -> Step {
+        self.ctx.claim_step(name);
+        let worker = self.ctx.worker_label();
+        let metrics = &self.ctx.shared.metrics;
+        let meter = StepMeter {
+            records_in: metrics.records_in.with_label_values(&[name, &worker]),
+            records_out: metrics.records_out.with_label_values(&[name, &worker]),
+        };
+        Step::with_meter(name, Rc::new(meter))
+    }
+
+    /// Keeps the records whose value `predicate` accepts.
+    pub fn filter(self, name: &str, mut predicate: impl FnMut(&V) -> bool + 'static) -> Self {
+        let step = self.step(name);
+        let inner = self.inner.filter_step(&step, move |(_, v)| predicate(v));
+        Stream { inner, ctx: self.ctx }
+    }
+
+    /// Replaces each value with `logic(value)`; the key stays.
+    pub fn map<V2: 'static>(self, name: &str, mut logic: impl FnMut(V) -> V2 + 'static) -> Stream<'s, K, V2> {
+        let step = self.step(name);
+        let inner = self.inner.map_step(&step, move |(k, v)| (k, logic(v)));
+        Stream { inner, ctx: self.ctx }
+    }
+
+    /// Replaces each record with `logic(key, value)`. The records stay on
+    /// their worker: use [`Stream::key_by`] to route by a new key.
+    pub fn map_kv<K2: 'static, V2: 'static>(
+        self,
+        name: &str,
+        mut logic: impl FnMut(K, V) -> (K2, V2) + 'static,
+    ) -> Stream<'s, K2, V2> {
+        let step = self.step(name);
+        let inner = self.inner.map_step(&step, move |(k, v)| logic(k, v));
+        Stream { inner, ctx: self.ctx }
+    }
+
+    /// Replaces each value with the values `logic(value)` yields, each with the record's key.
+    pub fn flat_map<I>(self, name: &str, mut logic: impl FnMut(V) -> I + 'static) -> Stream<'s, K, I::Item>
+    where
+        I: IntoIterator,
+        I::Item: 'static,
+        K: Clone,
+    {
+        let step = self.step(name);
+        let inner = self.inner.flat_map_step(&step, move |(k, v)| {
+            logic(v).into_iter().map(move |out| (k.clone(), out))
+        });
+        Stream { inner, ctx: self.ctx }
+    }
+
+    /// Calls `logic` with each record and passes it on unchanged.
+    pub fn inspect(self, name: &str, mut logic: impl FnMut(&K, &V) + 'static) -> Self {
+        let step = self.step(name);
+        let inner = self.inner.inspect_step(&step, move |(k, v)| logic(k, v));
+        Stream { inner, ctx: self.ctx }
+    }
+
+    /// Merges `others` into this stream.
+    pub fn merge(self, name: &str, others: impl IntoIterator<Item = Self>) -> Self {
+        let step = self.step(name);
+        let others = others.into_iter().map(|s| s.inner).collect();
+        let inner = self.inner.merge_step(&step, others);
+        Stream { inner, ctx: self.ctx }
+    }
+
+    /// Starts a branch: add routes with [`Branch::when`], then [`Branch::split`].
+    pub fn branch(self, name: &str) -> Branch<'s, K, V> {
+        Branch::new(self, name)
+    }
+
+    /// Sets each record's key to `key(&value)` and moves it to the worker
+    /// that owns the key's key group. Keyed stateful steps follow this.
+    pub fn key_by<K2>(self, name: &str, mut key: impl FnMut(&V) -> K2 + 'static) -> Stream<'s, K2, V>
+    where
+        K2: ExchangeData + Hash,
+        V: ExchangeData,
+    {
+        let step = self.step(name);
+        let inner = self
+            .inner
+            .key_by_step(&step, KeyGroups::default(), move |(_, v)| (key(&v), v));
+        Stream { inner, ctx: self.ctx }
+    }
+
+    fn sink(self, name: &str, driver: crate::Result<Box<dyn SinkDriver<(K, V)>>>) {
+        self.ctx.claim_step(name);
+        self.ctx.add_sink();
+        match driver {
+            Ok(driver) => sink_stream(self.inner, &self.ctx, name, driver),
+            Err(e) => self.ctx.shared.fail(e),
+        }
+    }
+
+    /// Produces every record to Kafka `topic`: the key as [`KafkaKey`] bytes,
+    /// the value encoded by `codec`. The step is named `kafka-sink:{topic}`.
+    /// Records of one key keep their order (one partition per key).
+    pub fn kafka_sink<C: Codec<V>>(self, topic: &str, codec: C)
+    where
+        K: KafkaKey,
+    {
+        let name = format!("kafka-sink:{topic}");
+        let driver = self.ctx.kafka().and_then(|config| {
+            KafkaSinkDriver::<K, V, C>::new(&name, &config, topic, codec)
+                .map(|d| Box::new(d) as Box<dyn SinkDriver<(K, V)>>)
+        });
+        self.sink(&name, driver);
+    }
+
+    /// Collects every record into `collector` (tests and demos).
+    pub fn collect(self, name: &str, collector: &Collector<(K, V)>) {
+        self.sink(name, Ok(Box::new(collector.clone())));
+    }
+
+    /// Prints `key<TAB>value` lines to stdout (demos).
+    pub fn print(self, name: &str)
+    where
+        K: Debug,
+        V: Debug,
+    {
+        self.sink(name, Ok(Box::new(StdoutDriver)));
+    }
+}
