@@ -128,6 +128,18 @@ impl<'s, K: 'static, V: 'static> Stream<'s, K, V> {
         Stream { inner, ctx: self.ctx }
     }
 
+    /// Moves each record to the worker that owns its current key's key group
+    /// (for streams keyed by their source, such as Kafka keys).
+    pub fn group_by_key(self, name: &str) -> Self
+    where
+        K: ExchangeData + Hash,
+        V: ExchangeData,
+    {
+        let step = self.step(name);
+        let inner = self.inner.key_by_step(&step, KeyGroups::default(), |kv| kv);
+        Stream { inner, ctx: self.ctx }
+    }
+
     fn sink(self, name: &str, driver: crate::Result<Box<dyn SinkDriver<(K, V)>>>) {
         self.ctx.claim_step(name);
         self.ctx.add_sink();
