@@ -30,8 +30,11 @@ pub struct RawRecord<'a> {
 struct PartitionState {
     /// The offset of the next record to read.
     next: i64,
-    /// For bounded reads: the end offset seen at start-up.
+    /// For bounded reads: the end offset seen at start-up (a lower bound:
+    /// some brokers, Tansu among them, under-report it).
     end: Option<i64>,
+    /// For bounded reads: the partition reached its end.
+    done: bool,
 }
 
 /// Reads the partitions of one topic that belong to one worker.
@@ -59,7 +62,9 @@ impl KafkaReader {
                 ("group.id", "rill"),
                 ("enable.auto.commit", "false"),
                 ("enable.auto.offset.store", "false"),
-                ("enable.partition.eof", "false"),
+                // Bounded reads end on librdkafka's end-of-partition event,
+                // which uses the fetch response's high watermark.
+                ("enable.partition.eof", if options.bounded { "true" } else { "false" }),
                 ("auto.offset.reset", "earliest"),
                 ("fetch.wait.max.ms", "50"),
                 ("queued.min.messages", "100000"),
@@ -83,7 +88,7 @@ impl KafkaReader {
             list.add_partition_offset(topic, p, Offset::Offset(start))
                 .map_err(|e| ConnectorError::kafka("building the assignment", e))?;
             let end = options.bounded.then_some(high);
-            partitions.insert(p, PartitionState { next: start, end });
+            partitions.insert(p, PartitionState { next: start, end, done: false });
         }
         consumer
             .assign(&list)
@@ -113,13 +118,11 @@ impl KafkaReader {
         self.partitions.iter().map(|(p, s)| (*p, s.next)).collect()
     }
 
-    /// True when the reader is bounded and every partition reached its end.
+    /// True when the reader is bounded and every partition reached its end:
+    /// the consumer caught up with the partition (end-of-partition event) and
+    /// read at least up to the end offset seen at start-up.
     pub fn is_finished(&self) -> bool {
-        self.bounded
-            && self
-                .partitions
-                .values()
-                .all(|s| s.end.is_some_and(|end| s.next >= end))
+        self.bounded && self.partitions.values().all(|s| s.done)
     }
 
     /// Calls `wake` (from a librdkafka thread) whenever records arrive after
@@ -142,6 +145,14 @@ impl KafkaReader {
         while read < max && !self.is_finished() {
             let message = match self.consumer.poll(std::time::Duration::ZERO) {
                 None => break,
+                Some(Err(KafkaError::PartitionEOF(p))) => {
+                    if let Some(state) = self.partitions.get_mut(&p) {
+                        if state.end.is_some_and(|end| state.next >= end) {
+                            state.done = true;
+                        }
+                    }
+                    continue;
+                }
                 Some(Err(e)) if is_transient(&e) => {
                     log::warn!("kafka source {}: {e}", self.topic);
                     break;
@@ -156,12 +167,9 @@ impl KafkaReader {
             let Some(state) = self.partitions.get_mut(&partition) else {
                 continue;
             };
-            if let Some(end) = state.end {
-                if offset >= end {
-                    // Past the bounded end: not ours to emit.
-                    state.next = end;
-                    continue;
-                }
+            if state.done {
+                // Produced after a bounded read ended: not part of this run.
+                continue;
             }
             state.next = offset + 1;
             read += 1;
@@ -179,8 +187,7 @@ impl KafkaReader {
 }
 
 fn is_transient(e: &KafkaError) -> bool {
-    matches!(e, KafkaError::PartitionEOF(_))
-        || e.rdkafka_error_code().is_some_and(|c| {
+    e.rdkafka_error_code().is_some_and(|c| {
             use rdkafka::types::RDKafkaErrorCode::*;
             matches!(c, AllBrokersDown | BrokerTransportFailure | OperationTimedOut)
         })
