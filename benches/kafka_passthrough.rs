@@ -1,1 +1,134 @@
-fn main() {}
+//! Kafka → Rill → Kafka pass-through, against a raw rdkafka loop.
+//!
+//! Produces `BENCH_RECORDS` (default 500,000) ~100-byte records to a
+//! 4-partition topic on the broker at `KAFKA_BOOTSTRAP`, then times:
+//! 1. a raw loop: one thread, `BaseConsumer` (assign, all partitions) polling
+//!    and a `BaseProducer` producing every record to another topic;
+//! 2. a Rill job (raw bytes in, raw bytes out, `--stop-at-end`) with 1 and
+//!    with 2 workers.
+//!
+//! Prints records/s for each and the ratio Rill / raw. Run with
+//! `scripts/test-broker.sh start && KAFKA_BOOTSTRAP=127.0.0.1:19092 cargo bench -p rill-benches`.
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use rill::prelude::*;
+use rill::testing::kafka::{bootstrap, create_topic, produce, unique_topic};
+use std::time::{Duration, Instant};
+
+const PARTITIONS: i32 = 4;
+
+fn raw_loop(brokers: &str, input: &str, output: &str, records: usize) -> anyhow::Result<Duration> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", "rill-bench-raw")
+        .set("enable.auto.commit", "false")
+        .set("queued.min.messages", "100000")
+        .create()?;
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("enable.idempotence", "true")
+        .set("linger.ms", "5")
+        .set("batch.num.messages", "10000")
+        .set("queue.buffering.max.messages", "1000000")
+        .create()?;
+    let mut list = TopicPartitionList::new();
+    for p in 0..PARTITIONS {
+        list.add_partition_offset(input, p, Offset::Beginning)?;
+    }
+    consumer.assign(&list)?;
+    drop(list);
+    let start = Instant::now();
+    let mut seen = 0;
+    while seen < records {
+        let Some(m) = consumer.poll(Duration::from_millis(100)) else {
+            continue;
+        };
+        let m = m?;
+        let mut rec: BaseRecord<'_, [u8], [u8]> =
+            BaseRecord::to(output).payload(m.payload().unwrap_or_default());
+        if let Some(k) = m.key() {
+            rec = rec.key(k);
+        }
+        while let Err((e, back)) = producer.send(rec) {
+            anyhow::ensure!(
+                e.rdkafka_error_code() == Some(rdkafka::types::RDKafkaErrorCode::QueueFull),
+                "produce: {e}"
+            );
+            rec = back;
+            producer.poll(Duration::from_millis(1));
+        }
+        seen += 1;
+        if seen % 1024 == 0 {
+            producer.poll(Duration::ZERO);
+        }
+    }
+    producer.flush(Duration::from_secs(60))?;
+    Ok(start.elapsed())
+}
+
+fn rill_job(brokers: &str, input: &str, output: &str, workers: usize) -> anyhow::Result<Duration> {
+    let args = JobArgs {
+        workers,
+        brokers: Some(brokers.to_owned()),
+        stop_at_end: true,
+        ..JobArgs::default()
+    };
+    let (input, output) = (input.to_owned(), output.to_owned());
+    let start = Instant::now();
+    rill::Job::new("bench-passthrough", args)?.run(move |flow| {
+        flow.kafka_source::<Option<Vec<u8>>, Vec<u8>>(&input, Raw)
+            .kafka_sink(&output, Raw);
+    })?;
+    Ok(start.elapsed())
+}
+
+fn main() -> anyhow::Result<()> {
+    let records: usize = std::env::var("BENCH_RECORDS")
+        .ok()
+        .map(|s| s.parse())
+        .transpose()?
+        .unwrap_or(500_000);
+    let brokers = bootstrap();
+    let input = unique_topic("bench-in");
+    create_topic(&brokers, &input, PARTITIONS);
+    let payloads: Vec<(String, Vec<u8>)> = (0..records)
+        .map(|i| {
+            (
+                format!("key-{}", i % 1000),
+                format!("{{\"id\":{i},\"pad\":\"{:0>80}\"}}", i).into_bytes(),
+            )
+        })
+        .collect();
+    let t = Instant::now();
+    produce(
+        &brokers,
+        &input,
+        payloads
+            .iter()
+            .map(|(k, v)| (Some(k.as_bytes()), v.as_slice())),
+    );
+    println!("produced {records} records in {:.2?}", t.elapsed());
+
+    let rate = |d: Duration| records as f64 / d.as_secs_f64();
+    let raw_out = unique_topic("bench-raw-out");
+    create_topic(&brokers, &raw_out, PARTITIONS);
+    let raw = raw_loop(&brokers, &input, &raw_out, records)?;
+    println!(
+        "raw rdkafka loop:  {:>10.0} records/s ({raw:.2?})",
+        rate(raw)
+    );
+    for workers in [1, 2] {
+        let out = unique_topic("bench-rill-out");
+        create_topic(&brokers, &out, PARTITIONS);
+        let d = rill_job(&brokers, &input, &out, workers)?;
+        println!(
+            "rill, {workers} worker(s): {:>10.0} records/s ({d:.2?}, job start-up included); rill/raw = {:.2}",
+            rate(d),
+            raw.as_secs_f64() / d.as_secs_f64()
+        );
+    }
+    Ok(())
+}

@@ -48,18 +48,37 @@ struct CartEvent {
 
 const INPUT: &str = "cart-events";
 const OUTPUT: &str = "cart-totals";
-const TITLES: [&str; 5] = ["Rust in Action", "Kafka: TDG", "Streaming Systems", "DDIA", "Timely"];
+const TITLES: [&str; 5] = [
+    "Rust in Action",
+    "Kafka: TDG",
+    "Streaming Systems",
+    "DDIA",
+    "Timely",
+];
 
 /// Deterministic sample events: (user, event).
 fn sample(n: usize) -> Vec<(String, CartEvent)> {
     (0..n)
         .map(|i| {
-            let x = (i as u64).wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            let x = (i as u64)
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             let user = format!("user-{:02}", (x >> 33) % 20);
-            let event_type = if (x >> 20) % 4 == 0 { "removed-from-cart" } else { "added-to-cart" };
+            let event_type = if (x >> 20).is_multiple_of(4) {
+                "removed-from-cart"
+            } else {
+                "added-to-cart"
+            };
             let price = ((x >> 40) % 10_000) as f64 / 100.0;
             let title = TITLES[(x >> 13) as usize % TITLES.len()].to_owned();
-            (user, CartEvent { event_type: event_type.into(), title, price })
+            (
+                user,
+                CartEvent {
+                    event_type: event_type.into(),
+                    title,
+                    price,
+                },
+            )
         })
         .collect()
 }
@@ -79,7 +98,13 @@ fn main() -> anyhow::Result<()> {
             .iter()
             .map(|(u, e)| Ok((u.clone(), serde_json::to_vec(e)?)))
             .collect::<anyhow::Result<_>>()?;
-        produce(&brokers, INPUT, encoded.iter().map(|(u, v)| (Some(u.as_bytes()), v.as_slice())));
+        produce(
+            &brokers,
+            INPUT,
+            encoded
+                .iter()
+                .map(|(u, v)| (Some(u.as_bytes()), v.as_slice())),
+        );
         println!("produced {} events to {INPUT}", encoded.len());
         cli.job.brokers = Some(brokers);
         cli.job.stop_at_end = true;
@@ -113,7 +138,10 @@ fn main() -> anyhow::Result<()> {
             totals.insert(user, total);
         }
         let mut expected: BTreeMap<&str, f64> = BTreeMap::new();
-        for (u, e) in events.iter().filter(|(_, e)| e.event_type == "added-to-cart") {
+        for (u, e) in events
+            .iter()
+            .filter(|(_, e)| e.event_type == "added-to-cart")
+        {
             *expected.entry(u.as_str()).or_default() += e.price;
         }
         println!("{} updates in {OUTPUT}; final totals:", updates.len());
@@ -122,7 +150,10 @@ fn main() -> anyhow::Result<()> {
         }
         for (user, want) in expected {
             let got = totals.get(user).copied().unwrap_or_default();
-            anyhow::ensure!((got - want).abs() < 0.01, "{user}: got {got}, expected {want:.2}");
+            anyhow::ensure!(
+                (got - want).abs() < 0.01,
+                "{user}: got {got}, expected {want:.2}"
+            );
         }
         println!("all {} totals match a direct computation", totals.len());
     }

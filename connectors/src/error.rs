@@ -7,7 +7,9 @@ use rill_state::Fault;
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectorError {
     /// A Kafka record could not be decoded by the source's format.
-    #[error("cannot decode record in topic {topic}, partition {partition}, offset {offset}: {reason}")]
+    #[error(
+        "cannot decode record in topic {topic}, partition {partition}, offset {offset}: {reason}"
+    )]
     Decode {
         /// The topic the record came from.
         topic: String,

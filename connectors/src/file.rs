@@ -55,11 +55,12 @@ impl<T: DeserializeOwned> JsonLinesReader<T> {
                     if text.trim().is_empty() {
                         continue;
                     }
-                    let value = serde_json::from_str(&text).map_err(|e| ConnectorError::FileDecode {
-                        path: self.path.clone(),
-                        line: self.line,
-                        reason: e.to_string(),
-                    })?;
+                    let value =
+                        serde_json::from_str(&text).map_err(|e| ConnectorError::FileDecode {
+                            path: self.path.clone(),
+                            line: self.line,
+                            reason: e.to_string(),
+                        })?;
                     out.push(value);
                 }
             }

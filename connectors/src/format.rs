@@ -186,11 +186,18 @@ mod tests {
     }
 
     fn round_trip<C: Codec<Event>>(codec: C) {
-        let e = Event { user: "ann".into(), price: 4.5 };
+        let e = Event {
+            user: "ann".into(),
+            price: 4.5,
+        };
         let mut buf = Vec::new();
         codec.encode_into(&e, &mut buf).unwrap();
         assert_eq!(codec.decode(&buf).unwrap(), e);
-        assert!(codec.decode(&buf[..buf.len() - 1]).is_err(), "{} accepts a truncated value", codec.name());
+        assert!(
+            codec.decode(&buf[..buf.len() - 1]).is_err(),
+            "{} accepts a truncated value",
+            codec.name()
+        );
     }
 
     #[test]

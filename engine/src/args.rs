@@ -133,8 +133,18 @@ mod tests {
         assert!(cli.job.validate().unwrap().is_empty());
         assert!(Cli::try_parse_from(["job", "--epoch-interval", "soon"]).is_err());
         let cli = Cli::try_parse_from(["job", "-n", "2", "-p", "2"]).unwrap();
-        assert!(cli.job.validate().unwrap_err().to_string().contains("out of range"));
+        assert!(cli
+            .job
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("out of range"));
         let cli = Cli::try_parse_from(["job", "-n", "2"]).unwrap();
-        assert!(cli.job.validate().unwrap_err().to_string().contains("--hosts"));
+        assert!(cli
+            .job
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("--hosts"));
     }
 }

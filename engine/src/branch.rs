@@ -47,8 +47,10 @@ impl<'s, K: 'static, V: 'static> Branch<'s, K, V> {
     /// Adds a route: records whose value `predicate` accepts (and no earlier
     /// route did) go to the output named `route`.
     pub fn when(mut self, route: &str, mut predicate: impl FnMut(&V) -> bool + 'static) -> Self {
-        self.routes
-            .push((route.to_owned(), Box::new(move |(_, v): &(K, V)| predicate(v))));
+        self.routes.push((
+            route.to_owned(),
+            Box::new(move |(_, v): &(K, V)| predicate(v)),
+        ));
         self
     }
 

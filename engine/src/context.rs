@@ -78,7 +78,8 @@ impl WorkerCtx {
     /// identities in checkpoints and metrics).
     pub fn claim_step(&self, name: &str) {
         if name.is_empty() {
-            self.shared.fail(Error::Job("a step name must not be empty".into()));
+            self.shared
+                .fail(Error::Job("a step name must not be empty".into()));
         } else if !self.steps.borrow_mut().insert(name.to_owned()) {
             self.shared.fail(Error::Job(format!(
                 "step name {name:?} is used twice; step names must be unique"

@@ -19,7 +19,7 @@ pub enum Error {
         step: String,
         /// What went wrong.
         #[source]
-        source: ConnectorError,
+        source: Box<ConnectorError>,
     },
     /// The metrics endpoint could not start.
     #[error("metrics endpoint on {addr}: {source}")]
@@ -43,7 +43,7 @@ impl Error {
     pub fn connector(step: &str, source: ConnectorError) -> Self {
         Error::Connector {
             step: step.to_owned(),
-            source,
+            source: Box::new(source),
         }
     }
 

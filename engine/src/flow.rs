@@ -95,7 +95,11 @@ impl<'s> Flow<'s> {
         I::IntoIter: 'static,
         I::Item: 'static,
     {
-        let driver = IterDriver::new(items.into_iter().map(|v| ((), v)), self.ctx.index, self.ctx.peers);
+        let driver = IterDriver::new(
+            items.into_iter().map(|v| ((), v)),
+            self.ctx.index,
+            self.ctx.peers,
+        );
         self.start(step, Ok(Box::new(driver)))
     }
 

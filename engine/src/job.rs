@@ -131,5 +131,7 @@ impl Job {
 
 fn init_logging() {
     let env = env_logger::Env::default().default_filter_or("info,librdkafka=warn,rdkafka=warn");
-    let _ = env_logger::Builder::from_env(env).format_timestamp_millis().try_init();
+    let _ = env_logger::Builder::from_env(env)
+        .format_timestamp_millis()
+        .try_init();
 }

@@ -63,7 +63,9 @@ pub mod connectors {
 
 /// What a job needs: `use rill::prelude::*;`.
 pub mod prelude {
-    pub use crate::connectors::{BadInputPolicy, Bincode, Codec, Json, Raw, SourceOptions, StartOffset};
+    pub use crate::connectors::{
+        BadInputPolicy, Bincode, Codec, Json, Raw, SourceOptions, StartOffset,
+    };
     pub use crate::{Collector, Flow, Job, JobArgs, Stream};
     pub use serde::{Deserialize, Serialize};
 }

@@ -37,7 +37,9 @@ impl Metrics {
         let counter = |name: &str, help: &str| {
             let c = IntCounterVec::new(Opts::new(name, help), &[LABEL_STEP, LABEL_WORKER])
                 .expect("metric names are valid");
-            registry.register(Box::new(c.clone())).expect("registered once");
+            registry
+                .register(Box::new(c.clone()))
+                .expect("registered once");
             c
         };
         let records_in = counter("rill_step_records_in_total", "Records consumed by a step.");
@@ -55,7 +57,9 @@ impl Metrics {
             &[LABEL_WORKER],
         )
         .expect("metric names are valid");
-        registry.register(Box::new(epoch.clone())).expect("registered once");
+        registry
+            .register(Box::new(epoch.clone()))
+            .expect("registered once");
         Metrics {
             registry,
             records_in,

@@ -3,7 +3,7 @@
 use prometheus::IntCounter;
 use rill_connectors::{Codec, KafkaKey};
 use rill_operators::{
-    FilterStep, FlatMapStep, InspectStep, KeyByStep, MapStep, Meter, MergeStep, Step,
+    FilterStep, FlatMapStep, InspectStep, KeyByStep, MapStep, MergeStep, Meter, Step,
 };
 use rill_state::KeyGroups;
 use std::fmt::Debug;
@@ -58,14 +58,24 @@ impl<'s, K: 'static, V: 'static> Stream<'s, K, V> {
     pub fn filter(self, name: &str, mut predicate: impl FnMut(&V) -> bool + 'static) -> Self {
         let step = self.step(name);
         let inner = self.inner.filter_step(&step, move |(_, v)| predicate(v));
-        Stream { inner, ctx: self.ctx }
+        Stream {
+            inner,
+            ctx: self.ctx,
+        }
     }
 
     /// Replaces each value with `logic(value)`; the key stays.
-    pub fn map<V2: 'static>(self, name: &str, mut logic: impl FnMut(V) -> V2 + 'static) -> Stream<'s, K, V2> {
+    pub fn map<V2: 'static>(
+        self,
+        name: &str,
+        mut logic: impl FnMut(V) -> V2 + 'static,
+    ) -> Stream<'s, K, V2> {
         let step = self.step(name);
         let inner = self.inner.map_step(&step, move |(k, v)| (k, logic(v)));
-        Stream { inner, ctx: self.ctx }
+        Stream {
+            inner,
+            ctx: self.ctx,
+        }
     }
 
     /// Replaces each record with `logic(key, value)`. The records stay on
@@ -77,11 +87,18 @@ impl<'s, K: 'static, V: 'static> Stream<'s, K, V> {
     ) -> Stream<'s, K2, V2> {
         let step = self.step(name);
         let inner = self.inner.map_step(&step, move |(k, v)| logic(k, v));
-        Stream { inner, ctx: self.ctx }
+        Stream {
+            inner,
+            ctx: self.ctx,
+        }
     }
 
     /// Replaces each value with the values `logic(value)` yields, each with the record's key.
-    pub fn flat_map<I>(self, name: &str, mut logic: impl FnMut(V) -> I + 'static) -> Stream<'s, K, I::Item>
+    pub fn flat_map<I>(
+        self,
+        name: &str,
+        mut logic: impl FnMut(V) -> I + 'static,
+    ) -> Stream<'s, K, I::Item>
     where
         I: IntoIterator,
         I::Item: 'static,
@@ -91,14 +108,20 @@ impl<'s, K: 'static, V: 'static> Stream<'s, K, V> {
         let inner = self.inner.flat_map_step(&step, move |(k, v)| {
             logic(v).into_iter().map(move |out| (k.clone(), out))
         });
-        Stream { inner, ctx: self.ctx }
+        Stream {
+            inner,
+            ctx: self.ctx,
+        }
     }
 
     /// Calls `logic` with each record and passes it on unchanged.
     pub fn inspect(self, name: &str, mut logic: impl FnMut(&K, &V) + 'static) -> Self {
         let step = self.step(name);
         let inner = self.inner.inspect_step(&step, move |(k, v)| logic(k, v));
-        Stream { inner, ctx: self.ctx }
+        Stream {
+            inner,
+            ctx: self.ctx,
+        }
     }
 
     /// Merges `others` into this stream.
@@ -106,7 +129,10 @@ impl<'s, K: 'static, V: 'static> Stream<'s, K, V> {
         let step = self.step(name);
         let others = others.into_iter().map(|s| s.inner).collect();
         let inner = self.inner.merge_step(&step, others);
-        Stream { inner, ctx: self.ctx }
+        Stream {
+            inner,
+            ctx: self.ctx,
+        }
     }
 
     /// Starts a branch: add routes with [`Branch::when`], then [`Branch::split`].
@@ -116,7 +142,11 @@ impl<'s, K: 'static, V: 'static> Stream<'s, K, V> {
 
     /// Sets each record's key to `key(&value)` and moves it to the worker
     /// that owns the key's key group. Keyed stateful steps follow this.
-    pub fn key_by<K2>(self, name: &str, mut key: impl FnMut(&V) -> K2 + 'static) -> Stream<'s, K2, V>
+    pub fn key_by<K2>(
+        self,
+        name: &str,
+        mut key: impl FnMut(&V) -> K2 + 'static,
+    ) -> Stream<'s, K2, V>
     where
         K2: ExchangeData + Hash,
         V: ExchangeData,
@@ -125,7 +155,10 @@ impl<'s, K: 'static, V: 'static> Stream<'s, K, V> {
         let inner = self
             .inner
             .key_by_step(&step, KeyGroups::default(), move |(_, v)| (key(&v), v));
-        Stream { inner, ctx: self.ctx }
+        Stream {
+            inner,
+            ctx: self.ctx,
+        }
     }
 
     /// Moves each record to the worker that owns its current key's key group
@@ -137,7 +170,10 @@ impl<'s, K: 'static, V: 'static> Stream<'s, K, V> {
     {
         let step = self.step(name);
         let inner = self.inner.key_by_step(&step, KeyGroups::default(), |kv| kv);
-        Stream { inner, ctx: self.ctx }
+        Stream {
+            inner,
+            ctx: self.ctx,
+        }
     }
 
     fn sink(self, name: &str, driver: crate::Result<Box<dyn SinkDriver<(K, V)>>>) {

@@ -41,7 +41,11 @@ fn filter_map_flat_map_match_sequential() {
             })
             .unwrap();
             let got: Vec<i64> = out.into_iter().map(|(_, v)| v).collect();
-            assert_eq!(sorted(got), sorted(expected.clone()), "seed {seed}, {workers} workers");
+            assert_eq!(
+                sorted(got),
+                sorted(expected.clone()),
+                "seed {seed}, {workers} workers"
+            );
         }
     }
 }
@@ -77,7 +81,11 @@ fn branch_routes_to_first_match_or_other() {
             })
             .unwrap();
             let got: Vec<(u8, i64)> = out.into_iter().map(|(_, v)| v).collect();
-            assert_eq!(sorted(got), sorted(expected.clone()), "seed {seed}, {workers} workers");
+            assert_eq!(
+                sorted(got),
+                sorted(expected.clone()),
+                "seed {seed}, {workers} workers"
+            );
         }
     }
 }
@@ -87,8 +95,11 @@ fn key_by_puts_each_key_on_its_owner_in_order() {
     let groups = rill_state::KeyGroups::default();
     for seed in SEEDS {
         let data: Vec<(u32, i64)> = input(seed);
-        let expected: Vec<(u32, usize, i64)> =
-            data.iter().enumerate().map(|(i, (k, v))| (*k, i, *v)).collect();
+        let expected: Vec<(u32, usize, i64)> = data
+            .iter()
+            .enumerate()
+            .map(|(i, (k, v))| (*k, i, *v))
+            .collect();
         for workers in WORKERS {
             let d = data.clone();
             let out = rill::testing::run(workers, move |flow| {
@@ -110,7 +121,11 @@ fn key_by_puts_each_key_on_its_owner_in_order() {
                 }
                 got.push((k, i, v));
             }
-            assert_eq!(sorted(got), sorted(expected.clone()), "seed {seed}, {workers} workers");
+            assert_eq!(
+                sorted(got),
+                sorted(expected.clone()),
+                "seed {seed}, {workers} workers"
+            );
         }
     }
 }

@@ -24,14 +24,21 @@ fn payload(i: usize) -> Vec<u8> {
             _ => vec![0xff, 0xfe, 0x00],
         }
     } else {
-        serde_json::to_vec(&Reading { sensor: i as u32, value: i as i64 * 3 }).unwrap()
+        serde_json::to_vec(&Reading {
+            sensor: i as u32,
+            value: i as i64 * 3,
+        })
+        .unwrap()
     }
 }
 
 fn good() -> Vec<Reading> {
     (0..RECORDS)
         .filter(|i| i % 10 != 9)
-        .map(|i| Reading { sensor: i as u32, value: i as i64 * 3 })
+        .map(|i| Reading {
+            sensor: i as u32,
+            value: i as i64 * 3,
+        })
         .collect()
 }
 
@@ -39,11 +46,20 @@ fn input_topic(brokers: &str) -> String {
     let topic = unique_topic("bad-input");
     create_topic(brokers, &topic, 1);
     let payloads: Vec<Vec<u8>> = (0..RECORDS).map(payload).collect();
-    produce(brokers, &topic, payloads.iter().map(|p| (None, p.as_slice())));
+    produce(
+        brokers,
+        &topic,
+        payloads.iter().map(|p| (None, p.as_slice())),
+    );
     topic
 }
 
-fn run(brokers: &str, topic: &str, policy: Option<BadInputPolicy>, dlq_flag: Option<&str>) -> rill::Result<Vec<Reading>> {
+fn run(
+    brokers: &str,
+    topic: &str,
+    policy: Option<BadInputPolicy>,
+    dlq_flag: Option<&str>,
+) -> rill::Result<Vec<Reading>> {
     let args = JobArgs {
         workers: 2,
         brokers: Some(brokers.to_owned()),
@@ -56,8 +72,13 @@ fn run(brokers: &str, topic: &str, policy: Option<BadInputPolicy>, dlq_flag: Opt
     let sink = out.clone();
     let topic = topic.to_owned();
     rill::Job::new("bad-input", args)?.run(move |flow| {
-        flow.kafka_source_with::<(), Reading>(&topic, Json, SourceOptions::default(), policy.clone())
-            .collect("out", &sink);
+        flow.kafka_source_with::<(), Reading>(
+            &topic,
+            Json,
+            SourceOptions::default(),
+            policy.clone(),
+        )
+        .collect("out", &sink);
     })?;
     let mut readings: Vec<Reading> = out.take().into_iter().map(|(_, r)| r).collect();
     readings.sort_by_key(|r| r.sensor);
@@ -71,7 +92,10 @@ fn fail_policy_stops_with_topic_partition_offset() {
     let err = run(&brokers, &topic, Some(BadInputPolicy::Fail), None).unwrap_err();
     let text = err.to_string();
     assert!(matches!(err, Error::Connector { .. }), "{err:?}");
-    assert!(text.contains(&format!("topic {topic}, partition 0, offset 9")), "{text}");
+    assert!(
+        text.contains(&format!("topic {topic}, partition 0, offset 9")),
+        "{text}"
+    );
     assert!(text.contains("json"), "{text}");
     assert_eq!(err.fault(), rill::Fault::User);
 }
@@ -104,7 +128,11 @@ fn check_dead_letters(brokers: &str, topic: &str, dlq: &str) {
     assert_eq!(offsets, bad);
     for l in &letters {
         let offset: usize = l.headers["rill.source.offset"].parse().unwrap();
-        assert_eq!(l.value.as_deref(), Some(payload(offset).as_slice()), "raw record kept");
+        assert_eq!(
+            l.value.as_deref(),
+            Some(payload(offset).as_slice()),
+            "raw record kept"
+        );
         assert_eq!(l.headers["rill.source.topic"], topic);
         assert_eq!(l.headers["rill.source.partition"], "0");
         assert!(!l.headers["rill.error"].is_empty());
@@ -117,7 +145,13 @@ fn dead_letter_policy_routes_exactly_the_bad_records() {
     let topic = input_topic(&brokers);
     let dlq = unique_topic("dlq");
     create_topic(&brokers, &dlq, 1);
-    let out = run(&brokers, &topic, Some(BadInputPolicy::DeadLetter(dlq.clone())), None).unwrap();
+    let out = run(
+        &brokers,
+        &topic,
+        Some(BadInputPolicy::DeadLetter(dlq.clone())),
+        None,
+    )
+    .unwrap();
     assert_eq!(out, good());
     check_dead_letters(&brokers, &topic, &dlq);
 }

@@ -25,7 +25,9 @@ struct Topics {
 fn orders() -> Vec<(String, Value)> {
     (0..RECORDS)
         .map(|id| {
-            let x = id.wrapping_mul(2862933555777941757).wrapping_add(3037000493);
+            let x = id
+                .wrapping_mul(2862933555777941757)
+                .wrapping_add(3037000493);
             let customer = format!("c{}", (x >> 17) % CUSTOMERS);
             let region = ["eu", "us", "apac"][((x >> 29) % 3) as usize];
             let order = json!({
@@ -75,16 +77,30 @@ fn setup(brokers: &str, tag: &str) -> Topics {
         .into_iter()
         .map(|(k, v)| (k, serde_json::to_vec(&v).unwrap()))
         .collect();
-    produce(brokers, &t.input, encoded.iter().map(|(k, v)| (Some(k.as_bytes()), v.as_slice())));
+    produce(
+        brokers,
+        &t.input,
+        encoded
+            .iter()
+            .map(|(k, v)| (Some(k.as_bytes()), v.as_slice())),
+    );
     t
 }
 
 fn job(brokers: &str, t: &Topics) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_route_orders"));
-    cmd.args(["--brokers", brokers, "--stop-at-end", "--epoch-interval", "200ms"])
-        .args(["--input", &t.input, "--big", &t.big, "--eu", &t.eu, "--other", &t.other])
-        .env_remove("RILL_WORKERS")
-        .env("RUST_LOG", "warn");
+    cmd.args([
+        "--brokers",
+        brokers,
+        "--stop-at-end",
+        "--epoch-interval",
+        "200ms",
+    ])
+    .args([
+        "--input", &t.input, "--big", &t.big, "--eu", &t.eu, "--other", &t.other,
+    ])
+    .env_remove("RILL_WORKERS")
+    .env("RUST_LOG", "warn");
     cmd
 }
 
@@ -95,7 +111,7 @@ fn wait_all(mut children: Vec<Child>, limit: Duration) {
         while i < children.len() {
             if let Some(status) = children[i].try_wait().unwrap() {
                 assert!(status.success(), "a job process failed: {status}");
-                children.remove(i);
+                let _ = children.remove(i).wait();
             } else {
                 i += 1;
             }
@@ -132,7 +148,10 @@ fn check(brokers: &str, t: &Topics) {
         a.sort();
         b.sort();
         assert_eq!(a.len(), b.len(), "{role}: record count");
-        assert!(a == b, "{role}: records differ from the sequential computation");
+        assert!(
+            a == b,
+            "{role}: records differ from the sequential computation"
+        );
         // ...and per key, in input order (ids increase within a partition).
         let mut last: BTreeMap<&str, u64> = BTreeMap::new();
         for (k, v) in &got {
@@ -142,7 +161,10 @@ fn check(brokers: &str, t: &Topics) {
             }
         }
     }
-    let kept = all.iter().filter(|(_, o)| !o["cancelled"].as_bool().unwrap()).count();
+    let kept = all
+        .iter()
+        .filter(|(_, o)| !o["cancelled"].as_bool().unwrap())
+        .count();
     assert_eq!(total, kept);
 }
 
@@ -156,7 +178,11 @@ fn two_workers_one_process() {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 #[test]
@@ -166,7 +192,11 @@ fn two_processes_one_worker_each() {
     let dir = std::env::temp_dir().join(unique_topic("rill-hosts"));
     std::fs::create_dir_all(&dir).unwrap();
     let hosts = dir.join("hosts.txt");
-    std::fs::write(&hosts, format!("127.0.0.1:{}\n127.0.0.1:{}\n", free_port(), free_port())).unwrap();
+    std::fs::write(
+        &hosts,
+        format!("127.0.0.1:{}\n127.0.0.1:{}\n", free_port(), free_port()),
+    )
+    .unwrap();
     let children = (0..2)
         .map(|p| {
             job(&brokers, &t)

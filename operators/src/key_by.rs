@@ -32,7 +32,12 @@ pub trait KeyByStep<'s, T: Timestamp, D> {
     /// let out: Vec<(u32, u32)> = out.extract().into_iter().flat_map(|(_, d)| d).collect();
     /// assert_eq!(out, vec![(0, 0), (1, 1), (0, 2), (1, 3)]);
     /// ```
-    fn key_by_step<K, V, L>(self, step: &Step, groups: KeyGroups, logic: L) -> StreamVec<'s, T, (K, V)>
+    fn key_by_step<K, V, L>(
+        self,
+        step: &Step,
+        groups: KeyGroups,
+        logic: L,
+    ) -> StreamVec<'s, T, (K, V)>
     where
         K: ExchangeData + Hash,
         V: ExchangeData,
@@ -40,7 +45,12 @@ pub trait KeyByStep<'s, T: Timestamp, D> {
 }
 
 impl<'s, T: Timestamp, D: 'static> KeyByStep<'s, T, D> for StreamVec<'s, T, D> {
-    fn key_by_step<K, V, L>(self, step: &Step, groups: KeyGroups, mut logic: L) -> StreamVec<'s, T, (K, V)>
+    fn key_by_step<K, V, L>(
+        self,
+        step: &Step,
+        groups: KeyGroups,
+        mut logic: L,
+    ) -> StreamVec<'s, T, (K, V)>
     where
         K: ExchangeData + Hash,
         V: ExchangeData,
@@ -53,18 +63,24 @@ impl<'s, T: Timestamp, D: 'static> KeyByStep<'s, T, D> for StreamVec<'s, T, D> {
                 move |input, output| {
                     input.for_each(|cap, data| {
                         let n = data.len() as u64;
-                        output.session(&cap).give_iterator(data.drain(..).map(&mut logic));
+                        output
+                            .session(&cap)
+                            .give_iterator(data.drain(..).map(&mut logic));
                         keyed_step.record(n, n);
                     });
                 }
             });
         let route = move |(k, _): &(K, V)| groups.owner(groups.group_of_key(k), peers).0 as u64;
-        keyed.unary(Exchange::new(route), &step.operator_name("route"), |_, _| {
-            move |input, output| {
-                input.for_each(|cap, data| {
-                    output.session(&cap).give_container(data);
-                });
-            }
-        })
+        keyed.unary(
+            Exchange::new(route),
+            &step.operator_name("route"),
+            |_, _| {
+                move |input, output| {
+                    input.for_each(|cap, data| {
+                        output.session(&cap).give_container(data);
+                    });
+                }
+            },
+        )
     }
 }

@@ -42,7 +42,9 @@ impl<'s, T: Timestamp, D: 'static> MapStep<'s, T, D> for StreamVec<'s, T, D> {
             move |input, output| {
                 input.for_each(|cap, data| {
                     let n = data.len() as u64;
-                    output.session(&cap).give_iterator(data.drain(..).map(&mut logic));
+                    output
+                        .session(&cap)
+                        .give_iterator(data.drain(..).map(&mut logic));
                     step.record(n, n);
                 });
             }

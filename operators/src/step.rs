@@ -54,6 +54,8 @@ impl Step {
 
 impl fmt::Debug for Step {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Step").field("name", &self.name).finish_non_exhaustive()
+        f.debug_struct("Step")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
     }
 }

@@ -111,7 +111,10 @@ mod tests {
             let owners: Vec<usize> = (0..256)
                 .map(|g| groups.owner(KeyGroup(g), workers).0)
                 .collect();
-            assert!(owners.windows(2).all(|w| w[0] <= w[1]), "ranges are contiguous");
+            assert!(
+                owners.windows(2).all(|w| w[0] <= w[1]),
+                "ranges are contiguous"
+            );
             let distinct: std::collections::BTreeSet<_> = owners.iter().collect();
             assert_eq!(distinct.len(), workers, "every worker owns some group");
         }
@@ -121,7 +124,13 @@ mod tests {
     fn stable_hash_is_pinned() {
         // A change here re-routes every key of every existing job's state.
         let pinned = stable_hash("alice");
-        assert_eq!(pinned, 0x7b90_bc8f_a5b6_b182, "update only with a migration: {pinned:#x}");
-        assert_eq!(KeyGroups::new(256).unwrap().group_of_key("alice"), KeyGroup(0x82));
+        assert_eq!(
+            pinned, 0x7b90_bc8f_a5b6_b182,
+            "update only with a migration: {pinned:#x}"
+        );
+        assert_eq!(
+            KeyGroups::new(256).unwrap().group_of_key("alice"),
+            KeyGroup(0x82)
+        );
     }
 }

@@ -34,12 +34,27 @@ impl DeadLetterWriter {
         let partition = record.partition.to_string();
         let offset = record.offset.to_string();
         let headers = OwnedHeaders::new_with_capacity(4)
-            .insert(Header { key: HEADER_ERROR, value: Some(error) })
-            .insert(Header { key: HEADER_TOPIC, value: Some(record.topic) })
-            .insert(Header { key: HEADER_PARTITION, value: Some(&partition) })
-            .insert(Header { key: HEADER_OFFSET, value: Some(&offset) });
-        self.writer
-            .send(record.key, record.payload.unwrap_or_default(), Some(headers))?;
+            .insert(Header {
+                key: HEADER_ERROR,
+                value: Some(error),
+            })
+            .insert(Header {
+                key: HEADER_TOPIC,
+                value: Some(record.topic),
+            })
+            .insert(Header {
+                key: HEADER_PARTITION,
+                value: Some(&partition),
+            })
+            .insert(Header {
+                key: HEADER_OFFSET,
+                value: Some(&offset),
+            });
+        self.writer.send(
+            record.key,
+            record.payload.unwrap_or_default(),
+            Some(headers),
+        )?;
         self.written += 1;
         Ok(())
     }

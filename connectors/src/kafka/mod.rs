@@ -6,8 +6,8 @@
 
 mod assign;
 mod dead_letter;
-mod source;
 mod sink;
+mod source;
 
 pub use assign::assign_partitions;
 pub use dead_letter::{

@@ -93,7 +93,10 @@ impl KafkaWriter {
                     self.check()?;
                 }
                 Err((e, _)) => {
-                    return Err(ConnectorError::kafka(format!("producing to {}", self.topic), e))
+                    return Err(ConnectorError::kafka(
+                        format!("producing to {}", self.topic),
+                        e,
+                    ))
                 }
             }
         }
@@ -119,7 +122,10 @@ impl KafkaWriter {
     fn check(&self) -> Result<()> {
         match self.producer.context().take() {
             None => Ok(()),
-            Some(e) => Err(ConnectorError::kafka(format!("delivering to {}", self.topic), e)),
+            Some(e) => Err(ConnectorError::kafka(
+                format!("delivering to {}", self.topic),
+                e,
+            )),
         }
     }
 }

@@ -64,7 +64,10 @@ impl KafkaReader {
                 ("enable.auto.offset.store", "false"),
                 // Bounded reads end on librdkafka's end-of-partition event,
                 // which uses the fetch response's high watermark.
-                ("enable.partition.eof", if options.bounded { "true" } else { "false" }),
+                (
+                    "enable.partition.eof",
+                    if options.bounded { "true" } else { "false" },
+                ),
                 ("auto.offset.reset", "earliest"),
                 ("fetch.wait.max.ms", "50"),
                 ("queued.min.messages", "100000"),
@@ -88,7 +91,14 @@ impl KafkaReader {
             list.add_partition_offset(topic, p, Offset::Offset(start))
                 .map_err(|e| ConnectorError::kafka("building the assignment", e))?;
             let end = options.bounded.then_some(high);
-            partitions.insert(p, PartitionState { next: start, end, done: false });
+            partitions.insert(
+                p,
+                PartitionState {
+                    next: start,
+                    end,
+                    done: false,
+                },
+            );
         }
         consumer
             .assign(&list)
@@ -188,9 +198,12 @@ impl KafkaReader {
 
 fn is_transient(e: &KafkaError) -> bool {
     e.rdkafka_error_code().is_some_and(|c| {
-            use rdkafka::types::RDKafkaErrorCode::*;
-            matches!(c, AllBrokersDown | BrokerTransportFailure | OperationTimedOut)
-        })
+        use rdkafka::types::RDKafkaErrorCode::*;
+        matches!(
+            c,
+            AllBrokersDown | BrokerTransportFailure | OperationTimedOut
+        )
+    })
 }
 
 /// The number of partitions of `topic`, or a clear error if it does not exist.
@@ -209,7 +222,9 @@ pub(crate) fn partition_count(consumer: &BaseConsumer, topic: &str) -> Result<i3
         )));
     }
     if t.partitions().is_empty() {
-        return Err(ConnectorError::Config(format!("topic {topic} has no partitions")));
+        return Err(ConnectorError::Config(format!(
+            "topic {topic} has no partitions"
+        )));
     }
     Ok(t.partitions().len() as i32)
 }

@@ -30,32 +30,40 @@ pub(crate) fn sink_stream<D: 'static>(
 ) {
     let ctx = ctx.clone();
     let worker = ctx.worker_label();
-    let in_counter = ctx.shared.metrics.records_in.with_label_values(&[step, &worker]);
+    let in_counter = ctx
+        .shared
+        .metrics
+        .records_in
+        .with_label_values(&[step, &worker]);
     let mut dirty_epoch: Option<u64> = None;
     let mut failed = false;
-    stream.sink(Pipeline, &format!("{step}.sink"), move |(input, frontier)| {
-        input.for_each(|cap, data| {
-            if failed {
-                data.clear();
-                return;
-            }
-            if let Some(&t) = cap.stamp().iter().next() {
-                dirty_epoch = Some(dirty_epoch.map_or(t, |d: u64| d.max(t)));
-            }
-            in_counter.inc_by(data.len() as u64);
-            if let Err(e) = driver.write(data) {
-                failed = true;
-                ctx.shared.fail(e);
-            }
-        });
-        if let Some(epoch) = dirty_epoch {
-            if !failed && !frontier.less_equal(&epoch) {
-                dirty_epoch = None;
-                if let Err(e) = driver.flush() {
+    stream.sink(
+        Pipeline,
+        &format!("{step}.sink"),
+        move |(input, frontier)| {
+            input.for_each(|cap, data| {
+                if failed {
+                    data.clear();
+                    return;
+                }
+                if let Some(&t) = cap.stamp().iter().next() {
+                    dirty_epoch = Some(dirty_epoch.map_or(t, |d: u64| d.max(t)));
+                }
+                in_counter.inc_by(data.len() as u64);
+                if let Err(e) = driver.write(data) {
                     failed = true;
                     ctx.shared.fail(e);
                 }
+            });
+            if let Some(epoch) = dirty_epoch {
+                if !failed && !frontier.less_equal(&epoch) {
+                    dirty_epoch = None;
+                    if let Err(e) = driver.flush() {
+                        failed = true;
+                        ctx.shared.fail(e);
+                    }
+                }
             }
-        }
-    });
+        },
+    );
 }

@@ -55,6 +55,8 @@ impl<K: KafkaKey, V: 'static, C: Codec<V>> SinkDriver<(K, V)> for KafkaSinkDrive
     }
 
     fn flush(&mut self) -> Result<()> {
-        self.writer.flush().map_err(|e| Error::connector(&self.step, e))
+        self.writer
+            .flush()
+            .map_err(|e| Error::connector(&self.step, e))
     }
 }

@@ -51,7 +51,11 @@ pub(crate) fn source_stream<'s, D: 'static>(
     let step = step.to_owned();
     let interval = ctx.shared.args.epoch_interval;
     let worker = ctx.worker_label();
-    let out_counter = ctx.shared.metrics.records_out.with_label_values(&[&step, &worker]);
+    let out_counter = ctx
+        .shared
+        .metrics
+        .records_out
+        .with_label_values(&[&step, &worker]);
     let epoch_gauge = ctx.shared.metrics.epoch.with_label_values(&[&worker]);
     let name = format!("{step}.source");
     source(scope, &name, move |capability, info| {
@@ -62,7 +66,9 @@ pub(crate) fn source_stream<'s, D: 'static>(
         let mut epoch_start = Instant::now();
         let mut batch: Vec<D> = Vec::new();
         move |output| {
-            let Some(cap) = capability.as_mut() else { return };
+            let Some(cap) = capability.as_mut() else {
+                return;
+            };
             if ctx.shared.aborted() {
                 capability = None;
                 return;

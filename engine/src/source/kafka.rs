@@ -36,12 +36,19 @@ impl<K: KafkaKey, V: 'static, C: Codec<V>> KafkaDriver<K, V, C> {
     ) -> Result<Self> {
         let step = topic.to_owned();
         options.bounded |= ctx.shared.args.stop_at_end;
-        let reader = KafkaReader::open(config, topic, ctx.index, ctx.peers, &options, &BTreeMap::new())
-            .map_err(|e| Error::connector(&step, e))?;
+        let reader = KafkaReader::open(
+            config,
+            topic,
+            ctx.index,
+            ctx.peers,
+            &options,
+            &BTreeMap::new(),
+        )
+        .map_err(|e| Error::connector(&step, e))?;
         let dead_letters = match &policy {
-            BadInputPolicy::DeadLetter(dlq) => Some(
-                DeadLetterWriter::new(config, dlq).map_err(|e| Error::connector(&step, e))?,
-            ),
+            BadInputPolicy::DeadLetter(dlq) => {
+                Some(DeadLetterWriter::new(config, dlq).map_err(|e| Error::connector(&step, e))?)
+            }
             _ => None,
         };
         let worker = ctx.worker_label();
@@ -60,7 +67,10 @@ impl<K: KafkaKey, V: 'static, C: Codec<V>> KafkaDriver<K, V, C> {
     }
 }
 
-fn decode<K: KafkaKey, V, C: Codec<V>>(codec: &C, raw: &RawRecord<'_>) -> Result<(K, V), FormatError> {
+fn decode<K: KafkaKey, V, C: Codec<V>>(
+    codec: &C,
+    raw: &RawRecord<'_>,
+) -> Result<(K, V), FormatError> {
     let key = K::decode_key(raw.key).map_err(|e| FormatError(format!("key: {e}")))?;
     let payload = raw
         .payload
@@ -93,7 +103,12 @@ impl<K: KafkaKey, V: 'static, C: Codec<V>> SourceDriver<(K, V)> for KafkaDriver<
                         })
                     }
                     BadInputPolicy::Skip => {
-                        log::debug!("{step}: skipping {}/{}@{}: {e}", raw.topic, raw.partition, raw.offset);
+                        log::debug!(
+                            "{step}: skipping {}/{}@{}: {e}",
+                            raw.topic,
+                            raw.partition,
+                            raw.offset
+                        );
                         skipped.inc();
                     }
                     BadInputPolicy::DeadLetter(_) => {

@@ -65,7 +65,10 @@ pub fn create_topic(brokers: &str, topic: &str, partitions: i32) {
         .expect("a tokio runtime");
     let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
     let results = runtime
-        .block_on(admin.create_topics([&new], &AdminOptions::new().operation_timeout(Some(TIMEOUT))))
+        .block_on(admin.create_topics(
+            [&new],
+            &AdminOptions::new().operation_timeout(Some(TIMEOUT)),
+        ))
         .unwrap_or_else(|e| panic!("create topic {topic}: {e}"));
     for r in results {
         if let Err((name, code)) = r {
@@ -78,11 +81,19 @@ pub fn create_topic(brokers: &str, topic: &str, partitions: i32) {
         let found = consumer
             .fetch_metadata(Some(topic), Duration::from_secs(5))
             .ok()
-            .and_then(|m| m.topics().iter().find(|t| t.name() == topic).map(|t| t.partitions().len()));
+            .and_then(|m| {
+                m.topics()
+                    .iter()
+                    .find(|t| t.name() == topic)
+                    .map(|t| t.partitions().len())
+            });
         if found == Some(partitions as usize) {
             return;
         }
-        assert!(Instant::now() < deadline, "topic {topic} did not appear with {partitions} partitions");
+        assert!(
+            Instant::now() < deadline,
+            "topic {topic} did not appear with {partitions} partitions"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -111,8 +122,7 @@ pub fn produce<'a>(
                 Ok(()) => break,
                 Err((e, back)) => {
                     assert!(
-                        e.rdkafka_error_code()
-                            == Some(rdkafka::types::RDKafkaErrorCode::QueueFull),
+                        e.rdkafka_error_code() == Some(rdkafka::types::RDKafkaErrorCode::QueueFull),
                         "produce to {topic}: {e}"
                     );
                     record = back;
@@ -186,7 +196,8 @@ pub fn read_topic(brokers: &str, topic: &str) -> Vec<ReadRecord> {
                     .map(|h| {
                         h.iter()
                             .map(|h| {
-                                let value = h.value.map(String::from_utf8_lossy).unwrap_or_default();
+                                let value =
+                                    h.value.map(String::from_utf8_lossy).unwrap_or_default();
                                 (h.key.to_owned(), value.into_owned())
                             })
                             .collect()
