@@ -69,3 +69,8 @@ pub mod prelude {
     pub use crate::{Collector, Flow, Job, JobArgs, Stream};
     pub use serde::{Deserialize, Serialize};
 }
+
+/// The README's code blocks, compiled as doctests.
+#[doc = include_str!("../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
