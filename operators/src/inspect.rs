@@ -13,17 +13,16 @@ pub trait InspectStep<'s, T: Timestamp, D> {
     ///
     /// ```
     /// use rill_operators::{InspectStep, Step};
-    /// use std::{cell::RefCell, rc::Rc};
+    /// use std::sync::{Arc, Mutex};
     /// use timely::dataflow::operators::ToStream;
     ///
-    /// let seen = timely::example(|scope| {
-    ///     let seen = Rc::new(RefCell::new(Vec::new()));
-    ///     let s = seen.clone();
+    /// let seen = Arc::new(Mutex::new(Vec::new()));
+    /// let s = seen.clone();
+    /// timely::example(move |scope| {
     ///     (0..3u32).to_stream(scope).container::<Vec<_>>()
-    ///         .inspect_step(&Step::new("log"), move |x| s.borrow_mut().push(*x));
-    ///     seen
+    ///         .inspect_step(&Step::new("log"), move |x| s.lock().unwrap().push(*x));
     /// });
-    /// assert_eq!(*seen.borrow(), vec![0, 1, 2]);
+    /// assert_eq!(*seen.lock().unwrap(), vec![0, 1, 2]);
     /// ```
     fn inspect_step<L: FnMut(&D) + 'static>(self, step: &Step, logic: L) -> Self;
 }

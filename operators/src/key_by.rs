@@ -29,8 +29,9 @@ pub trait KeyByStep<'s, T: Timestamp, D> {
     ///         .key_by_step(&Step::new("parity"), KeyGroups::default(), |x| (x % 2, x))
     ///         .capture()
     /// });
-    /// let out: Vec<(u32, u32)> = out.extract().into_iter().flat_map(|(_, d)| d).collect();
-    /// assert_eq!(out, vec![(0, 0), (1, 1), (0, 2), (1, 3)]);
+    /// let mut out: Vec<(u32, u32)> = out.extract().into_iter().flat_map(|(_, d)| d).collect();
+    /// out.sort();
+    /// assert_eq!(out, vec![(0, 0), (0, 2), (1, 1), (1, 3)]);
     /// ```
     fn key_by_step<K, V, L>(
         self,

@@ -1,8 +1,9 @@
 //! The Kafka source reader: one per worker, reading the partitions assigned to it.
 
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
+use rdkafka::ClientContext;
 use rdkafka::{Offset, TopicPartitionList};
 use std::collections::BTreeMap;
 
@@ -37,9 +38,23 @@ struct PartitionState {
     done: bool,
 }
 
+/// Logs librdkafka's errors, except the end-of-partition events bounded reads
+/// ask for (librdkafka reports those as errors too).
+pub(crate) struct ReaderContext;
+
+impl ClientContext for ReaderContext {
+    fn error(&self, error: KafkaError, reason: &str) {
+        if !matches!(error, KafkaError::PartitionEOF(_)) {
+            log::error!("librdkafka: {error}: {reason}");
+        }
+    }
+}
+
+impl ConsumerContext for ReaderContext {}
+
 /// Reads the partitions of one topic that belong to one worker.
 pub struct KafkaReader {
-    consumer: BaseConsumer,
+    consumer: BaseConsumer<ReaderContext>,
     topic: String,
     partitions: BTreeMap<i32, PartitionState>,
     bounded: bool,
@@ -56,7 +71,7 @@ impl KafkaReader {
         options: &SourceOptions,
         saved: &BTreeMap<i32, i64>,
     ) -> Result<Self> {
-        let consumer: BaseConsumer = config
+        let consumer: BaseConsumer<ReaderContext> = config
             .client_config(&[
                 // assign() still needs a group id; nothing is committed to it.
                 ("group.id", "rill"),
@@ -72,7 +87,7 @@ impl KafkaReader {
                 ("fetch.wait.max.ms", "50"),
                 ("queued.min.messages", "100000"),
             ])
-            .create()
+            .create_with_context(ReaderContext)
             .map_err(|e| ConnectorError::kafka("creating the consumer", e))?;
         let count = partition_count(&consumer, topic)?;
         let mine = assign_partitions(count, worker, workers);
@@ -207,7 +222,10 @@ fn is_transient(e: &KafkaError) -> bool {
 }
 
 /// The number of partitions of `topic`, or a clear error if it does not exist.
-pub(crate) fn partition_count(consumer: &BaseConsumer, topic: &str) -> Result<i32> {
+pub(crate) fn partition_count<C: ConsumerContext>(
+    consumer: &BaseConsumer<C>,
+    topic: &str,
+) -> Result<i32> {
     let metadata = consumer
         .fetch_metadata(Some(topic), BROKER_TIMEOUT)
         .map_err(|e| ConnectorError::kafka(format!("metadata of topic {topic}"), e))?;
