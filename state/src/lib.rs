@@ -1,11 +1,16 @@
 //! Rill's state layer.
 //!
-//! For now this crate holds the identifiers every other Rill crate shares —
-//! [`Epoch`], [`WorkerIndex`], [`KeyGroup`], [`StepId`] — and the mapping
-//! from a key to its key group and from a key group to the worker that owns
-//! it ([`KeyGroups`]). The state-store traits, the RocksDB and in-memory
-//! stores and the checkpoint layout will live here too; this crate depends on
-//! no other Rill crate.
+//! - Identifiers every Rill crate shares — [`Epoch`], [`WorkerIndex`],
+//!   [`KeyGroup`], [`StepId`] — and the mapping from a key to its key group
+//!   and from a key group to the worker that owns it ([`KeyGroups`]).
+//! - [`store`]: the [`KvStore`] trait with no RocksDB type in it, and its two
+//!   implementations, [`MemoryStore`] and [`RocksStore`].
+//! - [`checkpoint`]: the checkpoint protocol over any store: versions tagged
+//!   by epoch, one atomic batch per worker per epoch, resume and garbage
+//!   collection.
+//! - [`Table`]: one step's keyed state, a bounded cache over the store.
+//!
+//! This crate depends on no other Rill crate.
 //!
 //! ```
 //! use rill_state::{KeyGroups, WorkerIndex};
@@ -18,8 +23,15 @@
 //! assert_eq!(group, groups.group_of_key(&"alice"));
 //! ```
 
+pub mod checkpoint;
+pub mod codec;
 mod ids;
 mod key_groups;
+pub mod store;
+mod table;
 
+pub use checkpoint::{CheckpointError, Checkpointer};
 pub use ids::{Epoch, Fault, StepId, WorkerIndex};
 pub use key_groups::{stable_hash, KeyGroup, KeyGroups, KeyGroupsError, DEFAULT_KEY_GROUPS};
+pub use store::{Batch, KvStore, MemoryStore, RocksStore, StoreError};
+pub use table::{SharedCheckpointer, Table};

@@ -1,0 +1,50 @@
+//! Test helper for the crash-consistency tests: writes batches to a
+//! RocksDB store forever, each setting every one of `KEYS` keys to the
+//! batch's number, until it is killed.
+//!
+//! Usage: `rill-state-torture DIR [KEYS]`. Prints `ready` after the first
+//! batch is durable and `wrote N` after each batch.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use rill_state::{Batch, KvStore, RocksStore};
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let Some(dir) = args.next().map(PathBuf::from) else {
+        eprintln!("usage: rill-state-torture DIR [KEYS]");
+        std::process::exit(2);
+    };
+    let keys: u32 = match args.next().map(|k| k.parse()) {
+        None => 2000,
+        Some(Ok(k)) => k,
+        Some(Err(e)) => {
+            eprintln!("KEYS: {e}");
+            std::process::exit(2);
+        }
+    };
+    let store = match RocksStore::open(&dir) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::exit(1);
+        }
+    };
+    let filler = vec![0xABu8; 200];
+    let mut out = std::io::stdout();
+    for n in 0u64.. {
+        let mut batch = Batch::new();
+        for k in 0..keys {
+            let mut value = n.to_be_bytes().to_vec();
+            value.extend_from_slice(&filler);
+            batch.put(format!("key-{k:06}").into_bytes(), value);
+        }
+        if let Err(e) = store.write(batch) {
+            eprintln!("{e}");
+            std::process::exit(1);
+        }
+        let _ = writeln!(out, "wrote {n}");
+        let _ = out.flush();
+    }
+}

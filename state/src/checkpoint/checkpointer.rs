@@ -1,0 +1,344 @@
+//! [`Checkpointer`]: one worker's side of the checkpoint protocol.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use super::layout::{self, CheckpointInfo, StepMeta, Undo};
+use super::CheckpointError;
+use crate::codec::{decode, encode};
+use crate::store::{Batch, KvStore, StoreError};
+
+/// How many checkpoint records each worker keeps for `rill checkpoints`.
+const INFO_KEPT: usize = 10;
+
+/// What one [`Checkpointer::prepare`] wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PrepareStats {
+    /// The epoch now prepared.
+    pub epoch: u64,
+    /// Key and value bytes written.
+    pub bytes: u64,
+    /// Versions written.
+    pub versions: u64,
+}
+
+/// One worker's checkpoint state: what its steps staged, what it has
+/// prepared, and what is garbage once a checkpoint completes.
+pub struct Checkpointer {
+    store: Arc<dyn KvStore>,
+    worker: u32,
+    resume: Option<u64>,
+    catalog: BTreeMap<String, StepMeta>,
+    registered: BTreeMap<String, StepMeta>,
+    staged: BTreeMap<u64, (Batch, Vec<Undo>)>,
+    pending_undo: BTreeMap<u64, Vec<Undo>>,
+    extra: Batch,
+    prepared: Option<u64>,
+    keys: BTreeMap<String, u64>,
+    info_epochs: VecDeque<u64>,
+}
+
+/// The last epoch each of `workers` prepared in `store`, reduced to the
+/// resume epoch of this process (see [`super::resume_epoch`]).
+pub fn local_resume_epoch(
+    store: &dyn KvStore,
+    workers: impl IntoIterator<Item = u32>,
+) -> Result<Option<u64>, StoreError> {
+    let mut prepared = Vec::new();
+    for w in workers {
+        prepared.push(read_prepared(store, w)?);
+    }
+    Ok(super::resume_epoch(prepared))
+}
+
+fn read_prepared(store: &dyn KvStore, worker: u32) -> Result<Option<u64>, StoreError> {
+    match store.get(&layout::prepared_key(worker))? {
+        Some(bytes) => layout::be_u64(&bytes, 0)
+            .map(Some)
+            .ok_or_else(|| StoreError::Codec(format!("prepared marker of worker {worker}"))),
+        None => Ok(None),
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Adds the deletions that garbage-collect the versions one undo list
+/// replaced, once its epoch is complete.
+fn collect_garbage(epoch: u64, undo: &[Undo], batch: &mut Batch) {
+    for u in undo {
+        if let Some(previous) = u.previous {
+            batch.delete(layout::version_key(&u.prefix, previous));
+        }
+        if u.deleted {
+            batch.delete(layout::version_key(&u.prefix, epoch));
+        }
+    }
+}
+
+impl Checkpointer {
+    /// Opens worker `worker`'s side at `resume` (from [`super::resume_epoch`]
+    /// agreed by every worker of the job): versions this worker wrote above
+    /// `resume` are discarded, garbage up to `resume` is collected, and the
+    /// catalog and per-step key counts are loaded. One atomic batch.
+    pub fn open(
+        store: Arc<dyn KvStore>,
+        worker: u32,
+        resume: Option<u64>,
+    ) -> Result<Self, CheckpointError> {
+        let mut batch = Batch::new();
+        for (key, value) in store.scan(&layout::undo_prefix(worker), &[], usize::MAX)? {
+            let epoch = layout::be_u64(&key, 5)
+                .ok_or_else(|| StoreError::Codec("undo key".into()))?;
+            let undo: Vec<Undo> = decode(&value)?;
+            match resume {
+                Some(r) if epoch <= r => collect_garbage(epoch, &undo, &mut batch),
+                _ => {
+                    for u in &undo {
+                        batch.delete(layout::version_key(&u.prefix, epoch));
+                    }
+                }
+            }
+            batch.delete(key);
+        }
+        let mut info_epochs = VecDeque::new();
+        let mut keys = BTreeMap::new();
+        for (key, value) in store.scan(&[layout::INFO], &[], usize::MAX)? {
+            let (Some(epoch), Some(w)) = (layout::be_u64(&key, 1), layout::be_u32(&key, 9)) else {
+                continue;
+            };
+            if w != worker {
+                continue;
+            }
+            if resume.is_some_and(|r| epoch <= r) {
+                // Ascending order: the last record at or below the resume
+                // epoch holds the key counts to resume with.
+                info_epochs.push_back(epoch);
+                let info: CheckpointInfo = decode(&value)?;
+                keys = info.keys;
+            } else {
+                batch.delete(key);
+            }
+        }
+        match resume {
+            Some(r) => batch.put(layout::prepared_key(worker), r.to_be_bytes().to_vec()),
+            None => batch.delete(layout::prepared_key(worker)),
+        }
+        let mut catalog = BTreeMap::new();
+        if resume.is_some() {
+            for (key, value) in store.scan(&[layout::CATALOG], &[], usize::MAX)? {
+                let name = String::from_utf8_lossy(&key[1..]).into_owned();
+                catalog.insert(name, decode::<StepMeta>(&value)?);
+            }
+        }
+        store.write(batch)?;
+        Ok(Checkpointer {
+            store,
+            worker,
+            resume,
+            catalog,
+            registered: BTreeMap::new(),
+            staged: BTreeMap::new(),
+            pending_undo: BTreeMap::new(),
+            extra: Batch::new(),
+            prepared: resume,
+            keys,
+            info_epochs,
+        })
+    }
+
+    /// The epoch the job resumed from (`None` on a fresh start).
+    pub fn resume(&self) -> Option<u64> {
+        self.resume
+    }
+
+    /// The last epoch this worker made durable.
+    pub fn prepared(&self) -> Option<u64> {
+        self.prepared
+    }
+
+    /// The worker this checkpointer writes for.
+    pub fn worker(&self) -> u32 {
+        self.worker
+    }
+
+    /// Registers a stateful step and returns the id its keys are stored
+    /// under. Resuming, the step must exist in the checkpoint with the same
+    /// kind and key-group count.
+    pub fn register(&mut self, step: &str, meta: StepMeta) -> Result<u64, CheckpointError> {
+        if let Some(r) = self.resume {
+            match self.catalog.get(step) {
+                None => {
+                    return Err(CheckpointError::NewStep {
+                        step: step.to_owned(),
+                        epoch: r,
+                        known: self.catalog.keys().cloned().collect::<Vec<_>>().join(", "),
+                    })
+                }
+                Some(stored) if stored.kind != meta.kind => {
+                    return Err(CheckpointError::KindChanged {
+                        step: step.to_owned(),
+                        stored: stored.kind.clone(),
+                        now: meta.kind,
+                    })
+                }
+                Some(stored) if stored.key_groups != meta.key_groups => {
+                    return Err(CheckpointError::KeyGroupsChanged {
+                        step: step.to_owned(),
+                        stored: stored.key_groups,
+                        now: meta.key_groups,
+                    })
+                }
+                Some(_) => {}
+            }
+        } else {
+            self.extra.put(layout::catalog_key(step), encode(&meta)?);
+        }
+        self.keys.entry(step.to_owned()).or_insert(0);
+        self.registered.insert(step.to_owned(), meta);
+        Ok(layout::step_hash(step))
+    }
+
+    /// After every step registered: a step in the checkpoint that the job
+    /// no longer has is an error.
+    pub fn check_steps(&self) -> Result<(), CheckpointError> {
+        let Some(epoch) = self.resume else {
+            return Ok(());
+        };
+        for (step, meta) in &self.catalog {
+            if !self.registered.contains_key(step) {
+                return Err(CheckpointError::MissingStep {
+                    step: step.clone(),
+                    kind: meta.kind.clone(),
+                    epoch,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The newest stored version under `prefix` (a key's version prefix):
+    /// its epoch and value (`None` for a deletion).
+    #[allow(clippy::type_complexity)]
+    pub fn load(&self, prefix: &[u8]) -> Result<Option<(u64, Option<Vec<u8>>)>, StoreError> {
+        let found = self.store.scan(prefix, prefix, 1)?;
+        let Some((key, mut value)) = found.into_iter().next() else {
+            return Ok(None);
+        };
+        if key.len() != prefix.len() + 8 {
+            return Ok(None);
+        }
+        let epoch = layout::version_epoch(&key).unwrap_or(0);
+        match value.first() {
+            Some(1) => {
+                value.remove(0);
+                Ok(Some((epoch, Some(value))))
+            }
+            Some(0) => Ok(Some((epoch, None))),
+            _ => Err(StoreError::Corrupted {
+                location: self.store.kind().into(),
+                detail: "a state version has an unknown tag".into(),
+            }),
+        }
+    }
+
+    /// Stages a version of a key (by its version prefix) at `epoch`:
+    /// `value` is the encoded state, `None` a deletion; `previous` is the
+    /// epoch of the version it replaces.
+    pub fn stage_put(
+        &mut self,
+        epoch: u64,
+        prefix: Vec<u8>,
+        value: Option<&[u8]>,
+        previous: Option<u64>,
+    ) {
+        let (batch, undo) = self.staged.entry(epoch).or_default();
+        batch.put(
+            layout::version_key(&prefix, epoch),
+            layout::encode_version(value),
+        );
+        undo.push(Undo {
+            prefix,
+            previous,
+            deleted: value.is_none(),
+        });
+    }
+
+    /// Adjusts the live-key count of `step` (reported per checkpoint).
+    pub fn add_keys(&mut self, step: &str, delta: i64) {
+        let count = self.keys.entry(step.to_owned()).or_insert(0);
+        *count = count.saturating_add_signed(delta);
+    }
+
+    /// Writes everything staged for epochs up to `through`, with the
+    /// "prepared `through`" marker, as one synced atomic batch.
+    pub fn prepare(&mut self, through: u64) -> Result<PrepareStats, CheckpointError> {
+        let mut batch = std::mem::take(&mut self.extra);
+        let later = self.staged.split_off(&(through + 1));
+        let ready = std::mem::replace(&mut self.staged, later);
+        let mut versions = 0;
+        for (epoch, (staged, undo)) in ready {
+            versions += undo.len() as u64;
+            batch.append(staged);
+            batch.put(layout::undo_key(self.worker, epoch), encode(&undo)?);
+            self.pending_undo.entry(epoch).or_default().extend(undo);
+        }
+        let bytes = batch.bytes() as u64;
+        let info = CheckpointInfo {
+            time_ms: now_ms(),
+            bytes,
+            keys: self.keys.clone(),
+        };
+        batch.put(layout::info_key(through, self.worker), encode(&info)?);
+        batch.put(
+            layout::prepared_key(self.worker),
+            through.to_be_bytes().to_vec(),
+        );
+        self.store.write(batch)?;
+        self.prepared = Some(through);
+        if self.info_epochs.back() != Some(&through) {
+            self.info_epochs.push_back(through);
+        }
+        Ok(PrepareStats {
+            epoch: through,
+            bytes,
+            versions,
+        })
+    }
+
+    /// Checkpoint `epoch` is complete (every worker prepared it): the
+    /// versions replaced up to it become garbage, deleted with the next
+    /// batch (or by [`Checkpointer::flush_garbage`]).
+    pub fn complete(&mut self, epoch: u64) {
+        let later = self.pending_undo.split_off(&(epoch + 1));
+        let done = std::mem::replace(&mut self.pending_undo, later);
+        for (e, undo) in done {
+            collect_garbage(e, &undo, &mut self.extra);
+            self.extra.delete(layout::undo_key(self.worker, e));
+        }
+        while self.info_epochs.len() > INFO_KEPT {
+            if let Some(old) = self.info_epochs.pop_front() {
+                self.extra.delete(layout::info_key(old, self.worker));
+            }
+        }
+    }
+
+    /// Writes pending garbage deletions now (at the end of a job).
+    pub fn flush_garbage(&mut self) -> Result<(), CheckpointError> {
+        if !self.extra.is_empty() {
+            let batch = std::mem::take(&mut self.extra);
+            self.store.write(batch)?;
+        }
+        Ok(())
+    }
+
+    /// The store behind this checkpointer.
+    pub fn store(&self) -> &Arc<dyn KvStore> {
+        &self.store
+    }
+}

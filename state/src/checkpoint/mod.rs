@@ -1,0 +1,65 @@
+//! The checkpoint protocol (DESIGN.md, "State and checkpoints").
+//!
+//! Every stateful step of a worker stages the keys it changed in epoch `e`
+//! as versions tagged `e` ([`Checkpointer::stage_put`]). When the worker's
+//! frontier passes `e`, [`Checkpointer::prepare`] writes everything staged
+//! up to `e` — versions, the undo list of `e`, deletions of garbage, and
+//! the "worker prepared `e`" marker — as one synced atomic batch. When every
+//! worker has prepared `e` the checkpoint is complete, and
+//! [`Checkpointer::complete`] turns the undo lists up to `e` into deletions
+//! of the versions they replaced. At start-up [`resume_epoch`] is the
+//! minimum prepared epoch over the workers, and [`Checkpointer::open`]
+//! discards every version above it.
+
+mod checkpointer;
+mod error;
+mod inspect;
+mod layout;
+
+pub use checkpointer::{local_resume_epoch, Checkpointer, PrepareStats};
+pub use error::CheckpointError;
+pub use inspect::{complete_checkpoints, inspect, CheckpointSummary, StoreSummary};
+pub(crate) use layout::version_prefix as version_prefix_for;
+pub use layout::{CheckpointInfo, JobMeta, StepMeta, Undo};
+
+/// Checks (or, for a new store, records) which job shape wrote the state.
+/// `resuming` is whether a checkpoint will be restored.
+pub fn check_job_meta(
+    store: &dyn crate::store::KvStore,
+    location: &str,
+    meta: &JobMeta,
+    resuming: bool,
+) -> Result<(), CheckpointError> {
+    match store.get(layout::META)? {
+        Some(bytes) if resuming => {
+            let stored: JobMeta = crate::codec::decode(&bytes)?;
+            if stored != *meta {
+                return Err(CheckpointError::Rescaled {
+                    location: location.to_owned(),
+                    stored_workers: stored.workers,
+                    stored_processes: stored.processes,
+                    workers: meta.workers,
+                    processes: meta.processes,
+                });
+            }
+            Ok(())
+        }
+        _ => {
+            let mut batch = crate::store::Batch::new();
+            batch.put(layout::META.to_vec(), crate::codec::encode(meta)?);
+            store.write(batch)?;
+            Ok(())
+        }
+    }
+}
+
+/// The epoch a job resumes from, given each worker's last prepared epoch:
+/// the minimum, or `None` (a fresh start) if any worker never prepared one.
+pub fn resume_epoch(prepared: impl IntoIterator<Item = Option<u64>>) -> Option<u64> {
+    let mut min: Option<u64> = None;
+    for p in prepared {
+        let p = p?;
+        min = Some(min.map_or(p, |m| m.min(p)));
+    }
+    min
+}

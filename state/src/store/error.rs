@@ -1,0 +1,49 @@
+//! Errors of the storage layer.
+
+use crate::Fault;
+
+/// What went wrong in a store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The store could not be opened, read or written (disk full,
+    /// permissions, a lock held by another process).
+    #[error("state store {location}: {detail}")]
+    Io {
+        /// The store's directory (or `memory`).
+        location: String,
+        /// What the backend said.
+        detail: String,
+    },
+    /// The store's files are damaged or truncated.
+    #[error("state store {location} is corrupted: {detail}")]
+    Corrupted {
+        /// The store's directory.
+        location: String,
+        /// What is damaged.
+        detail: String,
+    },
+    /// The store was written by another version of Rill's layout.
+    #[error("state store {location} has format version {found}; this build reads version {expected}")]
+    Format {
+        /// The store's directory.
+        location: String,
+        /// The version found.
+        found: u32,
+        /// The version this build reads.
+        expected: u32,
+    },
+    /// A value could not be encoded or decoded.
+    #[error("state value codec: {0}")]
+    Codec(String),
+}
+
+impl StoreError {
+    /// Whose fault the error is.
+    pub fn fault(&self) -> Fault {
+        match self {
+            StoreError::Io { .. } => Fault::External,
+            StoreError::Corrupted { .. } | StoreError::Format { .. } => Fault::User,
+            StoreError::Codec(_) => Fault::Internal,
+        }
+    }
+}

@@ -1,0 +1,93 @@
+//! [`MemoryStore`]: a `BTreeMap` behind a lock. State lives as long as the
+//! process; used by tests and by jobs that want state without durability.
+
+use std::collections::BTreeMap;
+use std::ops::Bound;
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use super::{check_format, Batch, KvStore, Op, StoreError};
+
+/// An in-memory [`KvStore`]. A batch is applied under the write lock, so a
+/// reader sees all of it or none of it.
+#[derive(Debug)]
+pub struct MemoryStore {
+    map: RwLock<BTreeMap<Vec<u8>, Vec<u8>>>,
+}
+
+impl MemoryStore {
+    /// An empty store, with its format marker written.
+    pub fn new() -> Self {
+        let store = MemoryStore {
+            map: RwLock::new(BTreeMap::new()),
+        };
+        check_format(&store, "memory", true).expect("an empty memory store accepts its format");
+        store
+    }
+
+    fn read(&self) -> RwLockReadGuard<'_, BTreeMap<Vec<u8>, Vec<u8>>> {
+        self.map.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write_lock(&self) -> RwLockWriteGuard<'_, BTreeMap<Vec<u8>, Vec<u8>>> {
+        self.map.write().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        MemoryStore::new()
+    }
+}
+
+impl KvStore for MemoryStore {
+    fn kind(&self) -> &'static str {
+        "memory"
+    }
+
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.read().get(key).cloned())
+    }
+
+    fn scan(
+        &self,
+        prefix: &[u8],
+        from: &[u8],
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+        let start = if from > prefix { from } else { prefix };
+        let map = self.read();
+        Ok(map
+            .range::<[u8], _>((Bound::Included(start), Bound::Unbounded))
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .take(limit)
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect())
+    }
+
+    fn write(&self, batch: Batch) -> Result<(), StoreError> {
+        let mut map = self.write_lock();
+        for op in batch.into_ops() {
+            match op {
+                Op::Put(k, v) => {
+                    map.insert(k, v);
+                }
+                Op::Delete(k) => {
+                    map.remove(&k);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn compact(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    fn live_bytes(&self) -> Result<u64, StoreError> {
+        Ok(self
+            .read()
+            .iter()
+            .map(|(k, v)| (k.len() + v.len()) as u64)
+            .sum())
+    }
+}

@@ -1,0 +1,171 @@
+//! [`RocksStore`]: the durable store, one RocksDB database per process.
+
+use std::path::{Path, PathBuf};
+
+use rocksdb::{DBCompressionType, Direction, ErrorKind, IteratorMode, Options, WriteOptions, DB};
+
+use super::{check_format, Batch, KvStore, Op, StoreError};
+
+/// A [`KvStore`] on RocksDB. Every batch is one RocksDB `WriteBatch`
+/// written with `sync`, so it is atomic and survives a crash once `write`
+/// returns.
+pub struct RocksStore {
+    db: DB,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for RocksStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RocksStore").field("path", &self.path).finish()
+    }
+}
+
+impl RocksStore {
+    /// Opens the store at `path`, creating it (and its format marker) if the
+    /// directory is missing or empty.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let location = path.display().to_string();
+        let fresh = dir_is_empty(path);
+        if !fresh && !path.join("CURRENT").exists() {
+            return Err(StoreError::Corrupted {
+                location,
+                detail: "the directory has files but no CURRENT file (truncated or not a Rill state store)".into(),
+            });
+        }
+        let mut opts = Options::default();
+        opts.create_if_missing(fresh);
+        opts.set_compression_type(DBCompressionType::Lz4);
+        opts.set_paranoid_checks(true);
+        opts.set_keep_log_file_num(3);
+        opts.set_max_log_file_size(1 << 20);
+        let db = DB::open(&opts, path).map_err(|e| map_err(&location, e))?;
+        let store = RocksStore {
+            db,
+            path: path.to_owned(),
+        };
+        let empty = store.db.iterator(IteratorMode::Start).next().is_none();
+        check_format(&store, &location, empty)?;
+        Ok(store)
+    }
+
+    /// Opens an existing store for reading only (while a job may be running).
+    pub fn open_read_only(path: &Path) -> Result<Self, StoreError> {
+        let location = path.display().to_string();
+        if !path.join("CURRENT").exists() {
+            return Err(StoreError::Corrupted {
+                location,
+                detail: "no CURRENT file: not a Rill state store, or truncated".into(),
+            });
+        }
+        let opts = Options::default();
+        let db = DB::open_for_read_only(&opts, path, false).map_err(|e| map_err(&location, e))?;
+        let store = RocksStore {
+            db,
+            path: path.to_owned(),
+        };
+        check_format(&store, &location, false)?;
+        Ok(store)
+    }
+
+    /// The store's directory.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn err(&self, e: rocksdb::Error) -> StoreError {
+        map_err(&self.path.display().to_string(), e)
+    }
+}
+
+fn dir_is_empty(path: &Path) -> bool {
+    match std::fs::read_dir(path) {
+        Ok(mut entries) => entries.next().is_none(),
+        Err(_) => true,
+    }
+}
+
+fn map_err(location: &str, e: rocksdb::Error) -> StoreError {
+    let detail = e.to_string();
+    match e.kind() {
+        ErrorKind::Corruption => StoreError::Corrupted {
+            location: location.to_owned(),
+            detail,
+        },
+        _ => StoreError::Io {
+            location: location.to_owned(),
+            detail,
+        },
+    }
+}
+
+impl KvStore for RocksStore {
+    fn kind(&self) -> &'static str {
+        "rocksdb"
+    }
+
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.db.get(key).map_err(|e| self.err(e))
+    }
+
+    fn scan(
+        &self,
+        prefix: &[u8],
+        from: &[u8],
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+        let start = if from > prefix { from } else { prefix };
+        let mut out = Vec::new();
+        for item in self
+            .db
+            .iterator(IteratorMode::From(start, Direction::Forward))
+        {
+            if out.len() >= limit {
+                break;
+            }
+            let (k, v) = item.map_err(|e| self.err(e))?;
+            if !k.starts_with(prefix) {
+                break;
+            }
+            out.push((k.into_vec(), v.into_vec()));
+        }
+        Ok(out)
+    }
+
+    fn write(&self, batch: Batch) -> Result<(), StoreError> {
+        let mut wb = rocksdb::WriteBatch::default();
+        for op in batch.ops() {
+            match op {
+                Op::Put(k, v) => wb.put(k, v),
+                Op::Delete(k) => wb.delete(k),
+            }
+        }
+        let mut opts = WriteOptions::default();
+        opts.set_sync(true);
+        self.db.write_opt(wb, &opts).map_err(|e| self.err(e))
+    }
+
+    fn compact(&self) -> Result<(), StoreError> {
+        self.db.flush().map_err(|e| self.err(e))?;
+        self.db.compact_range::<&[u8], &[u8]>(None, None);
+        Ok(())
+    }
+
+    fn live_bytes(&self) -> Result<u64, StoreError> {
+        let sst = self
+            .db
+            .property_int_value("rocksdb.total-sst-files-size")
+            .map_err(|e| self.err(e))?
+            .unwrap_or(0);
+        let wal: u64 = std::fs::read_dir(&self.path)
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .filter(|e| e.path().extension().is_some_and(|x| x == "log"))
+                    .filter_map(|e| e.metadata().ok())
+                    .map(|m| m.len())
+                    .sum()
+            })
+            .unwrap_or(0);
+        Ok(sst + wal)
+    }
+}

@@ -1,0 +1,280 @@
+//! [`Table`]: one stateful step's keyed state on one worker — a bounded
+//! in-memory cache over the versions in the store.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::rc::Rc;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::checkpoint::{CheckpointError, Checkpointer, StepMeta};
+use crate::codec::{decode, encode_into};
+use crate::{KeyGroups, StoreError};
+
+/// A worker's checkpointer, shared by the steps of its dataflow.
+pub type SharedCheckpointer = Rc<RefCell<Checkpointer>>;
+
+struct Entry<S> {
+    value: Option<S>,
+    /// The epoch of the newest version in the store (or staged), if any.
+    stored: Option<u64>,
+    /// Whether that version holds a value (not a deletion).
+    stored_live: bool,
+    dirty: bool,
+    touched: u64,
+}
+
+/// Keyed state of one step on one worker.
+///
+/// Reads go to the cache, then to the store (the newest version). Writes
+/// change the cache and mark the key dirty; [`Table::stage`] turns the dirty
+/// keys of an epoch into versions for the worker's next checkpoint batch and
+/// then shrinks the cache to its capacity, evicting clean keys that were used
+/// least recently. Without a checkpointer the table is a plain hash map.
+pub struct Table<K, S> {
+    name: String,
+    step: u64,
+    groups: KeyGroups,
+    checkpointer: Option<SharedCheckpointer>,
+    cache: HashMap<K, Entry<S>>,
+    dirty: Vec<K>,
+    capacity: usize,
+    /// False until the store may hold keys this table has not seen
+    /// (after a resume, or after an eviction): until then a miss is a new key.
+    may_be_stored: bool,
+    epoch: u64,
+    /// The durable epoch at which an eviction pass could not make room.
+    blocked_at: Option<Option<u64>>,
+    key_buf: Vec<u8>,
+    value_buf: Vec<u8>,
+}
+
+impl<K, S> Table<K, S>
+where
+    K: Hash + Eq + Clone + Serialize,
+    S: Serialize + DeserializeOwned,
+{
+    /// A table for step `name` (of kind `kind`, e.g. `"sum"`), registered
+    /// with `checkpointer` if state is durable. `capacity` bounds the number
+    /// of clean keys kept in memory.
+    pub fn new(
+        name: &str,
+        kind: &str,
+        groups: KeyGroups,
+        checkpointer: Option<SharedCheckpointer>,
+        capacity: usize,
+    ) -> Result<Self, CheckpointError> {
+        let (step, may_be_stored) = match &checkpointer {
+            Some(c) => {
+                let mut c = c.borrow_mut();
+                let meta = StepMeta {
+                    kind: kind.to_owned(),
+                    key_groups: groups.count(),
+                };
+                (c.register(name, meta)?, c.resume().is_some())
+            }
+            None => (0, false),
+        };
+        Ok(Table {
+            name: name.to_owned(),
+            step,
+            groups,
+            checkpointer,
+            cache: HashMap::new(),
+            dirty: Vec::new(),
+            capacity: capacity.max(1),
+            may_be_stored,
+            epoch: 0,
+            blocked_at: None,
+            key_buf: Vec::new(),
+            value_buf: Vec::new(),
+        })
+    }
+
+    /// The step's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Keys in memory now.
+    pub fn cached(&self) -> usize {
+        self.cache.len()
+    }
+
+    fn prefix_of(&mut self, key: &K) -> Result<Vec<u8>, StoreError> {
+        self.key_buf.clear();
+        encode_into(key, &mut self.key_buf)?;
+        let group = self.groups.group_of_key(key).0;
+        Ok(crate::checkpoint::version_prefix_for(
+            self.step,
+            group,
+            &self.key_buf,
+        ))
+    }
+
+    fn fetch(&mut self, key: &K) -> Result<Entry<S>, StoreError> {
+        let mut entry = Entry {
+            value: None,
+            stored: None,
+            stored_live: false,
+            dirty: false,
+            touched: self.epoch,
+        };
+        if !self.may_be_stored {
+            return Ok(entry);
+        }
+        let Some(c) = self.checkpointer.clone() else {
+            return Ok(entry);
+        };
+        let prefix = self.prefix_of(key)?;
+        if let Some((epoch, value)) = c.borrow().load(&prefix)? {
+            entry.stored = Some(epoch);
+            entry.stored_live = value.is_some();
+            entry.value = value.map(|v| decode(&v)).transpose()?;
+        }
+        Ok(entry)
+    }
+
+    /// Runs `f` on the state of `key` during `epoch` and returns its result.
+    /// `f` may set the state to `None` to delete it. Data must arrive in
+    /// epoch order, with [`Table::stage`] called for an epoch before any
+    /// update of a later one.
+    pub fn update<R>(
+        &mut self,
+        key: K,
+        epoch: u64,
+        f: impl FnOnce(&K, &mut Option<S>) -> R,
+    ) -> Result<R, StoreError> {
+        self.epoch = epoch;
+        let durable = self.checkpointer.is_some();
+        if !self.cache.contains_key(&key) {
+            self.make_room();
+            let entry = self.fetch(&key)?;
+            self.cache.insert(key.clone(), entry);
+        }
+        let Some(entry) = self.cache.get_mut(&key) else {
+            unreachable!("the entry was just inserted")
+        };
+        let result = f(&key, &mut entry.value);
+        entry.touched = epoch;
+        if durable && !entry.dirty {
+            entry.dirty = true;
+            self.dirty.push(key);
+        } else if !durable && entry.value.is_none() {
+            self.cache.remove(&key);
+        }
+        Ok(result)
+    }
+
+    /// The current state of `key`, if any (reading the store on a miss).
+    pub fn get(&mut self, key: &K) -> Result<Option<&S>, StoreError> {
+        if !self.cache.contains_key(key) {
+            self.make_room();
+            let entry = self.fetch(key)?;
+            if entry.value.is_none() {
+                return Ok(None);
+            }
+            self.cache.insert(key.clone(), entry);
+        }
+        Ok(self.cache.get(key).and_then(|e| e.value.as_ref()))
+    }
+
+    /// Stages every key changed since the last call as a version tagged
+    /// `epoch`, then evicts clean keys down to the capacity.
+    pub fn stage(&mut self, epoch: u64) -> Result<(), StoreError> {
+        let Some(c) = self.checkpointer.clone() else {
+            return Ok(());
+        };
+        let mut c = c.borrow_mut();
+        let mut live_delta: i64 = 0;
+        let dirty = std::mem::take(&mut self.dirty);
+        for key in dirty {
+            let prefix = self.prefix_of(&key)?;
+            let Some(entry) = self.cache.get_mut(&key) else {
+                continue;
+            };
+            if !entry.dirty {
+                continue;
+            }
+            entry.dirty = false;
+            if entry.value.is_none() && entry.stored.is_none() {
+                self.cache.remove(&key);
+                continue;
+            }
+            let live = entry.value.is_some();
+            match &entry.value {
+                Some(v) => {
+                    self.value_buf.clear();
+                    encode_into(v, &mut self.value_buf)?;
+                    c.stage_put(epoch, prefix, Some(&self.value_buf), entry.stored);
+                }
+                None => c.stage_put(epoch, prefix, None, entry.stored),
+            }
+            live_delta += i64::from(live) - i64::from(entry.stored_live);
+            entry.stored = Some(epoch);
+            entry.stored_live = live;
+        }
+        if live_delta != 0 {
+            c.add_keys(&self.name, live_delta);
+        }
+        drop(c);
+        self.evict_to_capacity();
+        Ok(())
+    }
+
+    /// On a miss with a full cache: evict, once per newly durable epoch
+    /// (keys staged but not yet written cannot leave the cache).
+    fn make_room(&mut self) {
+        if self.cache.len() < self.capacity {
+            return;
+        }
+        let durable = self.checkpointer.as_ref().and_then(|c| c.borrow().prepared());
+        if self.blocked_at != Some(durable) {
+            self.evict_to_capacity();
+        }
+    }
+
+    fn evict_to_capacity(&mut self) {
+        let durable = self.checkpointer.as_ref().and_then(|c| c.borrow().prepared());
+        self.evict(durable);
+        // Nothing more can leave until another epoch is durable.
+        self.blocked_at = (self.cache.len() >= self.capacity).then_some(durable);
+    }
+
+    /// Evicts clean keys whose newest version is durable, least recently
+    /// used first, down to 90% of the capacity (the slack amortizes the
+    /// pass over the cache).
+    fn evict(&mut self, durable: Option<u64>) {
+        if self.checkpointer.is_none() || self.cache.len() < self.capacity {
+            return;
+        }
+        let target = self.capacity - self.capacity / 10;
+        let evictable = |e: &Entry<S>| {
+            !e.dirty && e.stored.is_none_or(|s| durable.is_some_and(|d| s <= d))
+        };
+        let mut ages: Vec<u64> = self
+            .cache
+            .values()
+            .filter(|e| evictable(e))
+            .map(|e| e.touched)
+            .collect();
+        let excess = self.cache.len() - target;
+        if ages.is_empty() {
+            return;
+        }
+        let n = excess.min(ages.len());
+        let (_, &mut cutoff, _) = ages.select_nth_unstable(n - 1);
+        let mut left = n;
+        self.cache.retain(|_, e| {
+            if left > 0 && e.touched <= cutoff && evictable(e) {
+                left -= 1;
+                false
+            } else {
+                true
+            }
+        });
+        self.may_be_stored = true;
+    }
+}

@@ -1,0 +1,250 @@
+//! The checkpoint protocol on both stores: versions per epoch, resume at
+//! the minimum prepared epoch, discarding newer versions, garbage
+//! collection, the bounded cache, and the start-up checks of steps.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use rill_state::checkpoint::{self, CheckpointError, Checkpointer};
+use rill_state::{KeyGroups, KvStore, MemoryStore, RocksStore, SharedCheckpointer, Table};
+
+fn on_both(case: fn(Arc<dyn KvStore>)) {
+    case(Arc::new(MemoryStore::new()));
+    let dir = tempfile::tempdir().unwrap();
+    case(Arc::new(RocksStore::open(dir.path()).unwrap()));
+}
+
+fn worker(store: &Arc<dyn KvStore>, w: u32, resume: Option<u64>) -> SharedCheckpointer {
+    Rc::new(RefCell::new(
+        Checkpointer::open(store.clone(), w, resume).unwrap(),
+    ))
+}
+
+fn table(c: &SharedCheckpointer, name: &str, capacity: usize) -> Table<String, u64> {
+    Table::new(name, "sum", KeyGroups::default(), Some(c.clone()), capacity).unwrap()
+}
+
+fn add(t: &mut Table<String, u64>, key: &str, epoch: u64, n: u64) -> u64 {
+    t.update(key.to_owned(), epoch, |_, s| {
+        let v = s.unwrap_or(0) + n;
+        *s = Some(v);
+        v
+    })
+    .unwrap()
+}
+
+fn value(t: &mut Table<String, u64>, key: &str) -> Option<u64> {
+    t.get(&key.to_owned()).unwrap().copied()
+}
+
+fn versions(store: &dyn KvStore) -> usize {
+    store.scan(b"v", b"", usize::MAX).unwrap().len()
+}
+
+fn resume_of(store: &dyn KvStore, workers: u32) -> Option<u64> {
+    checkpoint::local_resume_epoch(store, 0..workers).unwrap()
+}
+
+#[test]
+fn resume_takes_the_minimum_prepared_epoch_and_discards_newer_versions() {
+    on_both(|store| {
+        let (c0, c1) = (worker(&store, 0, None), worker(&store, 1, None));
+        let (mut t0, mut t1) = (table(&c0, "sum", 100), table(&c1, "sum", 100));
+        for epoch in 0..3u64 {
+            add(&mut t0, "a", epoch, 1);
+            add(&mut t1, "b", epoch, 10);
+            t0.stage(epoch).unwrap();
+            t1.stage(epoch).unwrap();
+            c0.borrow_mut().prepare(epoch).unwrap();
+            // Worker 1 "crashes" before preparing epoch 2.
+            if epoch < 2 {
+                c1.borrow_mut().prepare(epoch).unwrap();
+            }
+        }
+        drop((t0, t1, c0, c1));
+        let resume = resume_of(&*store, 2);
+        assert_eq!(resume, Some(1), "{}", store.kind());
+        let (c0, c1) = (worker(&store, 0, resume), worker(&store, 1, resume));
+        let (mut t0, mut t1) = (table(&c0, "sum", 100), table(&c1, "sum", 100));
+        assert_eq!(value(&mut t0, "a"), Some(2), "epoch 2 of worker 0 must be discarded");
+        assert_eq!(value(&mut t1, "b"), Some(20));
+        // Recompute epoch 2 differently: the discarded version must not return.
+        add(&mut t0, "a", 2, 5);
+        t0.stage(2).unwrap();
+        c0.borrow_mut().prepare(2).unwrap();
+        drop(t0);
+        let mut t0 = table(&c0, "sum", 100);
+        assert_eq!(value(&mut t0, "a"), Some(7));
+    });
+}
+
+#[test]
+fn a_fresh_start_discards_everything_when_a_worker_never_prepared() {
+    on_both(|store| {
+        let c0 = worker(&store, 0, None);
+        let mut t0 = table(&c0, "sum", 100);
+        add(&mut t0, "a", 0, 1);
+        t0.stage(0).unwrap();
+        c0.borrow_mut().prepare(0).unwrap();
+        drop((t0, c0));
+        assert_eq!(resume_of(&*store, 2), None);
+        let c0 = worker(&store, 0, None);
+        let mut t0 = table(&c0, "sum", 100);
+        assert_eq!(versions(&*store), 0, "{}", store.kind());
+        assert_eq!(value(&mut t0, "a"), None);
+    });
+}
+
+#[test]
+fn garbage_collection_keeps_one_version_per_key() {
+    on_both(|store| {
+        let c = worker(&store, 0, None);
+        let mut t = table(&c, "sum", 1_000_000);
+        for epoch in 0..20u64 {
+            for k in 0..100 {
+                add(&mut t, &format!("k{k}"), epoch, 1);
+            }
+            t.stage(epoch).unwrap();
+            c.borrow_mut().prepare(epoch).unwrap();
+            // Single worker: prepared means complete.
+            c.borrow_mut().complete(epoch);
+        }
+        c.borrow_mut().flush_garbage().unwrap();
+        assert_eq!(versions(&*store), 100, "{}", store.kind());
+        assert!(
+            store.scan(b"u", b"", usize::MAX).unwrap().is_empty(),
+            "undo lists of complete epochs are deleted"
+        );
+        drop((t, c));
+        let c = worker(&store, 0, resume_of(&*store, 1));
+        let mut t = table(&c, "sum", 10);
+        assert_eq!(value(&mut t, "k42"), Some(20));
+    });
+}
+
+#[test]
+fn deletions_hide_older_versions_and_are_collected_once_complete() {
+    on_both(|store| {
+        let c = worker(&store, 0, None);
+        let mut t = table(&c, "sum", 100);
+        add(&mut t, "gone", 0, 3);
+        add(&mut t, "kept", 0, 4);
+        t.stage(0).unwrap();
+        c.borrow_mut().prepare(0).unwrap();
+        c.borrow_mut().complete(0);
+        t.update("gone".to_owned(), 1, |_, s| *s = None).unwrap();
+        t.stage(1).unwrap();
+        c.borrow_mut().prepare(1).unwrap();
+        assert_eq!(value(&mut t, "gone"), None, "{}", store.kind());
+        drop((t, c));
+        // Resume at 1: the deletion hides version 0 of "gone".
+        let c = worker(&store, 0, resume_of(&*store, 1));
+        let mut t = table(&c, "sum", 100);
+        assert_eq!(value(&mut t, "gone"), None, "{}", store.kind());
+        assert_eq!(value(&mut t, "kept"), Some(4));
+        // Opening at a complete epoch collected its garbage: the deletion
+        // and the version it hid are both gone.
+        assert_eq!(versions(&*store), 1, "only 'kept' remains");
+    });
+}
+
+#[test]
+fn a_cache_smaller_than_the_state_reads_the_rest_from_the_store() {
+    on_both(|store| {
+        let c = worker(&store, 0, None);
+        let mut t = table(&c, "sum", 50);
+        for epoch in 0..20u64 {
+            // Each epoch changes 100 of the 1,000 keys.
+            for k in (0..1000u64).filter(|k| k % 10 == epoch % 10) {
+                add(&mut t, &format!("k{k}"), epoch, k);
+            }
+            t.stage(epoch).unwrap();
+            c.borrow_mut().prepare(epoch).unwrap();
+            c.borrow_mut().complete(epoch);
+            // Keys staged in this epoch stay until their batch is durable.
+            assert!(t.cached() <= 50 + 100, "{}: cache holds {}", store.kind(), t.cached());
+        }
+        for k in 0..1000u64 {
+            assert_eq!(value(&mut t, &format!("k{k}")), Some(2 * k), "k{k}");
+            assert!(t.cached() <= 50 + 100);
+        }
+    });
+}
+
+#[test]
+fn resuming_checks_steps_by_name_kind_and_key_groups() {
+    on_both(|store| {
+        let c = worker(&store, 0, None);
+        let mut t = table(&c, "totals", 10);
+        add(&mut t, "a", 0, 1);
+        t.stage(0).unwrap();
+        c.borrow_mut().prepare(0).unwrap();
+        drop((t, c));
+        let resume = resume_of(&*store, 1);
+
+        // Renamed step.
+        let c = worker(&store, 0, resume);
+        let err = Table::<String, u64>::new("sums", "sum", KeyGroups::default(), Some(c), 10)
+            .err()
+            .expect("a renamed step is an error");
+        assert!(matches!(err, CheckpointError::NewStep { .. }), "{err}");
+        assert!(err.to_string().contains("\"sums\"") && err.to_string().contains("totals"), "{err}");
+
+        // Missing step.
+        let c = worker(&store, 0, resume);
+        let err = c.borrow().check_steps().unwrap_err();
+        assert!(matches!(err, CheckpointError::MissingStep { .. }), "{err}");
+        assert!(err.to_string().contains("\"totals\""), "{err}");
+
+        // Changed key-group count.
+        let c = worker(&store, 0, resume);
+        let groups = KeyGroups::new(64).unwrap();
+        let err = Table::<String, u64>::new("totals", "sum", groups, Some(c), 10)
+            .err()
+            .expect("a changed key-group count is an error");
+        assert!(matches!(err, CheckpointError::KeyGroupsChanged { stored: 256, now: 64, .. }), "{err}");
+
+        // Changed kind.
+        let c = worker(&store, 0, resume);
+        let err = Table::<String, u64>::new("totals", "count", KeyGroups::default(), Some(c), 10)
+            .err()
+            .expect("a changed kind is an error");
+        assert!(matches!(err, CheckpointError::KindChanged { .. }), "{err}");
+
+        // The same step resumes.
+        let c = worker(&store, 0, resume);
+        let mut t = table(&c, "totals", 10);
+        c.borrow().check_steps().unwrap();
+        assert_eq!(value(&mut t, "a"), Some(1));
+    });
+}
+
+#[test]
+fn checkpoints_are_listed_with_keys_per_step() {
+    on_both(|store| {
+        let c = worker(&store, 0, None);
+        let mut t = table(&c, "totals", 10);
+        for epoch in 0..3u64 {
+            for k in 0..=epoch {
+                add(&mut t, &format!("k{k}"), epoch, 1);
+            }
+            t.stage(epoch).unwrap();
+            c.borrow_mut().prepare(epoch).unwrap();
+        }
+        checkpoint::check_job_meta(
+            &*store,
+            "test",
+            &checkpoint::JobMeta { workers: 1, processes: 1 },
+            false,
+        )
+        .unwrap();
+        let summary = checkpoint::inspect(&*store).unwrap();
+        let (list, resume) = checkpoint::complete_checkpoints(&[summary]);
+        assert_eq!(resume, Some(2));
+        assert_eq!(list.iter().map(|c| c.epoch).collect::<Vec<_>>(), [0, 1, 2]);
+        assert_eq!(list[2].keys.get("totals"), Some(&3));
+        assert_eq!(list[0].keys.get("totals"), Some(&1));
+        assert!(list.iter().all(|c| c.workers == 1 && c.bytes > 0));
+    });
+}

@@ -1,0 +1,255 @@
+//! One conformance suite for every `KvStore`: the in-memory store and
+//! RocksDB on disk. Each case runs against both.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use rill_state::store::{FORMAT_KEY, FORMAT_VERSION};
+use rill_state::{Batch, KvStore, MemoryStore, RocksStore, StoreError};
+
+type Case = fn(Arc<dyn KvStore>);
+
+fn on_both(case: Case) {
+    case(Arc::new(MemoryStore::new()));
+    let dir = tempfile::tempdir().unwrap();
+    case(Arc::new(RocksStore::open(dir.path()).unwrap()));
+}
+
+fn put(store: &dyn KvStore, pairs: &[(&str, &str)]) {
+    let mut b = Batch::new();
+    for (k, v) in pairs {
+        b.put(k.as_bytes().to_vec(), v.as_bytes().to_vec());
+    }
+    store.write(b).unwrap();
+}
+
+fn get(store: &dyn KvStore, key: &str) -> Option<String> {
+    store
+        .get(key.as_bytes())
+        .unwrap()
+        .map(|v| String::from_utf8(v).unwrap())
+}
+
+#[test]
+fn put_get_delete_and_last_write_in_a_batch_wins() {
+    on_both(|s| {
+        assert_eq!(get(&*s, "a"), None);
+        put(&*s, &[("a", "1"), ("b", "2"), ("a", "3")]);
+        assert_eq!(get(&*s, "a").as_deref(), Some("3"), "{}", s.kind());
+        assert_eq!(get(&*s, "b").as_deref(), Some("2"));
+        let mut b = Batch::new();
+        b.delete(b"a".to_vec());
+        b.put(b"c".to_vec(), b"4".to_vec());
+        b.delete(b"c".to_vec());
+        b.delete(b"never-there".to_vec());
+        s.write(b).unwrap();
+        assert_eq!(get(&*s, "a"), None);
+        assert_eq!(get(&*s, "c"), None);
+        assert_eq!(get(&*s, "b").as_deref(), Some("2"));
+    });
+}
+
+#[test]
+fn scan_is_ordered_bounded_by_prefix_from_and_limit() {
+    on_both(|s| {
+        put(
+            &*s,
+            &[("p/3", "c"), ("p/1", "a"), ("q/1", "x"), ("p/2", "b"), ("o", "z")],
+        );
+        let keys = |v: Vec<(Vec<u8>, Vec<u8>)>| {
+            v.into_iter()
+                .map(|(k, _)| String::from_utf8(k).unwrap())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(keys(s.scan(b"p/", b"", 10).unwrap()), ["p/1", "p/2", "p/3"]);
+        assert_eq!(keys(s.scan(b"p/", b"p/2", 10).unwrap()), ["p/2", "p/3"]);
+        assert_eq!(keys(s.scan(b"p/", b"p/1x", 1).unwrap()), ["p/2"]);
+        assert_eq!(keys(s.scan(b"p/", b"p/4", 10).unwrap()), Vec::<String>::new());
+        assert_eq!(keys(s.scan(b"r", b"", 10).unwrap()), Vec::<String>::new());
+        // Binary keys order bytewise, 0xFF after everything.
+        let mut b = Batch::new();
+        b.put(vec![b'z', 0xFF], vec![1]);
+        b.put(vec![b'z', 0x00], vec![0]);
+        s.write(b).unwrap();
+        let got = s.scan(b"z", b"", 10).unwrap();
+        assert_eq!(got, vec![(vec![b'z', 0], vec![0]), (vec![b'z', 0xFF], vec![1])]);
+    });
+}
+
+#[test]
+fn every_store_carries_the_format_version() {
+    on_both(|s| {
+        assert_eq!(
+            s.get(FORMAT_KEY).unwrap(),
+            Some(FORMAT_VERSION.to_le_bytes().to_vec()),
+            "{}",
+            s.kind()
+        );
+    });
+}
+
+#[test]
+fn a_reader_never_sees_half_a_batch() {
+    on_both(|s| {
+        const KEYS: usize = 200;
+        let stop = Arc::new(AtomicBool::new(false));
+        let writer = {
+            let s = s.clone();
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                for n in 0u32..300 {
+                    let mut b = Batch::new();
+                    for k in 0..KEYS {
+                        b.put(format!("k{k:04}").into_bytes(), n.to_be_bytes().to_vec());
+                    }
+                    s.write(b).unwrap();
+                }
+                stop.store(true, Ordering::SeqCst);
+            })
+        };
+        let mut checks = 0;
+        while !stop.load(Ordering::SeqCst) || checks == 0 {
+            let seen = s.scan(b"k", b"", usize::MAX).unwrap();
+            if !seen.is_empty() {
+                assert_eq!(seen.len(), KEYS, "{}: a batch was half applied", s.kind());
+                let first = &seen[0].1;
+                assert!(
+                    seen.iter().all(|(_, v)| v == first),
+                    "{}: a reader saw two batches mixed",
+                    s.kind()
+                );
+            }
+            checks += 1;
+        }
+        writer.join().unwrap();
+    });
+}
+
+#[test]
+fn live_bytes_grow_with_data_and_compact_works() {
+    on_both(|s| {
+        let before = s.live_bytes().unwrap();
+        let mut b = Batch::new();
+        for k in 0..5000u32 {
+            b.put(k.to_be_bytes().to_vec(), vec![k as u8; 100]);
+        }
+        s.write(b).unwrap();
+        s.compact().unwrap();
+        let after = s.live_bytes().unwrap();
+        assert!(after > before + 10_000, "{}: {before} -> {after}", s.kind());
+    });
+}
+
+#[test]
+fn rocksdb_batches_survive_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let s = RocksStore::open(dir.path()).unwrap();
+        put(&s, &[("kept", "yes")]);
+    }
+    let s = RocksStore::open(dir.path()).unwrap();
+    assert_eq!(get(&s, "kept").as_deref(), Some("yes"));
+}
+
+#[test]
+fn rocksdb_refuses_another_format_version() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let s = RocksStore::open(dir.path()).unwrap();
+        let mut b = Batch::new();
+        b.put(FORMAT_KEY.to_vec(), 99u32.to_le_bytes().to_vec());
+        s.write(b).unwrap();
+    }
+    let err = RocksStore::open(dir.path()).unwrap_err();
+    assert!(matches!(err, StoreError::Format { found: 99, .. }), "{err}");
+    assert!(err.to_string().contains("format version 99"), "{err}");
+}
+
+#[test]
+fn rocksdb_reports_a_truncated_store_as_corrupted() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let s = RocksStore::open(dir.path()).unwrap();
+        put(&s, &[("a", "1")]);
+    }
+    std::fs::remove_file(dir.path().join("CURRENT")).unwrap();
+    let err = RocksStore::open(dir.path()).unwrap_err();
+    assert!(matches!(err, StoreError::Corrupted { .. }), "{err}");
+    assert!(err.to_string().contains("CURRENT"), "{err}");
+}
+
+#[test]
+fn rocksdb_reports_a_damaged_table_file_as_corrupted() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let s = RocksStore::open(dir.path()).unwrap();
+        let mut b = Batch::new();
+        for k in 0..2000u32 {
+            b.put(k.to_be_bytes().to_vec(), vec![7; 50]);
+        }
+        s.write(b).unwrap();
+        s.compact().unwrap();
+    }
+    let sst = std::fs::read_dir(dir.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "sst"))
+        .expect("compaction leaves a table file");
+    let mut bytes = std::fs::read(&sst).unwrap();
+    let mid = bytes.len() / 3;
+    for b in &mut bytes[mid..mid + 64] {
+        *b ^= 0x5A;
+    }
+    std::fs::write(&sst, bytes).unwrap();
+    let result = RocksStore::open(dir.path()).and_then(|s| {
+        s.scan(b"", b"", usize::MAX)?;
+        Ok(())
+    });
+    let err = result.expect_err("a damaged table file must not read as valid");
+    assert!(matches!(err, StoreError::Corrupted { .. }), "{err}");
+}
+
+/// Kills a process writing large batches at random moments (SIGKILL), then
+/// reopens the store: every key must hold the same batch number.
+#[test]
+fn rocksdb_crash_never_exposes_half_a_batch() {
+    use rand::Rng;
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let mut rng = rand::thread_rng();
+    let dir = tempfile::tempdir().unwrap();
+    let mut last_seen = None;
+    for round in 0..4 {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_rill-state-torture"))
+            .arg(dir.path())
+            .arg("3000")
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let first = lines.next().expect("the writer prints after each batch").unwrap();
+        assert!(first.starts_with("wrote"), "{first}");
+        std::thread::sleep(std::time::Duration::from_millis(rng.gen_range(5..120)));
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        let acknowledged: Vec<u64> = lines
+            .map_while(Result::ok)
+            .filter_map(|l| l.strip_prefix("wrote ").and_then(|n| n.parse().ok()))
+            .collect();
+        let s = RocksStore::open(dir.path()).unwrap();
+        let all = s.scan(b"key-", b"", usize::MAX).unwrap();
+        assert_eq!(all.len(), 3000, "round {round}: keys of a batch went missing");
+        let batch_of = |v: &Vec<u8>| u64::from_be_bytes(v[..8].try_into().unwrap());
+        let n = batch_of(&all[0].1);
+        assert!(
+            all.iter().all(|(_, v)| batch_of(v) == n),
+            "round {round}: batches mixed after a crash"
+        );
+        if let Some(&acked) = acknowledged.last() {
+            assert!(n >= acked, "round {round}: acknowledged batch {acked} lost (found {n})");
+        }
+        last_seen = Some(n);
+    }
+    assert!(last_seen.is_some());
+}
