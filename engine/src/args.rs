@@ -27,9 +27,19 @@ pub struct JobArgs {
     /// Kafka bootstrap servers (host:port,...).
     #[arg(long, env = "RILL_BROKERS")]
     pub brokers: Option<String>,
-    /// Where the job keeps its state (checkpoints arrive with durable state).
+    /// Where the job keeps its state and checkpoints (one RocksDB store per
+    /// process, in `DIR/process-N`). A job started with an existing state
+    /// directory resumes from its last complete checkpoint. Without it, state
+    /// lives in memory only and is lost when the job stops.
     #[arg(long, env = "RILL_STATE_DIR")]
     pub state_dir: Option<PathBuf>,
+    /// How many keys each stateful step keeps in memory per worker; the rest
+    /// stay in the state store and are read back on demand.
+    #[arg(long, env = "RILL_STATE_CACHE_KEYS", default_value_t = 1_000_000)]
+    pub state_cache_keys: usize,
+    /// Key groups for new state (fixed once state exists).
+    #[arg(long, env = "RILL_KEY_GROUPS", default_value_t = rill_state::DEFAULT_KEY_GROUPS)]
+    pub key_groups: u32,
     /// How often sources close an epoch, e.g. 1s or 250ms.
     #[arg(long, env = "RILL_EPOCH_INTERVAL", default_value = "1s", value_parser = humantime::parse_duration)]
     pub epoch_interval: Duration,
@@ -53,6 +63,8 @@ impl Default for JobArgs {
             hosts: None,
             brokers: None,
             state_dir: None,
+            state_cache_keys: 1_000_000,
+            key_groups: rill_state::DEFAULT_KEY_GROUPS,
             epoch_interval: Duration::from_secs(1),
             metrics_addr: None,
             dead_letter_topic: None,
@@ -80,6 +92,13 @@ impl JobArgs {
         if self.epoch_interval.is_zero() {
             return Err(Error::Config("--epoch-interval must be positive".into()));
         }
+        if self.state_cache_keys == 0 {
+            return Err(Error::Config(
+                "--state-cache-keys must be at least 1".into(),
+            ));
+        }
+        rill_state::KeyGroups::new(self.key_groups)
+            .map_err(|e| Error::Config(format!("--key-groups: {e}")))?;
         if self.processes == 1 {
             return Ok(Vec::new());
         }

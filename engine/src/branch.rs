@@ -7,7 +7,7 @@ use timely::dataflow::Scope;
 
 use crate::context::WorkerCtx;
 
-use crate::stream::Stream;
+use crate::stream::{Progress, Stream};
 use crate::Error;
 
 /// A branch being built: routes are tried in the order they were added.
@@ -60,16 +60,18 @@ impl<'s, K: 'static, V: 'static> Branch<'s, K, V> {
         let (names, predicates): (Vec<String>, Vec<_>) = self.routes.into_iter().unzip();
         let (outs, other) = self.stream.inner.branch_step(&step, predicates);
         let ctx = self.stream.ctx;
+        let progress = self.stream.progress;
         Branches {
             scope: other.scope(),
             ctx: ctx.clone(),
+            progress: progress.clone(),
             name: self.name,
             routes: names
                 .into_iter()
                 .zip(outs)
-                .map(|(n, s)| (n, Stream::new(s, ctx.clone())))
+                .map(|(n, s)| (n, Stream::new(s, ctx.clone(), progress.clone())))
                 .collect(),
-            other: Some(Stream::new(other, ctx)),
+            other: Some(Stream::new(other, ctx, progress.clone())),
         }
     }
 }
@@ -78,6 +80,7 @@ impl<'s, K: 'static, V: 'static> Branch<'s, K, V> {
 pub struct Branches<'s, K, V> {
     scope: Scope<'s, u64>,
     ctx: WorkerCtx,
+    progress: Progress<'s>,
     name: String,
     routes: BTreeMap<String, Stream<'s, K, V>>,
     other: Option<Stream<'s, K, V>>,
@@ -106,6 +109,6 @@ impl<'s, K: 'static, V: 'static> Branches<'s, K, V> {
             "branch {}: {what} does not exist or was already taken",
             self.name
         )));
-        Stream::new(empty(self.scope), self.ctx.clone())
+        Stream::new(empty(self.scope), self.ctx.clone(), self.progress.clone())
     }
 }

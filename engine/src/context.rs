@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use rill_connectors::kafka::KafkaConfig;
+use rill_state::{KeyGroups, SharedCheckpointer};
 
 use crate::metrics::Metrics;
 use crate::{Error, JobArgs, Result};
@@ -61,6 +62,10 @@ pub(crate) struct WorkerCtx {
     steps: Rc<RefCell<BTreeSet<String>>>,
     /// How many sinks the dataflow has.
     sinks: Rc<Cell<usize>>,
+    /// This worker's checkpointer, when the job has a `--state-dir`.
+    pub checkpointer: Option<SharedCheckpointer>,
+    /// The first epoch of this run: 0, or the resume epoch + 1.
+    pub start_epoch: u64,
 }
 
 impl WorkerCtx {
@@ -71,7 +76,14 @@ impl WorkerCtx {
             peers,
             steps: Rc::default(),
             sinks: Rc::default(),
+            checkpointer: None,
+            start_epoch: 0,
         }
+    }
+
+    /// Key groups for new state, from `--key-groups` (validated at start-up).
+    pub fn key_groups(&self) -> KeyGroups {
+        KeyGroups::new(self.shared.args.key_groups).unwrap_or_default()
     }
 
     /// Claims a step name; a name used twice is a job error (names are

@@ -1,6 +1,7 @@
 //! Rill's error type.
 
 use rill_connectors::ConnectorError;
+use rill_state::CheckpointError;
 pub use rill_state::Fault;
 
 /// Everything that can stop a job.
@@ -30,6 +31,15 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// State or checkpoints failed (in a step, or at start-up).
+    #[error("{context}: {source}")]
+    State {
+        /// The step, or `state` for the store as a whole.
+        context: String,
+        /// What went wrong.
+        #[source]
+        source: Box<CheckpointError>,
+    },
     /// The timely runtime failed (for example, a peer process is unreachable).
     #[error("dataflow runtime: {0}")]
     Runtime(String),
@@ -47,11 +57,32 @@ impl Error {
         }
     }
 
+    /// Attaches context (a step name) to a state error.
+    pub fn state(context: &str, source: impl Into<CheckpointError>) -> Self {
+        Error::State {
+            context: context.to_owned(),
+            source: Box::new(source.into()),
+        }
+    }
+
+    /// Appends advice to the message of a state error (other errors are
+    /// returned unchanged).
+    pub fn with_hint(self, hint: &str) -> Self {
+        match self {
+            Error::State { context, source } if !hint.is_empty() => Error::State {
+                context: format!("{context} ({})", hint.trim_start_matches("; ")),
+                source,
+            },
+            other => other,
+        }
+    }
+
     /// Whose fault the error is.
     pub fn fault(&self) -> Fault {
         match self {
             Error::Config(_) | Error::Job(_) => Fault::User,
             Error::Connector { source, .. } => source.fault(),
+            Error::State { source, .. } => source.fault(),
             Error::Metrics { .. } | Error::Runtime(_) => Fault::External,
             Error::WorkerPanicked(_) => Fault::Internal,
         }

@@ -8,20 +8,36 @@ use timely::dataflow::operators::generic::operator::empty;
 use timely::dataflow::Scope;
 
 use crate::context::WorkerCtx;
-use crate::source::{source_stream, IterDriver, JsonLinesDriver, KafkaDriver, SourceDriver};
-use crate::stream::Stream;
-use crate::Result;
+use crate::source::{
+    source_stream, IterDriver, JsonLinesDriver, KafkaDriver, Positions, SourceDriver,
+};
+use crate::stream::{Progress, Stream};
+use crate::{Error, Result};
+use rill_state::KeyGroups;
+
+/// A source's saved read position of a partition, if it resumed.
+type Saved<'a> = &'a dyn Fn(i32) -> Option<i64>;
 
 /// The dataflow being built on one worker. `Job::run` hands one to the job's
 /// closure on every worker; sources start here and return [`Stream`]s.
 pub struct Flow<'s> {
     scope: Scope<'s, u64>,
     ctx: WorkerCtx,
+    progress: Progress<'s>,
 }
 
 impl<'s> Flow<'s> {
     pub(crate) fn new(scope: Scope<'s, u64>, ctx: WorkerCtx) -> Self {
-        Flow { scope, ctx }
+        Flow {
+            scope,
+            ctx,
+            progress: Progress::default(),
+        }
+    }
+
+    /// The progress streams of every checkpointed step built so far.
+    pub(crate) fn progress(&self) -> Progress<'s> {
+        self.progress.clone()
     }
 
     /// This worker's global index.
@@ -37,17 +53,53 @@ impl<'s> Flow<'s> {
     fn start<K: 'static, V: 'static>(
         &mut self,
         step: &str,
-        driver: Result<Box<dyn SourceDriver<(K, V)>>>,
+        make: impl FnOnce(Saved<'_>) -> Result<Box<dyn SourceDriver<(K, V)>>>,
     ) -> Stream<'s, K, V> {
         self.ctx.claim_step(step);
+        let positions = match &self.ctx.checkpointer {
+            Some(c) => {
+                // Positions are read by partition, never routed: one group.
+                let groups = KeyGroups::new(1).expect("one group is valid");
+                match Positions::new(step, "source", groups, Some(c.clone()), 1 << 16) {
+                    Ok(t) => Some(std::cell::RefCell::new(t)),
+                    Err(e) => {
+                        self.ctx.shared.fail(Error::state(step, e));
+                        None
+                    }
+                }
+            }
+            None => None,
+        };
+        let lookup_error = std::cell::RefCell::new(None);
+        let saved = |p: i32| {
+            let table = positions.as_ref()?;
+            match table.borrow_mut().get(&p) {
+                Ok(v) => v.copied(),
+                Err(e) => {
+                    lookup_error.borrow_mut().get_or_insert(e);
+                    None
+                }
+            }
+        };
+        let driver = make(&saved);
+        let driver = match lookup_error.into_inner() {
+            Some(e) => Err(Error::state(step, e)),
+            None => driver,
+        };
+        let positions = positions.map(|t| t.into_inner());
         let inner = match driver {
-            Ok(driver) => source_stream(self.scope, &self.ctx, step, driver),
+            Ok(driver) => {
+                let (data, progress) =
+                    source_stream(self.scope, &self.ctx, step, driver, positions);
+                self.progress.push(progress);
+                data
+            }
             Err(e) => {
                 self.ctx.shared.fail(e);
                 empty(self.scope)
             }
         };
-        Stream::new(inner, self.ctx.clone())
+        Stream::new(inner, self.ctx.clone(), self.progress.clone())
     }
 
     /// Reads a Kafka topic from the beginning, keys decoded as `K` and values
@@ -79,11 +131,12 @@ impl<'s> Flow<'s> {
             Some(t) => BadInputPolicy::DeadLetter(t.clone()),
             None => BadInputPolicy::Fail,
         });
-        let driver = self.ctx.kafka().and_then(|config| {
-            KafkaDriver::<K, V, _>::open(&self.ctx, &config, topic, codec, options, policy)
+        let ctx = self.ctx.clone();
+        self.start(topic, move |saved| {
+            let config = ctx.kafka()?;
+            KafkaDriver::<K, V, _>::open(&ctx, &config, topic, codec, options, policy, saved)
                 .map(|d| Box::new(d) as Box<dyn SourceDriver<(K, V)>>)
-        });
-        self.start(topic, driver)
+        })
     }
 
     /// A bounded source over in-memory items; worker `w` of `n` takes the
@@ -95,12 +148,11 @@ impl<'s> Flow<'s> {
         I::IntoIter: 'static,
         I::Item: 'static,
     {
-        let driver = IterDriver::new(
-            items.into_iter().map(|v| ((), v)),
-            self.ctx.index,
-            self.ctx.peers,
-        );
-        self.start(step, Ok(Box::new(driver)))
+        let (index, peers) = (self.ctx.index, self.ctx.peers);
+        self.start(step, move |saved| {
+            let items = items.into_iter().map(|v| ((), v));
+            Ok(Box::new(IterDriver::new(items, index, peers, saved(0))))
+        })
     }
 
     /// Like [`Flow::source_iter`], for `(key, value)` items.
@@ -111,8 +163,15 @@ impl<'s> Flow<'s> {
         K: 'static,
         V: 'static,
     {
-        let driver = IterDriver::new(items.into_iter(), self.ctx.index, self.ctx.peers);
-        self.start(step, Ok(Box::new(driver)))
+        let (index, peers) = (self.ctx.index, self.ctx.peers);
+        self.start(step, move |saved| {
+            Ok(Box::new(IterDriver::new(
+                items.into_iter(),
+                index,
+                peers,
+                saved(0),
+            )))
+        })
     }
 
     /// A bounded source over a JSON-lines file, one value per line, read by worker 0.
@@ -120,8 +179,10 @@ impl<'s> Flow<'s> {
     where
         V: DeserializeOwned + 'static,
     {
-        let driver = JsonLinesDriver::<V>::open(step, path.as_ref(), self.ctx.index)
-            .map(|d| Box::new(d) as Box<dyn SourceDriver<((), V)>>);
-        self.start(step, driver)
+        let index = self.ctx.index;
+        self.start(step, move |saved| {
+            JsonLinesDriver::<V>::open(step, path.as_ref(), index, saved(0))
+                .map(|d| Box::new(d) as Box<dyn SourceDriver<((), V)>>)
+        })
     }
 }

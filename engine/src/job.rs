@@ -8,6 +8,7 @@ use timely::{CommunicationConfig, WorkerConfig};
 
 use crate::context::{ProcessShared, WorkerCtx};
 use crate::metrics::{Metrics, MetricsServer};
+use crate::state::{agree_resume, checkpoint_operators, open_worker, ProcessState};
 use crate::{Error, Flow, JobArgs, Result};
 
 #[derive(Parser)]
@@ -88,13 +89,36 @@ impl Job {
             args.workers
         );
         let started = Instant::now();
+        let process_state = ProcessState::open(&args)?;
+        let store = process_state.store.clone();
+        let local_resume = process_state.local_resume;
+        let processes = args.processes;
         let shared = Arc::new(ProcessShared::new(self.name.clone(), args, metrics));
         let worker_shared = shared.clone();
         let guards = timely::execute(config, move |worker| {
-            let ctx = WorkerCtx::new(worker_shared.clone(), worker.index(), worker.peers());
+            let mut ctx = WorkerCtx::new(worker_shared.clone(), worker.index(), worker.peers());
+            if let Some(store) = &store {
+                let resume = if processes > 1 {
+                    agree_resume(worker, local_resume)
+                } else {
+                    local_resume
+                };
+                ctx.shared
+                    .metrics
+                    .resume_epoch
+                    .set(resume.map_or(-1, |e| e as i64));
+                match open_worker(store, worker.index(), resume) {
+                    Ok(c) => {
+                        ctx.checkpointer = Some(c);
+                        ctx.start_epoch = resume.map_or(0, |e| e + 1);
+                    }
+                    Err(e) => ctx.shared.fail(e),
+                }
+            }
             worker.dataflow::<u64, _, _>(|scope| {
                 let mut flow = Flow::new(scope, ctx.clone());
                 build(&mut flow);
+                checkpoint_operators(scope, &ctx, flow.progress().take());
             });
             if ctx.sink_count() == 0 {
                 ctx.shared.fail(Error::Job(

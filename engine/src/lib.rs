@@ -41,9 +41,11 @@ mod context;
 mod error;
 mod flow;
 mod job;
+mod keyed;
 pub mod metrics;
 mod sink;
 mod source;
+mod state;
 mod stream;
 pub mod testing;
 
@@ -52,6 +54,8 @@ pub use branch::{Branch, Branches};
 pub use error::{Error, Fault, Result};
 pub use flow::Flow;
 pub use job::Job;
+pub use keyed::{PerEpoch, StateKey, StateValue};
+pub use rill_operators::Emit;
 pub use sink::Collector;
 pub use stream::Stream;
 

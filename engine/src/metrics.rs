@@ -2,7 +2,9 @@
 //!
 //! Names follow `rill_<what>_<unit>`; labels are bounded (step, worker).
 
-use prometheus::{IntCounterVec, IntGaugeVec, Opts, Registry};
+use prometheus::{
+    HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+};
 use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -29,6 +31,14 @@ pub struct Metrics {
     pub dead_lettered: IntCounterVec,
     /// `rill_epoch_current{worker}`: the epoch each worker's sources are in.
     pub epoch: IntGaugeVec,
+    /// `rill_checkpoint_duration_seconds{worker}`: time to write a worker's batch.
+    pub checkpoint_duration: HistogramVec,
+    /// `rill_checkpoint_size_bytes{worker}`: bytes in a worker's last batch.
+    pub checkpoint_bytes: IntGaugeVec,
+    /// `rill_checkpoint_complete_epoch`: the last complete checkpoint.
+    pub checkpoint_complete: IntGauge,
+    /// `rill_resume_epoch`: the checkpoint the job resumed from (-1: none).
+    pub resume_epoch: IntGauge,
 }
 
 impl Metrics {
@@ -60,7 +70,46 @@ impl Metrics {
         registry
             .register(Box::new(epoch.clone()))
             .expect("registered once");
+        let checkpoint_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "rill_checkpoint_duration_seconds",
+                "Time to write one worker's checkpoint batch (synced).",
+            )
+            .buckets(prometheus::exponential_buckets(0.001, 2.0, 14).expect("valid buckets")),
+            &[LABEL_WORKER],
+        )
+        .expect("metric names are valid");
+        let checkpoint_bytes = IntGaugeVec::new(
+            Opts::new(
+                "rill_checkpoint_size_bytes",
+                "Key and value bytes in a worker's last checkpoint batch.",
+            ),
+            &[LABEL_WORKER],
+        )
+        .expect("metric names are valid");
+        let checkpoint_complete = IntGauge::new(
+            "rill_checkpoint_complete_epoch",
+            "The last epoch every worker has prepared.",
+        )
+        .expect("metric names are valid");
+        let resume_epoch = IntGauge::new(
+            "rill_resume_epoch",
+            "The checkpoint epoch the job resumed from (-1 for a fresh start).",
+        )
+        .expect("metric names are valid");
+        for m in [
+            Box::new(checkpoint_duration.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(checkpoint_bytes.clone()),
+            Box::new(checkpoint_complete.clone()),
+            Box::new(resume_epoch.clone()),
+        ] {
+            registry.register(m).expect("registered once");
+        }
         Metrics {
+            checkpoint_duration,
+            checkpoint_bytes,
+            checkpoint_complete,
+            resume_epoch,
             registry,
             records_in,
             records_out,

@@ -5,7 +5,7 @@ use rill_connectors::{Codec, KafkaKey};
 use rill_operators::{
     FilterStep, FlatMapStep, InspectStep, KeyByStep, MapStep, MergeStep, Meter, Step,
 };
-use rill_state::KeyGroups;
+use std::cell::RefCell;
 use std::fmt::Debug;
 use std::hash::Hash;
 use std::rc::Rc;
@@ -24,6 +24,25 @@ use crate::sink::{sink_stream, Collector, KafkaSinkDriver, SinkDriver, StdoutDri
 pub struct Stream<'s, K, V> {
     pub(crate) inner: StreamVec<'s, u64, (K, V)>,
     pub(crate) ctx: WorkerCtx,
+    pub(crate) progress: Progress<'s>,
+}
+
+/// The progress streams of a dataflow's checkpointed steps (sources, stateful
+/// steps, sinks): the checkpoint writer waits for all of them to pass an
+/// epoch before it writes the epoch's batch.
+#[derive(Clone, Default)]
+pub(crate) struct Progress<'s>(Rc<RefCell<Vec<StreamVec<'s, u64, ()>>>>);
+
+impl<'s> Progress<'s> {
+    /// Adds a step's progress stream.
+    pub fn push(&self, stream: StreamVec<'s, u64, ()>) {
+        self.0.borrow_mut().push(stream);
+    }
+
+    /// Takes every progress stream added so far.
+    pub fn take(&self) -> Vec<StreamVec<'s, u64, ()>> {
+        std::mem::take(&mut *self.0.borrow_mut())
+    }
 }
 
 struct StepMeter {
@@ -39,8 +58,16 @@ impl Meter for StepMeter {
 }
 
 impl<'s, K: 'static, V: 'static> Stream<'s, K, V> {
-    pub(crate) fn new(inner: StreamVec<'s, u64, (K, V)>, ctx: WorkerCtx) -> Self {
-        Stream { inner, ctx }
+    pub(crate) fn new(
+        inner: StreamVec<'s, u64, (K, V)>,
+        ctx: WorkerCtx,
+        progress: Progress<'s>,
+    ) -> Self {
+        Stream {
+            inner,
+            ctx,
+            progress,
+        }
     }
 
     pub(crate) fn step(&self, name: &str) -> Step {
@@ -61,6 +88,7 @@ impl<'s, K: 'static, V: 'static> Stream<'s, K, V> {
         Stream {
             inner,
             ctx: self.ctx,
+            progress: self.progress,
         }
     }
 
@@ -75,6 +103,7 @@ impl<'s, K: 'static, V: 'static> Stream<'s, K, V> {
         Stream {
             inner,
             ctx: self.ctx,
+            progress: self.progress,
         }
     }
 
@@ -90,6 +119,7 @@ impl<'s, K: 'static, V: 'static> Stream<'s, K, V> {
         Stream {
             inner,
             ctx: self.ctx,
+            progress: self.progress,
         }
     }
 
@@ -111,6 +141,7 @@ impl<'s, K: 'static, V: 'static> Stream<'s, K, V> {
         Stream {
             inner,
             ctx: self.ctx,
+            progress: self.progress,
         }
     }
 
@@ -121,6 +152,7 @@ impl<'s, K: 'static, V: 'static> Stream<'s, K, V> {
         Stream {
             inner,
             ctx: self.ctx,
+            progress: self.progress,
         }
     }
 
@@ -132,6 +164,7 @@ impl<'s, K: 'static, V: 'static> Stream<'s, K, V> {
         Stream {
             inner,
             ctx: self.ctx,
+            progress: self.progress,
         }
     }
 
@@ -154,10 +187,11 @@ impl<'s, K: 'static, V: 'static> Stream<'s, K, V> {
         let step = self.step(name);
         let inner = self
             .inner
-            .key_by_step(&step, KeyGroups::default(), move |(_, v)| (key(&v), v));
+            .key_by_step(&step, self.ctx.key_groups(), move |(_, v)| (key(&v), v));
         Stream {
             inner,
             ctx: self.ctx,
+            progress: self.progress,
         }
     }
 
@@ -169,10 +203,13 @@ impl<'s, K: 'static, V: 'static> Stream<'s, K, V> {
         V: ExchangeData,
     {
         let step = self.step(name);
-        let inner = self.inner.key_by_step(&step, KeyGroups::default(), |kv| kv);
+        let inner = self
+            .inner
+            .key_by_step(&step, self.ctx.key_groups(), |kv| kv);
         Stream {
             inner,
             ctx: self.ctx,
+            progress: self.progress,
         }
     }
 
@@ -180,7 +217,10 @@ impl<'s, K: 'static, V: 'static> Stream<'s, K, V> {
         self.ctx.claim_step(name);
         self.ctx.add_sink();
         match driver {
-            Ok(driver) => sink_stream(self.inner, &self.ctx, name, driver),
+            Ok(driver) => {
+                let progress = sink_stream(self.inner, &self.ctx, name, driver);
+                self.progress.push(progress);
+            }
             Err(e) => self.ctx.shared.fail(e),
         }
     }

@@ -7,7 +7,9 @@
 //!
 //! Stateless: [`MapStep`], [`FilterStep`], [`FlatMapStep`], [`InspectStep`],
 //! [`MergeStep`], [`BranchStep`]. Routing: [`KeyByStep`] sends each record to
-//! the worker that owns its key group.
+//! the worker that owns its key group. Stateful: [`StatefulStep`], the one
+//! core operator under every keyed aggregation, keeps per-key state in a
+//! [`rill_state::Table`] and stages it for checkpoints epoch by epoch.
 //!
 //! ```
 //! use rill_operators::{FilterStep, MapStep, Step};
@@ -33,6 +35,7 @@ mod inspect;
 mod key_by;
 mod map;
 mod merge;
+mod stateful;
 mod step;
 
 pub use branch::{BranchStep, Predicate};
@@ -42,4 +45,5 @@ pub use inspect::InspectStep;
 pub use key_by::KeyByStep;
 pub use map::MapStep;
 pub use merge::MergeStep;
+pub use stateful::{Emit, StatefulStep};
 pub use step::{Meter, Step};

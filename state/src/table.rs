@@ -230,14 +230,20 @@ where
         if self.cache.len() < self.capacity {
             return;
         }
-        let durable = self.checkpointer.as_ref().and_then(|c| c.borrow().prepared());
+        let durable = self
+            .checkpointer
+            .as_ref()
+            .and_then(|c| c.borrow().prepared());
         if self.blocked_at != Some(durable) {
             self.evict_to_capacity();
         }
     }
 
     fn evict_to_capacity(&mut self) {
-        let durable = self.checkpointer.as_ref().and_then(|c| c.borrow().prepared());
+        let durable = self
+            .checkpointer
+            .as_ref()
+            .and_then(|c| c.borrow().prepared());
         self.evict(durable);
         // Nothing more can leave until another epoch is durable.
         self.blocked_at = (self.cache.len() >= self.capacity).then_some(durable);
@@ -251,9 +257,8 @@ where
             return;
         }
         let target = self.capacity - self.capacity / 10;
-        let evictable = |e: &Entry<S>| {
-            !e.dirty && e.stored.is_none_or(|s| durable.is_some_and(|d| s <= d))
-        };
+        let evictable =
+            |e: &Entry<S>| !e.dirty && e.stored.is_none_or(|s| durable.is_some_and(|d| s <= d));
         let mut ages: Vec<u64> = self
             .cache
             .values()

@@ -67,7 +67,11 @@ fn resume_takes_the_minimum_prepared_epoch_and_discards_newer_versions() {
         assert_eq!(resume, Some(1), "{}", store.kind());
         let (c0, c1) = (worker(&store, 0, resume), worker(&store, 1, resume));
         let (mut t0, mut t1) = (table(&c0, "sum", 100), table(&c1, "sum", 100));
-        assert_eq!(value(&mut t0, "a"), Some(2), "epoch 2 of worker 0 must be discarded");
+        assert_eq!(
+            value(&mut t0, "a"),
+            Some(2),
+            "epoch 2 of worker 0 must be discarded"
+        );
         assert_eq!(value(&mut t1, "b"), Some(20));
         // Recompute epoch 2 differently: the discarded version must not return.
         add(&mut t0, "a", 2, 5);
@@ -163,7 +167,12 @@ fn a_cache_smaller_than_the_state_reads_the_rest_from_the_store() {
             c.borrow_mut().prepare(epoch).unwrap();
             c.borrow_mut().complete(epoch);
             // Keys staged in this epoch stay until their batch is durable.
-            assert!(t.cached() <= 50 + 100, "{}: cache holds {}", store.kind(), t.cached());
+            assert!(
+                t.cached() <= 50 + 100,
+                "{}: cache holds {}",
+                store.kind(),
+                t.cached()
+            );
         }
         for k in 0..1000u64 {
             assert_eq!(value(&mut t, &format!("k{k}")), Some(2 * k), "k{k}");
@@ -189,7 +198,10 @@ fn resuming_checks_steps_by_name_kind_and_key_groups() {
             .err()
             .expect("a renamed step is an error");
         assert!(matches!(err, CheckpointError::NewStep { .. }), "{err}");
-        assert!(err.to_string().contains("\"sums\"") && err.to_string().contains("totals"), "{err}");
+        assert!(
+            err.to_string().contains("\"sums\"") && err.to_string().contains("totals"),
+            "{err}"
+        );
 
         // Missing step.
         let c = worker(&store, 0, resume);
@@ -203,7 +215,17 @@ fn resuming_checks_steps_by_name_kind_and_key_groups() {
         let err = Table::<String, u64>::new("totals", "sum", groups, Some(c), 10)
             .err()
             .expect("a changed key-group count is an error");
-        assert!(matches!(err, CheckpointError::KeyGroupsChanged { stored: 256, now: 64, .. }), "{err}");
+        assert!(
+            matches!(
+                err,
+                CheckpointError::KeyGroupsChanged {
+                    stored: 256,
+                    now: 64,
+                    ..
+                }
+            ),
+            "{err}"
+        );
 
         // Changed kind.
         let c = worker(&store, 0, resume);
@@ -235,8 +257,10 @@ fn checkpoints_are_listed_with_keys_per_step() {
         checkpoint::check_job_meta(
             &*store,
             "test",
-            &checkpoint::JobMeta { workers: 1, processes: 1 },
-            false,
+            &checkpoint::JobMeta {
+                workers: 1,
+                processes: 1,
+            },
         )
         .unwrap();
         let summary = checkpoint::inspect(&*store).unwrap();

@@ -54,7 +54,13 @@ fn scan_is_ordered_bounded_by_prefix_from_and_limit() {
     on_both(|s| {
         put(
             &*s,
-            &[("p/3", "c"), ("p/1", "a"), ("q/1", "x"), ("p/2", "b"), ("o", "z")],
+            &[
+                ("p/3", "c"),
+                ("p/1", "a"),
+                ("q/1", "x"),
+                ("p/2", "b"),
+                ("o", "z"),
+            ],
         );
         let keys = |v: Vec<(Vec<u8>, Vec<u8>)>| {
             v.into_iter()
@@ -64,7 +70,10 @@ fn scan_is_ordered_bounded_by_prefix_from_and_limit() {
         assert_eq!(keys(s.scan(b"p/", b"", 10).unwrap()), ["p/1", "p/2", "p/3"]);
         assert_eq!(keys(s.scan(b"p/", b"p/2", 10).unwrap()), ["p/2", "p/3"]);
         assert_eq!(keys(s.scan(b"p/", b"p/1x", 1).unwrap()), ["p/2"]);
-        assert_eq!(keys(s.scan(b"p/", b"p/4", 10).unwrap()), Vec::<String>::new());
+        assert_eq!(
+            keys(s.scan(b"p/", b"p/4", 10).unwrap()),
+            Vec::<String>::new()
+        );
         assert_eq!(keys(s.scan(b"r", b"", 10).unwrap()), Vec::<String>::new());
         // Binary keys order bytewise, 0xFF after everything.
         let mut b = Batch::new();
@@ -72,7 +81,10 @@ fn scan_is_ordered_bounded_by_prefix_from_and_limit() {
         b.put(vec![b'z', 0x00], vec![0]);
         s.write(b).unwrap();
         let got = s.scan(b"z", b"", 10).unwrap();
-        assert_eq!(got, vec![(vec![b'z', 0], vec![0]), (vec![b'z', 0xFF], vec![1])]);
+        assert_eq!(
+            got,
+            vec![(vec![b'z', 0], vec![0]), (vec![b'z', 0xFF], vec![1])]
+        );
     });
 }
 
@@ -228,7 +240,10 @@ fn rocksdb_crash_never_exposes_half_a_batch() {
             .spawn()
             .unwrap();
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let first = lines.next().expect("the writer prints after each batch").unwrap();
+        let first = lines
+            .next()
+            .expect("the writer prints after each batch")
+            .unwrap();
         assert!(first.starts_with("wrote"), "{first}");
         std::thread::sleep(std::time::Duration::from_millis(rng.gen_range(5..120)));
         child.kill().unwrap(); // SIGKILL
@@ -239,7 +254,11 @@ fn rocksdb_crash_never_exposes_half_a_batch() {
             .collect();
         let s = RocksStore::open(dir.path()).unwrap();
         let all = s.scan(b"key-", b"", usize::MAX).unwrap();
-        assert_eq!(all.len(), 3000, "round {round}: keys of a batch went missing");
+        assert_eq!(
+            all.len(),
+            3000,
+            "round {round}: keys of a batch went missing"
+        );
         let batch_of = |v: &Vec<u8>| u64::from_be_bytes(v[..8].try_into().unwrap());
         let n = batch_of(&all[0].1);
         assert!(
@@ -247,7 +266,10 @@ fn rocksdb_crash_never_exposes_half_a_batch() {
             "round {round}: batches mixed after a crash"
         );
         if let Some(&acked) = acknowledged.last() {
-            assert!(n >= acked, "round {round}: acknowledged batch {acked} lost (found {n})");
+            assert!(
+                n >= acked,
+                "round {round}: acknowledged batch {acked} lost (found {n})"
+            );
         }
         last_seen = Some(n);
     }

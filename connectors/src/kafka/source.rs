@@ -69,7 +69,7 @@ impl KafkaReader {
         worker: usize,
         workers: usize,
         options: &SourceOptions,
-        saved: &BTreeMap<i32, i64>,
+        saved: &dyn Fn(i32) -> Option<i64>,
     ) -> Result<Self> {
         let consumer: BaseConsumer<ReaderContext> = config
             .client_config(&[
@@ -97,8 +97,8 @@ impl KafkaReader {
             let (low, high) = consumer
                 .fetch_watermarks(topic, p, BROKER_TIMEOUT)
                 .map_err(|e| ConnectorError::kafka(format!("watermarks of {topic}/{p}"), e))?;
-            let start = match (saved.get(&p), &options.start) {
-                (Some(&o), _) => o,
+            let start = match (saved(p), &options.start) {
+                (Some(o), _) => o,
                 (None, StartOffset::Earliest) => low,
                 (None, StartOffset::Latest) => high,
                 (None, StartOffset::Offsets(map)) => map.get(&p).copied().unwrap_or(low),

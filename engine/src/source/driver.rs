@@ -5,15 +5,25 @@
 //! source has moved past it. It reads batches from a [`SourceDriver`] without
 //! blocking the worker, and reschedules itself: at once while data flows,
 //! on the driver's wake-up, or at the next epoch boundary when idle.
+//!
+//! With durable state, the driver's read positions at the close of each
+//! epoch are staged in the source's [`Table`] (partition → next offset) and
+//! the operator's second, data-less output holds the epoch until they are:
+//! a checkpoint of epoch `e` records exactly what was read up to `e`.
 
+use rill_state::Table;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
-use timely::dataflow::operators::generic::source;
+use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
+use timely::dataflow::operators::generic::OutputBuilder;
 use timely::dataflow::{Scope, StreamVec};
 use timely::scheduling::SyncActivator;
 
 use crate::context::WorkerCtx;
-use crate::Result;
+use crate::{Error, Result};
+
+/// A source's checkpointed read positions: partition → next offset.
+pub(crate) type Positions = Table<i32, i64>;
 
 /// What one poll of a driver produced.
 pub(crate) enum Polled {
@@ -35,18 +45,42 @@ pub(crate) trait SourceDriver<D>: 'static {
     }
     /// Gives the driver a way to wake the operator from another thread.
     fn set_wakeup(&mut self, _wake: SyncActivator) {}
+    /// Where the driver would resume reading: `(partition, next offset)`.
+    fn positions(&self) -> Vec<(i32, i64)> {
+        Vec::new()
+    }
 }
 
 /// The longest an idle source sleeps before checking again.
 const IDLE_RECHECK: Duration = Duration::from_millis(100);
 
+/// Stages the driver's positions as of the close of `epoch`.
+fn checkpoint<D: 'static>(
+    driver: &dyn SourceDriver<D>,
+    positions: &mut Option<Positions>,
+    epoch: u64,
+    step: &str,
+) -> Result<()> {
+    let Some(table) = positions.as_mut() else {
+        return Ok(());
+    };
+    for (partition, offset) in driver.positions() {
+        table
+            .update(partition, epoch, |_, s| *s = Some(offset))
+            .map_err(|e| Error::state(step, e))?;
+    }
+    table.stage(epoch).map_err(|e| Error::state(step, e))
+}
+
 /// Runs `driver` as a timely source operator named `"{step}.source"`.
+/// Returns the data stream and the progress stream.
 pub(crate) fn source_stream<'s, D: 'static>(
     scope: Scope<'s, u64>,
     ctx: &WorkerCtx,
     step: &str,
     mut driver: Box<dyn SourceDriver<D>>,
-) -> StreamVec<'s, u64, D> {
+    mut positions: Option<Positions>,
+) -> (StreamVec<'s, u64, D>, StreamVec<'s, u64, ()>) {
     let ctx = ctx.clone();
     let step = step.to_owned();
     let interval = ctx.shared.args.epoch_interval;
@@ -57,40 +91,56 @@ pub(crate) fn source_stream<'s, D: 'static>(
         .records_out
         .with_label_values(&[&step, &worker]);
     let epoch_gauge = ctx.shared.metrics.epoch.with_label_values(&[&worker]);
-    let name = format!("{step}.source");
-    source(scope, &name, move |capability, info| {
-        let activator = Rc::new(scope.activator_for(info.address.clone()));
-        driver.set_wakeup(scope.worker().sync_activator_for(info.address.to_vec()));
-        let mut capability = Some(capability);
-        let mut epoch: u64 = 0;
+    let mut builder = OperatorBuilder::new(format!("{step}.source"), scope);
+    let info = builder.operator_info();
+    let (output, stream) = builder.new_output();
+    let mut output = OutputBuilder::from(output);
+    let (_progress_output, progress) = builder.new_output::<Vec<()>>();
+    let activator = Rc::new(scope.activator_for(info.address.clone()));
+    driver.set_wakeup(scope.worker().sync_activator_for(info.address.to_vec()));
+    let mut epoch: u64 = ctx.start_epoch;
+    builder.build(move |mut caps| {
+        for cap in caps.iter_mut() {
+            cap.downgrade(&epoch);
+        }
+        let mut caps = Some(caps);
         let mut epoch_start = Instant::now();
         let mut batch: Vec<D> = Vec::new();
-        move |output| {
-            let Some(cap) = capability.as_mut() else {
+        epoch_gauge.set(epoch as i64);
+        activator.activate();
+        move |_frontiers| {
+            let Some(held) = caps.as_mut() else {
                 return;
             };
             if ctx.shared.aborted() {
-                capability = None;
+                caps = None;
                 return;
             }
-            let fail = |e| {
-                ctx.shared.fail(e);
+            let mut close = |epoch: u64, driver: &mut Box<dyn SourceDriver<D>>| {
+                driver
+                    .on_epoch_close()
+                    .and_then(|()| checkpoint(&**driver, &mut positions, epoch, &step))
             };
             if epoch_start.elapsed() >= interval {
-                if let Err(e) = driver.on_epoch_close() {
-                    fail(e);
-                    capability = None;
+                if let Err(e) = close(epoch, &mut driver) {
+                    ctx.shared.fail(e);
+                    caps = None;
                     return;
                 }
                 epoch += 1;
-                cap.downgrade(&epoch);
+                for cap in held.iter_mut() {
+                    cap.downgrade(&epoch);
+                }
                 epoch_gauge.set(epoch as i64);
                 epoch_start = Instant::now();
             }
             let polled = driver.poll(&mut batch);
             if !batch.is_empty() {
                 out_counter.inc_by(batch.len() as u64);
-                output.session(&*cap).give_container(&mut batch);
+                output
+                    .activate()
+                    .session(&held[0])
+                    .give_container(&mut batch);
                 batch.clear();
             }
             match polled {
@@ -100,16 +150,17 @@ pub(crate) fn source_stream<'s, D: 'static>(
                     activator.activate_after(left.min(IDLE_RECHECK));
                 }
                 Ok(Polled::Finished) => {
-                    if let Err(e) = driver.on_epoch_close() {
-                        fail(e);
+                    if let Err(e) = close(epoch, &mut driver) {
+                        ctx.shared.fail(e);
                     }
-                    capability = None;
+                    caps = None;
                 }
                 Err(e) => {
-                    fail(e);
-                    capability = None;
+                    ctx.shared.fail(e);
+                    caps = None;
                 }
             }
         }
-    })
+    });
+    (stream, progress)
 }

@@ -6,25 +6,37 @@ use crate::Result;
 const BATCH: usize = 1024;
 
 /// Emits the items with `index % peers == worker`, in order.
+/// Its checkpointed position is the number of items this worker emitted
+/// (under partition 0); a resumed driver skips that many.
 pub(crate) struct IterDriver<I: Iterator> {
     items: std::iter::StepBy<std::iter::Skip<I>>,
+    emitted: i64,
 }
 
 impl<I: Iterator> IterDriver<I> {
-    pub fn new(items: I, worker: usize, peers: usize) -> Self {
-        IterDriver {
-            items: items.skip(worker).step_by(peers.max(1)),
+    pub fn new(items: I, worker: usize, peers: usize, saved: Option<i64>) -> Self {
+        let mut items = items.skip(worker).step_by(peers.max(1));
+        let emitted = saved.unwrap_or(0).max(0);
+        if emitted > 0 {
+            items.nth(emitted as usize - 1);
         }
+        IterDriver { items, emitted }
     }
 }
 
 impl<I: Iterator + 'static> SourceDriver<I::Item> for IterDriver<I> {
     fn poll(&mut self, out: &mut Vec<I::Item>) -> Result<Polled> {
+        let before = out.len();
         out.extend(self.items.by_ref().take(BATCH));
+        self.emitted += (out.len() - before) as i64;
         Ok(if out.len() < BATCH {
             Polled::Finished
         } else {
             Polled::Data
         })
+    }
+
+    fn positions(&self) -> Vec<(i32, i64)> {
+        vec![(0, self.emitted)]
     }
 }

@@ -8,14 +8,23 @@ use crate::{Error, Result};
 
 const BATCH: usize = 1024;
 
+/// Its checkpointed position is the number of values read (partition 0);
+/// a resumed driver reads and drops that many first.
 pub(crate) struct JsonLinesDriver<V> {
     step: String,
     reader: Option<JsonLinesReader<V>>,
+    read: i64,
+    skip: i64,
 }
 
 impl<V: DeserializeOwned> JsonLinesDriver<V> {
     /// Worker 0 opens the file; the others finish at once.
-    pub fn open(step: &str, path: &std::path::Path, worker: usize) -> Result<Self> {
+    pub fn open(
+        step: &str,
+        path: &std::path::Path,
+        worker: usize,
+        saved: Option<i64>,
+    ) -> Result<Self> {
         let reader = if worker == 0 {
             Some(JsonLinesReader::open(path).map_err(|e| Error::connector(step, e))?)
         } else {
@@ -24,6 +33,8 @@ impl<V: DeserializeOwned> JsonLinesDriver<V> {
         Ok(JsonLinesDriver {
             step: step.to_owned(),
             reader,
+            read: 0,
+            skip: saved.unwrap_or(0),
         })
     }
 }
@@ -37,11 +48,18 @@ impl<V: DeserializeOwned + 'static> SourceDriver<((), V)> for JsonLinesDriver<V>
         reader
             .read_batch(BATCH, &mut values)
             .map_err(|e| Error::connector(&self.step, e))?;
-        out.extend(values.into_iter().map(|v| ((), v)));
+        let n = values.len() as i64;
+        let drop = (self.skip - self.read).clamp(0, n) as usize;
+        self.read += n;
+        out.extend(values.into_iter().skip(drop).map(|v| ((), v)));
         Ok(if reader.is_finished() {
             Polled::Finished
         } else {
             Polled::Data
         })
+    }
+
+    fn positions(&self) -> Vec<(i32, i64)> {
+        vec![(0, self.read)]
     }
 }

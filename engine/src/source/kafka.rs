@@ -5,7 +5,6 @@ use rill_connectors::kafka::{
     BadInputPolicy, DeadLetterWriter, KafkaConfig, KafkaReader, RawRecord, SourceOptions,
 };
 use rill_connectors::{Codec, ConnectorError, FormatError, KafkaKey};
-use std::collections::BTreeMap;
 use std::marker::PhantomData;
 use timely::scheduling::SyncActivator;
 
@@ -33,18 +32,12 @@ impl<K: KafkaKey, V: 'static, C: Codec<V>> KafkaDriver<K, V, C> {
         codec: C,
         mut options: SourceOptions,
         policy: BadInputPolicy,
+        saved: &dyn Fn(i32) -> Option<i64>,
     ) -> Result<Self> {
         let step = topic.to_owned();
         options.bounded |= ctx.shared.args.stop_at_end;
-        let reader = KafkaReader::open(
-            config,
-            topic,
-            ctx.index,
-            ctx.peers,
-            &options,
-            &BTreeMap::new(),
-        )
-        .map_err(|e| Error::connector(&step, e))?;
+        let reader = KafkaReader::open(config, topic, ctx.index, ctx.peers, &options, saved)
+            .map_err(|e| Error::connector(&step, e))?;
         let dead_letters = match &policy {
             BadInputPolicy::DeadLetter(dlq) => {
                 Some(DeadLetterWriter::new(config, dlq).map_err(|e| Error::connector(&step, e))?)
@@ -136,6 +129,10 @@ impl<K: KafkaKey, V: 'static, C: Codec<V>> SourceDriver<(K, V)> for KafkaDriver<
             dlq.flush().map_err(|e| Error::connector(&self.step, e))?;
         }
         Ok(())
+    }
+
+    fn positions(&self) -> Vec<(i32, i64)> {
+        self.reader.positions().into_iter().collect()
     }
 
     fn set_wakeup(&mut self, wake: SyncActivator) {

@@ -93,8 +93,8 @@ impl Checkpointer {
     ) -> Result<Self, CheckpointError> {
         let mut batch = Batch::new();
         for (key, value) in store.scan(&layout::undo_prefix(worker), &[], usize::MAX)? {
-            let epoch = layout::be_u64(&key, 5)
-                .ok_or_else(|| StoreError::Codec("undo key".into()))?;
+            let epoch =
+                layout::be_u64(&key, 5).ok_or_else(|| StoreError::Codec("undo key".into()))?;
             let undo: Vec<Undo> = decode(&value)?;
             match resume {
                 Some(r) if epoch <= r => collect_garbage(epoch, &undo, &mut batch),
@@ -160,6 +160,11 @@ impl Checkpointer {
     /// The last epoch this worker made durable.
     pub fn prepared(&self) -> Option<u64> {
         self.prepared
+    }
+
+    /// The latest epoch anything is staged for, if any.
+    pub fn staged_through(&self) -> Option<u64> {
+        self.staged.last_key_value().map(|(e, _)| *e)
     }
 
     /// The worker this checkpointer writes for.

@@ -37,7 +37,9 @@ pub enum CheckpointError {
         known: String,
     },
     /// The step exists in the checkpoint but keeps another kind of state.
-    #[error("step {step:?} is a {now} step but its checkpointed state was written by a {stored} step")]
+    #[error(
+        "step {step:?} is a {now} step but its checkpointed state was written by a {stored} step"
+    )]
     KindChanged {
         /// The step.
         step: String,

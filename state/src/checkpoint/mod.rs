@@ -23,34 +23,33 @@ pub(crate) use layout::version_prefix as version_prefix_for;
 pub use layout::{CheckpointInfo, JobMeta, StepMeta, Undo};
 
 /// Checks (or, for a new store, records) which job shape wrote the state.
-/// `resuming` is whether a checkpoint will be restored.
+/// A store whose workers prepared any checkpoint under another shape is
+/// refused: starting it empty would silently discard its state.
 pub fn check_job_meta(
     store: &dyn crate::store::KvStore,
     location: &str,
     meta: &JobMeta,
-    resuming: bool,
 ) -> Result<(), CheckpointError> {
-    match store.get(layout::META)? {
-        Some(bytes) if resuming => {
-            let stored: JobMeta = crate::codec::decode(&bytes)?;
-            if stored != *meta {
-                return Err(CheckpointError::Rescaled {
-                    location: location.to_owned(),
-                    stored_workers: stored.workers,
-                    stored_processes: stored.processes,
-                    workers: meta.workers,
-                    processes: meta.processes,
-                });
-            }
-            Ok(())
+    if let Some(bytes) = store.get(layout::META)? {
+        let stored: JobMeta = crate::codec::decode(&bytes)?;
+        if stored == *meta {
+            return Ok(());
         }
-        _ => {
-            let mut batch = crate::store::Batch::new();
-            batch.put(layout::META.to_vec(), crate::codec::encode(meta)?);
-            store.write(batch)?;
-            Ok(())
+        let has_state = !store.scan(&[layout::PREPARED], &[], 1)?.is_empty();
+        if has_state {
+            return Err(CheckpointError::Rescaled {
+                location: location.to_owned(),
+                stored_workers: stored.workers,
+                stored_processes: stored.processes,
+                workers: meta.workers,
+                processes: meta.processes,
+            });
         }
     }
+    let mut batch = crate::store::Batch::new();
+    batch.put(layout::META.to_vec(), crate::codec::encode(meta)?);
+    store.write(batch)?;
+    Ok(())
 }
 
 /// The epoch a job resumes from, given each worker's last prepared epoch:

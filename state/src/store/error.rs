@@ -23,7 +23,9 @@ pub enum StoreError {
         detail: String,
     },
     /// The store was written by another version of Rill's layout.
-    #[error("state store {location} has format version {found}; this build reads version {expected}")]
+    #[error(
+        "state store {location} has format version {found}; this build reads version {expected}"
+    )]
     Format {
         /// The store's directory.
         location: String,

@@ -16,7 +16,9 @@ pub struct RocksStore {
 
 impl std::fmt::Debug for RocksStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RocksStore").field("path", &self.path).finish()
+        f.debug_struct("RocksStore")
+            .field("path", &self.path)
+            .finish()
     }
 }
 
