@@ -16,17 +16,17 @@
 //! With `--brokers HOST:PORT` it runs against that cluster and reads forever
 //! (add `--stop-at-end` to stop once the input present at start is read).
 //!
-//! The running total is kept in a plain `HashMap` inside the step, one per
-//! worker: correct, because `group_by_key` sends every user to one worker,
-//! but not durable. Durable keyed state (`sum`, checkpoints, resume after a
-//! crash) arrives with the state issue; this example will switch to `sum`.
+//! The running total is Rill's `sum`: keyed state that lives on the worker
+//! owning the user's key group. Add `--state-dir DIR` and it is checkpointed
+//! to RocksDB with the Kafka offsets, so a restarted job resumes where the
+//! last complete checkpoint left off (`rill checkpoints --state-dir DIR`
+//! lists them).
 
-use anyhow::Context;
 use clap::Parser;
-use rdkafka::mocking::MockCluster;
 use rill::prelude::*;
+use rill::testing::embedded::EmbeddedKafka;
 use rill::testing::kafka::{produce, read_topic};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 #[derive(Parser)]
 #[command(about = "Per-user running cart totals (embedded demo without --brokers)")]
@@ -89,11 +89,8 @@ fn main() -> anyhow::Result<()> {
     let mut _mock = None;
     let events = sample(cli.events);
     if embedded {
-        let mock = MockCluster::new(1).context("starting the embedded mock Kafka cluster")?;
-        mock.create_topic(INPUT, 4, 1)?;
-        mock.create_topic(OUTPUT, 4, 1)?;
-        let brokers = mock.bootstrap_servers();
-        println!("embedded Kafka (librdkafka mock cluster) at {brokers}");
+        let mock = EmbeddedKafka::start(&[INPUT, OUTPUT], 4)?;
+        let brokers = mock.brokers().to_owned();
         let encoded: Vec<(String, Vec<u8>)> = events
             .iter()
             .map(|(u, e)| Ok((u.clone(), serde_json::to_vec(e)?)))
@@ -116,15 +113,9 @@ fn main() -> anyhow::Result<()> {
     rill::Job::new("cart-totals", cli.job)?.run(|flow| {
         flow.kafka_source::<String, CartEvent>(INPUT, Json)
             .filter("added", |e| e.event_type == "added-to-cart")
-            .group_by_key("by-user")
-            .map_kv("cart-total", {
-                let mut totals: HashMap<String, f64> = HashMap::new();
-                move |user: String, e: CartEvent| {
-                    let total = totals.entry(user.clone()).or_default();
-                    *total += e.price;
-                    (user, (*total * 100.0).round() / 100.0)
-                }
-            })
+            .map("price", |e| e.price)
+            .sum("cart-total")
+            .map("cents", |total| (total * 100.0).round() / 100.0)
             .kafka_sink(OUTPUT, Json);
     })?;
 

@@ -63,8 +63,9 @@ pub trait StatefulStep<'s, K, V> {
     ///             |e| panic!("{e}"));
     ///     counts.capture()
     /// });
-    /// let out: Vec<(String, u64)> = out.extract().into_iter().flat_map(|(_, d)| d).collect();
-    /// assert_eq!(out, vec![("a".into(), 1), ("b".into(), 1), ("a".into(), 2)]);
+    /// let mut out: Vec<(String, u64)> = out.extract().into_iter().flat_map(|(_, d)| d).collect();
+    /// out.sort();
+    /// assert_eq!(out, vec![("a".into(), 1), ("a".into(), 2), ("b".into(), 1)]);
     /// ```
     #[allow(clippy::type_complexity, clippy::too_many_arguments)]
     fn stateful_step<S, O, F, E>(

@@ -1,6 +1,7 @@
 //! Helpers for testing jobs: run a flow with N workers and get its output,
 //! and (in [`kafka`]) talk to a real broker.
 
+pub mod embedded;
 pub mod kafka;
 
 use std::time::Duration;

@@ -1,0 +1,172 @@
+//! The crash test: `key_sums` (sum per key, 2 workers) over 1,000,000
+//! records on a 4-partition topic of the real broker is killed with SIGKILL
+//! at random moments — some right as a checkpoint write starts — and
+//! restarted each time with the same state directory. Once the input is
+//! drained, every key's final sum must equal that of an uninterrupted run,
+//! and the output must hold every update of an uninterrupted run at least
+//! once (duplicates are allowed: delivery here is at-least-once).
+
+use rand::Rng;
+use rill::testing::kafka::{bootstrap, create_topic, produce, read_topic, unique_topic};
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+const RECORDS: u64 = 1_000_000;
+const KEYS: u64 = 5_000;
+
+fn input() -> Vec<(String, i64)> {
+    (0..RECORDS)
+        .map(|i| (format!("k{:05}", (i * 7919) % KEYS), ((i * 31) % 100) as i64))
+        .collect()
+}
+
+/// The updates of an uninterrupted run: each key's running sums, in order
+/// (one key lives in one partition, so its order is fixed).
+fn uninterrupted(records: &[(String, i64)]) -> BTreeMap<String, Vec<i64>> {
+    let mut sums: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+    for (k, v) in records {
+        let updates = sums.entry(k.clone()).or_default();
+        let last = updates.last().copied().unwrap_or(0);
+        updates.push(last + v);
+    }
+    sums
+}
+
+struct Running {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+}
+
+fn start(brokers: &str, input: &str, output: &str, state: &std::path::Path) -> Running {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_key_sums"))
+        .args(["--brokers", brokers, "--input", input, "--output", output])
+        .arg("--state-dir")
+        .arg(state)
+        .args(["-w", "2", "--stop-at-end", "--epoch-interval", "150ms"])
+        .env("RUST_LOG", "warn,rill::state=debug")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start key_sums");
+    let stderr = child.stderr.take().unwrap();
+    let (tx, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    Running { child, lines }
+}
+
+/// Waits for the next "writing epoch" line; false if the job ended first.
+fn wait_for_checkpoint_write(run: &mut Running, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        match run.lines.recv_timeout(Duration::from_millis(50)) {
+            Ok(line) if line.contains("checkpoint: writing epoch") => return true,
+            Ok(_) => {}
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                if run.child.try_wait().unwrap().is_some() {
+                    return false;
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => return false,
+        }
+    }
+    false
+}
+
+/// After a kill: was the last checkpoint line a write that never finished?
+fn killed_mid_write(run: &Running) -> bool {
+    let mut last = None;
+    while let Ok(line) = run.lines.try_recv() {
+        if line.contains("checkpoint: writing epoch") || line.contains("checkpoint: prepared epoch")
+        {
+            last = Some(line);
+        }
+    }
+    last.is_some_and(|l| l.contains("writing epoch"))
+}
+
+#[test]
+fn sum_survives_repeated_sigkill() {
+    let brokers = bootstrap();
+    let (input_topic, output_topic) = (unique_topic("crash-in"), unique_topic("crash-out"));
+    create_topic(&brokers, &input_topic, 4);
+    create_topic(&brokers, &output_topic, 4);
+    let records = input();
+    let encoded: Vec<(String, String)> =
+        records.iter().map(|(k, v)| (k.clone(), v.to_string())).collect();
+    produce(
+        &brokers,
+        &input_topic,
+        encoded.iter().map(|(k, v)| (Some(k.as_bytes()), v.as_bytes())),
+    );
+    let expected = uninterrupted(&records);
+    let state = tempfile::tempdir().unwrap();
+    let mut rng = rand::thread_rng();
+
+    let mut kills = 0;
+    let mut mid_write = 0;
+    let mut attempts = 0;
+    while (kills < 6 || mid_write == 0) && attempts < 14 {
+        attempts += 1;
+        let mut run = start(&brokers, &input_topic, &output_topic, state.path());
+        // Let it get going, then kill it: at a random moment, or right as a
+        // checkpoint write starts.
+        std::thread::sleep(Duration::from_millis(rng.gen_range(300..1500)));
+        if attempts % 2 == 0 && !wait_for_checkpoint_write(&mut run, Duration::from_secs(10)) {
+            break;
+        }
+        if run.child.try_wait().unwrap().is_some() {
+            break; // finished before we could kill it
+        }
+        run.child.kill().unwrap(); // SIGKILL
+        run.child.wait().unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        kills += 1;
+        if killed_mid_write(&run) {
+            mid_write += 1;
+        }
+    }
+    assert!(kills >= 5, "the job finished before 5 kills ({kills})");
+    assert!(mid_write >= 1, "no kill landed during a checkpoint write in {kills} kills");
+    eprintln!("killed {kills} times, {mid_write} during a checkpoint write");
+
+    // Run to the end.
+    let mut last = start(&brokers, &input_topic, &output_topic, state.path());
+    let status = last.child.wait().unwrap();
+    assert!(status.success(), "the final run failed: {status}");
+
+    let mut got: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+    for r in read_topic(&brokers, &output_topic) {
+        let key = String::from_utf8(r.key.unwrap()).unwrap();
+        let value: i64 = serde_json::from_slice(&r.value.unwrap()).unwrap();
+        got.entry(key).or_default().push(value);
+    }
+    assert_eq!(got.len(), expected.len(), "keys in the output");
+    let mut duplicates = 0;
+    for (key, updates) in &expected {
+        let out = &got[key];
+        assert_eq!(out.last(), updates.last(), "final sum of {key}");
+        let mut have: BTreeMap<i64, usize> = BTreeMap::new();
+        for v in out {
+            *have.entry(*v).or_default() += 1;
+        }
+        let mut need: BTreeMap<i64, usize> = BTreeMap::new();
+        for v in updates {
+            *need.entry(*v).or_default() += 1;
+        }
+        for (v, n) in need {
+            let h = have.get(&v).copied().unwrap_or(0);
+            assert!(h >= n, "{key}: update {v} appears {h} times, expected at least {n}");
+        }
+        duplicates += out.len() - updates.len();
+    }
+    eprintln!("{duplicates} duplicate updates after {kills} crashes");
+}
