@@ -42,8 +42,18 @@ struct Cli {
 }
 
 const WORDS: [&str; 12] = [
-    "stream", "state", "epoch", "kafka", "rust", "timely", "key", "group", "checkpoint",
-    "worker", "offset", "resume",
+    "stream",
+    "state",
+    "epoch",
+    "kafka",
+    "rust",
+    "timely",
+    "key",
+    "group",
+    "checkpoint",
+    "worker",
+    "offset",
+    "resume",
 ];
 
 /// Deterministic sample text.
@@ -107,7 +117,10 @@ fn main() -> anyhow::Result<()> {
         let updates = read_topic(&brokers, &cli.output);
         for r in &updates {
             let word = String::from_utf8_lossy(r.key.as_deref().unwrap_or_default()).into_owned();
-            counts.insert(word, serde_json::from_slice(r.value.as_deref().unwrap_or_default())?);
+            counts.insert(
+                word,
+                serde_json::from_slice(r.value.as_deref().unwrap_or_default())?,
+            );
         }
         let mut expected: BTreeMap<String, u64> = BTreeMap::new();
         for w in lines.iter().flat_map(|l| words(l)) {
@@ -115,11 +128,18 @@ fn main() -> anyhow::Result<()> {
         }
         let mut top: Vec<_> = counts.iter().collect();
         top.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
-        println!("{} updates in {}; most frequent words:", updates.len(), cli.output);
+        println!(
+            "{} updates in {}; most frequent words:",
+            updates.len(),
+            cli.output
+        );
         for (word, n) in top.iter().take(5) {
             println!("  {word:<12} {n:>6}");
         }
-        anyhow::ensure!(counts == expected, "counts differ from a direct computation");
+        anyhow::ensure!(
+            counts == expected,
+            "counts differ from a direct computation"
+        );
         println!("all {} counts match a direct computation", counts.len());
     }
     Ok(())

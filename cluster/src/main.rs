@@ -4,7 +4,12 @@
 //! file with free local ports, starts one process per `-n` with
 //! `-n/-p/-w/--hosts` set, forwards their output, and exits with the first
 //! failure (a dead process brings the cluster down, as timely requires).
-//! Restarting from a checkpoint arrives with durable state.
+//!
+//! `rill checkpoints --state-dir DIR` lists the complete checkpoints in a
+//! job's state directory (epoch, time, size, workers, keys per step) and the
+//! epoch a job started on it would resume from.
+
+mod checkpoints;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
@@ -36,6 +41,12 @@ enum Cmd {
         #[arg(last = true)]
         args: Vec<String>,
     },
+    /// List the complete checkpoints in a job's state directory.
+    Checkpoints {
+        /// The job's `--state-dir`.
+        #[arg(long)]
+        state_dir: PathBuf,
+    },
 }
 
 fn free_port() -> Result<u16> {
@@ -50,6 +61,10 @@ fn main() -> Result<()> {
             binary,
             args,
         } => run(processes, workers, &binary, &args),
+        Cmd::Checkpoints { state_dir } => {
+            print!("{}", checkpoints::report(&state_dir)?);
+            Ok(())
+        }
     }
 }
 

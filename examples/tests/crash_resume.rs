@@ -19,7 +19,12 @@ const KEYS: u64 = 5_000;
 
 fn input() -> Vec<(String, i64)> {
     (0..RECORDS)
-        .map(|i| (format!("k{:05}", (i * 7919) % KEYS), ((i * 31) % 100) as i64))
+        .map(|i| {
+            (
+                format!("k{:05}", (i * 7919) % KEYS),
+                ((i * 31) % 100) as i64,
+            )
+        })
         .collect()
 }
 
@@ -46,7 +51,7 @@ fn start(brokers: &str, input: &str, output: &str, state: &std::path::Path) -> R
         .arg("--state-dir")
         .arg(state)
         .args(["-w", "2", "--stop-at-end", "--epoch-interval", "150ms"])
-        .env("RUST_LOG", "warn,rill::state=debug")
+        .env("RUST_LOG", "info,rill::state=debug")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -85,10 +90,16 @@ fn wait_for_checkpoint_write(run: &mut Running, timeout: Duration) -> bool {
 fn killed_mid_write(run: &Running) -> bool {
     let mut last = None;
     while let Ok(line) = run.lines.try_recv() {
+        if std::env::var("CRASH_DEBUG").is_ok() && !line.contains("checkpoint:") {
+            eprintln!("  | {line}");
+        }
         if line.contains("checkpoint: writing epoch") || line.contains("checkpoint: prepared epoch")
         {
             last = Some(line);
         }
+    }
+    if std::env::var("CRASH_DEBUG").is_ok() {
+        eprintln!("last checkpoint line: {last:?}");
     }
     last.is_some_and(|l| l.contains("writing epoch"))
 }
@@ -100,12 +111,16 @@ fn sum_survives_repeated_sigkill() {
     create_topic(&brokers, &input_topic, 4);
     create_topic(&brokers, &output_topic, 4);
     let records = input();
-    let encoded: Vec<(String, String)> =
-        records.iter().map(|(k, v)| (k.clone(), v.to_string())).collect();
+    let encoded: Vec<(String, String)> = records
+        .iter()
+        .map(|(k, v)| (k.clone(), v.to_string()))
+        .collect();
     produce(
         &brokers,
         &input_topic,
-        encoded.iter().map(|(k, v)| (Some(k.as_bytes()), v.as_bytes())),
+        encoded
+            .iter()
+            .map(|(k, v)| (Some(k.as_bytes()), v.as_bytes())),
     );
     let expected = uninterrupted(&records);
     let state = tempfile::tempdir().unwrap();
@@ -114,16 +129,20 @@ fn sum_survives_repeated_sigkill() {
     let mut kills = 0;
     let mut mid_write = 0;
     let mut attempts = 0;
-    while (kills < 6 || mid_write == 0) && attempts < 14 {
+    while (kills < 6 || mid_write == 0) && attempts < 24 {
         attempts += 1;
         let mut run = start(&brokers, &input_topic, &output_topic, state.path());
         // Let it get going, then kill it: at a random moment, or right as a
         // checkpoint write starts.
-        std::thread::sleep(Duration::from_millis(rng.gen_range(300..1500)));
-        if attempts % 2 == 0 && !wait_for_checkpoint_write(&mut run, Duration::from_secs(10)) {
-            break;
-        }
-        if run.child.try_wait().unwrap().is_some() {
+        std::thread::sleep(Duration::from_millis(rng.gen_range(150..700)));
+        let _ = attempts % 2 == 0 && wait_for_checkpoint_write(&mut run, Duration::from_secs(10));
+        if let Some(status) = run.child.try_wait().unwrap() {
+            let log: Vec<String> = run.lines.try_iter().collect();
+            assert!(
+                status.success(),
+                "key_sums failed: {status}\n{}",
+                log.join("\n")
+            );
             break; // finished before we could kill it
         }
         run.child.kill().unwrap(); // SIGKILL
@@ -135,7 +154,10 @@ fn sum_survives_repeated_sigkill() {
         }
     }
     assert!(kills >= 5, "the job finished before 5 kills ({kills})");
-    assert!(mid_write >= 1, "no kill landed during a checkpoint write in {kills} kills");
+    assert!(
+        mid_write >= 1,
+        "no kill landed during a checkpoint write in {kills} kills"
+    );
     eprintln!("killed {kills} times, {mid_write} during a checkpoint write");
 
     // Run to the end.
@@ -164,7 +186,10 @@ fn sum_survives_repeated_sigkill() {
         }
         for (v, n) in need {
             let h = have.get(&v).copied().unwrap_or(0);
-            assert!(h >= n, "{key}: update {v} appears {h} times, expected at least {n}");
+            assert!(
+                h >= n,
+                "{key}: update {v} appears {h} times, expected at least {n}"
+            );
         }
         duplicates += out.len() - updates.len();
     }
