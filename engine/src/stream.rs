@@ -14,7 +14,9 @@ use timely::ExchangeData;
 
 use crate::branch::Branch;
 use crate::context::WorkerCtx;
-use crate::sink::{sink_stream, Collector, KafkaSinkDriver, SinkDriver, StdoutDriver};
+use crate::sink::{
+    sink_stream, Collector, ForEachDriver, KafkaSinkDriver, SinkDriver, StdoutDriver,
+};
 
 /// A stream of `(key, value)` records flowing through a job.
 ///
@@ -243,6 +245,12 @@ impl<'s, K: 'static, V: 'static> Stream<'s, K, V> {
     /// Collects every record into `collector` (tests and demos).
     pub fn collect(self, name: &str, collector: &Collector<(K, V)>) {
         self.sink(name, Ok(Box::new(collector.clone())));
+    }
+
+    /// Calls `f(key, value)` with every record, on the worker holding it (a
+    /// sink for side effects and measurements; not checkpointed output).
+    pub fn for_each(self, name: &str, f: impl FnMut(K, V) + 'static) {
+        self.sink(name, Ok(Box::new(ForEachDriver(f))));
     }
 
     /// Prints `key<TAB>value` lines to stdout (demos).

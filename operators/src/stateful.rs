@@ -84,6 +84,10 @@ pub trait StatefulStep<'s, K, V> {
         E: Fn(StoreError) + 'static;
 }
 
+/// Input held back until every earlier epoch is closed: epoch →
+/// (capability, batches).
+type Stash<K, V> = BTreeMap<u64, (Capability<u64>, Vec<Vec<(K, V)>>)>;
+
 struct Open<K, O> {
     epoch: u64,
     cap: Capability<u64>,
@@ -122,7 +126,7 @@ where
         builder.build(move |mut caps| {
             let mut hold: Option<Capability<u64>> = caps.pop();
             drop(caps);
-            let mut stash: BTreeMap<u64, (Capability<u64>, Vec<Vec<(K, V)>>)> = BTreeMap::new();
+            let mut stash: Stash<K, V> = BTreeMap::new();
             let mut open: Option<Open<K, O>> = None;
             let mut failed = false;
             let mut out_buf: Vec<(K, O)> = Vec::new();

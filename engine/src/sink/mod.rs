@@ -3,10 +3,12 @@
 
 mod collect;
 mod driver;
+mod for_each;
 mod kafka;
 mod stdout;
 
 pub use collect::Collector;
 pub(crate) use driver::{sink_stream, SinkDriver};
+pub(crate) use for_each::ForEachDriver;
 pub(crate) use kafka::KafkaSinkDriver;
 pub(crate) use stdout::StdoutDriver;

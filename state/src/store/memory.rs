@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use super::{check_format, Batch, KvStore, Op, StoreError};
+use super::{check_format, Batch, Entries, KvStore, Op, StoreError};
 
 /// An in-memory [`KvStore`]. A batch is applied under the write lock, so a
 /// reader sees all of it or none of it.
@@ -48,12 +48,7 @@ impl KvStore for MemoryStore {
         Ok(self.read().get(key).cloned())
     }
 
-    fn scan(
-        &self,
-        prefix: &[u8],
-        from: &[u8],
-        limit: usize,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    fn scan(&self, prefix: &[u8], from: &[u8], limit: usize) -> Result<Entries, StoreError> {
         let start = if from > prefix { from } else { prefix };
         let map = self.read();
         Ok(map

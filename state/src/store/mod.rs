@@ -19,6 +19,9 @@ pub const FORMAT_VERSION: u32 = 1;
 /// The reserved key holding [`FORMAT_VERSION`].
 pub const FORMAT_KEY: &[u8] = b"\x00format";
 
+/// Key-value pairs in key order, as [`KvStore::scan`] returns them.
+pub type Entries = Vec<(Vec<u8>, Vec<u8>)>;
+
 /// One change in a [`Batch`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Op {
@@ -106,12 +109,7 @@ pub trait KvStore: Send + Sync + 'static {
     /// Up to `limit` entries whose key starts with `prefix` and is `>= from`,
     /// in key order. `from` shorter than `prefix` means from the first key
     /// with the prefix.
-    fn scan(
-        &self,
-        prefix: &[u8],
-        from: &[u8],
-        limit: usize,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError>;
+    fn scan(&self, prefix: &[u8], from: &[u8], limit: usize) -> Result<Entries, StoreError>;
 
     /// Applies `batch` atomically and durably.
     fn write(&self, batch: Batch) -> Result<(), StoreError>;

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use rocksdb::{DBCompressionType, Direction, ErrorKind, IteratorMode, Options, WriteOptions, DB};
 
-use super::{check_format, Batch, KvStore, Op, StoreError};
+use super::{check_format, Batch, Entries, KvStore, Op, StoreError};
 
 /// A [`KvStore`] on RocksDB. Every batch is one RocksDB `WriteBatch`
 /// written with `sync`, so it is atomic and survives a crash once `write`
@@ -109,12 +109,7 @@ impl KvStore for RocksStore {
         self.db.get(key).map_err(|e| self.err(e))
     }
 
-    fn scan(
-        &self,
-        prefix: &[u8],
-        from: &[u8],
-        limit: usize,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    fn scan(&self, prefix: &[u8], from: &[u8], limit: usize) -> Result<Entries, StoreError> {
         let start = if from > prefix { from } else { prefix };
         let mut out = Vec::new();
         for item in self

@@ -1,0 +1,258 @@
+//! State benchmarks (issue 3), all in-process, printing their figures:
+//!
+//! - `throughput`: events/s of `sum` and `count` per worker from an
+//!   in-process source, 1 and 2 workers, no state dir (goal ≥ 1M/s/worker);
+//! - `overhead`: `sum` per key over BENCH_RECORDS records with 1 s epochs,
+//!   checkpointing to RocksDB vs no state dir (goal ≤ 5% slower);
+//! - `recovery`: build ~BENCH_STATE_MB of state, then time a new job on the
+//!   same state dir from start to the first output of new input (goal ≤ 3 s);
+//! - `store`: put and get rates of `RocksStore` vs a raw RocksDB loop.
+//!
+//! ```text
+//! cargo bench -p rill-benches --bench state -- [throughput|overhead|recovery|store]...
+//! ```
+//! Env: `BENCH_RECORDS` (default 10,000,000), `BENCH_KEYS` (100,000),
+//! `BENCH_STATE_MB` (1024).
+
+use rill::{Job, JobArgs};
+use rill_state::{Batch, KvStore, RocksStore};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+fn env(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.replace('_', "").parse().ok())
+        .unwrap_or(default)
+}
+
+fn args(workers: usize, state_dir: Option<&std::path::Path>) -> JobArgs {
+    let mut a = JobArgs {
+        workers,
+        epoch_interval: Duration::from_secs(1),
+        state_dir: state_dir.map(|p| p.to_owned()),
+        ..JobArgs::default()
+    };
+    a.state_cache_keys = 1_000_000;
+    a
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Op {
+    Sum,
+    Count,
+}
+
+/// Runs `op` per key over `records` generated records; returns the seconds
+/// taken, job start to end (every output goes through a sink).
+fn run_keyed(op: Op, records: u64, keys: u64, a: JobArgs) -> f64 {
+    let started = Instant::now();
+    Job::new("bench", a)
+        .expect("flags")
+        .run(move |flow| {
+            let items = (0..records).map(move |i| (i.wrapping_mul(0x9E37_79B9) % keys, 1u64));
+            let input = flow.source_iter_keyed("input", items);
+            let out = match op {
+                Op::Sum => input.sum("sum"),
+                Op::Count => input.count("count"),
+            };
+            out.for_each("discard", |k, v| {
+                std::hint::black_box((k, v));
+            });
+        })
+        .expect("job");
+    started.elapsed().as_secs_f64()
+}
+
+fn throughput() {
+    let records = env("BENCH_RECORDS", 10_000_000);
+    let keys = env("BENCH_KEYS", 100_000);
+    println!("## throughput: {records} records, {keys} keys, no state dir");
+    for op in [Op::Sum, Op::Count] {
+        for workers in [1usize, 2] {
+            let secs = run_keyed(op, records, keys, args(workers, None));
+            let name = if op == Op::Sum { "sum" } else { "count" };
+            println!(
+                "{name:>5}, {workers} worker(s): {:.2} s, {:.0} events/s, {:.0} events/s per worker",
+                secs,
+                records as f64 / secs,
+                records as f64 / secs / workers as f64
+            );
+        }
+    }
+}
+
+fn overhead() {
+    let records = env("BENCH_RECORDS", 10_000_000);
+    let keys = env("BENCH_KEYS", 100_000);
+    println!("## checkpoint overhead: sum, {records} records, {keys} keys, 1 s epochs");
+    for workers in [1usize, 2] {
+        let plain = run_keyed(Op::Sum, records, keys, args(workers, None));
+        let dir = tempfile::tempdir().expect("tempdir");
+        let durable = run_keyed(Op::Sum, records, keys, args(workers, Some(dir.path())));
+        println!(
+            "{workers} worker(s): no state dir {plain:.2} s; RocksDB checkpoints {durable:.2} s; overhead {:+.1}%",
+            (durable / plain - 1.0) * 100.0
+        );
+    }
+}
+
+/// A value of `len` pseudo-random (incompressible) bytes for `key`.
+fn blob(key: u64, len: usize) -> Vec<u8> {
+    let mut x = key.wrapping_mul(0x2545_F491_4F6C_DD1D) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+fn dir_bytes(path: &std::path::Path) -> u64 {
+    std::fs::read_dir(path)
+        .map(|d| {
+            d.flatten()
+                .map(|e| match e.metadata() {
+                    Ok(m) if m.is_dir() => dir_bytes(&e.path()),
+                    Ok(m) => m.len(),
+                    Err(_) => 0,
+                })
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+fn recovery() {
+    const VALUE: usize = 1000;
+    let mb = env("BENCH_STATE_MB", 1024);
+    let keys = mb * 1024 * 1024 / VALUE as u64;
+    let dir = tempfile::tempdir().expect("tempdir");
+    println!("## recovery: {keys} keys x {VALUE} B of state (~{mb} MiB)");
+    let build = |extra: u64, first: Arc<Mutex<Option<Instant>>>| {
+        let mut a = args(2, Some(dir.path()));
+        a.state_cache_keys = 100_000;
+        let started = Instant::now();
+        Job::new("bench-recovery", a)
+            .expect("flags")
+            .run(move |flow| {
+                let items = (0..keys + extra).map(move |k| (k % keys, k));
+                let first = first.clone();
+                flow.source_iter_keyed("input", items)
+                    .stateful_map("blobs", |k: &u64, state: Option<Vec<u8>>, _v: u64| {
+                        let blob = state.unwrap_or_else(|| blob(*k, VALUE));
+                        let len = blob.len() as u64;
+                        (Some(blob), len)
+                    })
+                    .for_each("first", move |_, _| {
+                        let mut f = first.lock().unwrap_or_else(|p| p.into_inner());
+                        f.get_or_insert_with(Instant::now);
+                    });
+            })
+            .expect("job");
+        started
+    };
+    let t = Instant::now();
+    build(0, Arc::new(Mutex::new(None)));
+    println!(
+        "built in {:.1} s; state dir holds {:.0} MiB",
+        t.elapsed().as_secs_f64(),
+        dir_bytes(dir.path()) as f64 / (1024.0 * 1024.0)
+    );
+    let first = Arc::new(Mutex::new(None));
+    let started = build(1000, first.clone());
+    let ended = Instant::now();
+    let first = first.lock().unwrap().expect("new input produced output");
+    println!(
+        "restart to first output of new input: {:.3} s (whole resumed run {:.3} s)",
+        (first - started).as_secs_f64(),
+        (ended - started).as_secs_f64()
+    );
+}
+
+fn store() {
+    const N: u64 = 1_000_000;
+    const BATCH: u64 = 1000;
+    let value = vec![7u8; 100];
+    let key = |i: u64| format!("key-{:012}", i.wrapping_mul(0x9E37_79B9) % (4 * N)).into_bytes();
+    println!(
+        "## store: {N} puts (synced batches of {BATCH}), then {N} gets, 16 B keys, 100 B values"
+    );
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = RocksStore::open(dir.path()).expect("open");
+    let t = Instant::now();
+    for b in 0..N / BATCH {
+        let mut batch = Batch::new();
+        for i in b * BATCH..(b + 1) * BATCH {
+            batch.put(key(i), value.clone());
+        }
+        store.write(batch).expect("write");
+    }
+    let put = N as f64 / t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let mut found = 0;
+    for i in 0..N {
+        found += usize::from(store.get(&key(i * 7 % N)).expect("get").is_some());
+    }
+    let get = N as f64 / t.elapsed().as_secs_f64();
+    assert_eq!(found as u64, N);
+    println!("RocksStore:    {put:>12.0} puts/s  {get:>12.0} gets/s");
+    drop(store);
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut opts = rocksdb::Options::default();
+    opts.create_if_missing(true);
+    opts.set_compression_type(rocksdb::DBCompressionType::Lz4);
+    let db = rocksdb::DB::open(&opts, dir.path()).expect("open");
+    let mut wo = rocksdb::WriteOptions::default();
+    wo.set_sync(true);
+    let t = Instant::now();
+    for b in 0..N / BATCH {
+        let mut batch = rocksdb::WriteBatch::default();
+        for i in b * BATCH..(b + 1) * BATCH {
+            batch.put(key(i), &value);
+        }
+        db.write_opt(batch, &wo).expect("write");
+    }
+    let raw_put = N as f64 / t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let mut found = 0;
+    for i in 0..N {
+        found += usize::from(db.get(key(i * 7 % N)).expect("get").is_some());
+    }
+    let raw_get = N as f64 / t.elapsed().as_secs_f64();
+    assert_eq!(found as u64, N);
+    println!("raw RocksDB:   {raw_put:>12.0} puts/s  {raw_get:>12.0} gets/s");
+    println!(
+        "ratio:         {:>12.2}          {:>12.2}",
+        put / raw_put,
+        get / raw_get
+    );
+}
+
+fn main() {
+    let picked: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let all = ["throughput", "overhead", "store", "recovery"];
+    let run: Vec<&str> = if picked.is_empty() {
+        all.to_vec()
+    } else {
+        picked.iter().map(String::as_str).collect()
+    };
+    for name in run {
+        match name {
+            "throughput" => throughput(),
+            "overhead" => overhead(),
+            "recovery" => recovery(),
+            "store" => store(),
+            other => {
+                eprintln!("unknown benchmark {other:?}; pick from {all:?}");
+                std::process::exit(2);
+            }
+        }
+    }
+}
