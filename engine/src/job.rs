@@ -6,9 +6,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use timely::{CommunicationConfig, WorkerConfig};
 
+use crate::checkpoint::checkpoint_operators;
 use crate::context::{ProcessShared, WorkerCtx};
 use crate::metrics::{Metrics, MetricsServer};
-use crate::state::{agree_resume, checkpoint_operators, open_worker, ProcessState};
+use crate::state::{agree_resume, open_worker, ProcessState};
 use crate::{Error, Flow, JobArgs, Result};
 
 #[derive(Parser)]

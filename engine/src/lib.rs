@@ -37,6 +37,7 @@
 
 mod args;
 mod branch;
+mod checkpoint;
 mod context;
 mod error;
 mod flow;

@@ -1,25 +1,17 @@
 //! Durable state for a job: opening this process's store, agreeing with
-//! the other processes on the resume epoch, and the two operators that end
-//! every dataflow with state — `checkpoint.prepare` writes each worker's
-//! batch once every step of the job passed an epoch, and
-//! `checkpoint.complete` learns that every worker prepared it.
+//! the other processes on the resume epoch, and opening each worker's
+//! checkpointer. The operators that write checkpoints are in `checkpoint.rs`.
 
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::time::Instant;
 
 use rill_state::checkpoint::{self, JobMeta};
 use rill_state::{Checkpointer, KvStore, RocksStore, SharedCheckpointer, StoreError};
-use timely::container::CapacityContainerBuilder;
-use timely::dataflow::channels::pact::Pipeline;
-use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::operators::vec::{Broadcast, Input};
-use timely::dataflow::operators::{Concatenate, Inspect, Probe};
-use timely::dataflow::{Scope, StreamVec};
+use timely::dataflow::operators::{Inspect, Probe};
 use timely::worker::Worker;
 
-use crate::context::WorkerCtx;
 use crate::{Error, JobArgs, Result};
 
 /// The state store of this process, if the job has a `--state-dir`.
@@ -114,106 +106,4 @@ pub(crate) fn open_worker(
     let c = Checkpointer::open(store.clone(), worker as u32, resume)
         .map_err(|e| Error::state("state", e))?;
     Ok(Rc::new(RefCell::new(c)))
-}
-
-/// Adds `checkpoint.prepare` and `checkpoint.complete` after every
-/// progress stream of the dataflow.
-pub(crate) fn checkpoint_operators<'s>(
-    scope: Scope<'s, u64>,
-    ctx: &WorkerCtx,
-    progress: Vec<StreamVec<'s, u64, ()>>,
-) {
-    let Some(checkpointer) = ctx.checkpointer.clone() else {
-        return;
-    };
-    if ctx.shared.aborted() {
-        // A step already failed (and said why); do not pile errors on it.
-        return;
-    }
-    if let Err(e) = checkpointer.borrow().check_steps() {
-        ctx.shared.fail(Error::state("state", e));
-        return;
-    }
-    let worker = ctx.worker_label();
-    let metrics = &ctx.shared.metrics;
-    let duration = metrics.checkpoint_duration.with_label_values(&[&worker]);
-    let size = metrics.checkpoint_bytes.with_label_values(&[&worker]);
-    let complete_gauge = metrics.checkpoint_complete.clone();
-    let writer_ctx = ctx.clone();
-    let writer = checkpointer.clone();
-    let progress: StreamVec<'s, u64, ()> = scope.concatenate(progress);
-    let prepared = progress.unary_frontier::<CapacityContainerBuilder<Vec<()>>, _, _, _>(
-        Pipeline,
-        "checkpoint.prepare",
-        move |cap, _| {
-            let mut cap = Some(cap);
-            move |(input, frontier), _output| {
-                input.for_each(|_, data: &mut Vec<()>| data.clear());
-                let Some(held) = cap.as_mut() else {
-                    return;
-                };
-                let low = frontier.frontier().first().copied();
-                let through = match low {
-                    Some(l) if l > *held.time() => l - 1,
-                    Some(_) => return,
-                    // The input ended: write everything staged, whatever its epoch.
-                    None => {
-                        let staged = writer.borrow().staged_through();
-                        staged.map_or(*held.time(), |s| s.max(*held.time()))
-                    }
-                };
-                let already = writer.borrow().prepared();
-                if already.is_none_or(|p| p < through) {
-                    log::debug!("checkpoint: writing epoch {through}");
-                    let started = Instant::now();
-                    match writer.borrow_mut().prepare(through) {
-                        Ok(stats) => {
-                            duration.observe(started.elapsed().as_secs_f64());
-                            size.set(stats.bytes as i64);
-                            log::debug!(
-                                "checkpoint: prepared epoch {through}: {} versions, {} bytes in {:.1?}",
-                                stats.versions,
-                                stats.bytes,
-                                started.elapsed()
-                            );
-                        }
-                        Err(e) => {
-                            writer_ctx.shared.fail(Error::state("checkpoint", e));
-                            cap = None;
-                            return;
-                        }
-                    }
-                }
-                match low {
-                    Some(l) => held.downgrade(&l),
-                    None => cap = None,
-                }
-            }
-        },
-    );
-    let completer_ctx = ctx.clone();
-    let mut completed: Option<u64> = checkpointer.borrow().resume();
-    prepared.sink(Pipeline, "checkpoint.complete", move |(input, frontier)| {
-        input.for_each(|_, data: &mut Vec<()>| data.clear());
-        let done = match frontier.frontier().first() {
-            Some(&l) if l > 0 => l - 1,
-            Some(_) => return,
-            None => match checkpointer.borrow().prepared() {
-                Some(p) => p,
-                None => return,
-            },
-        };
-        if completed.is_some_and(|c| c >= done) && !frontier.is_empty() {
-            return;
-        }
-        completed = Some(done);
-        let mut c = checkpointer.borrow_mut();
-        c.complete(done);
-        complete_gauge.set(done as i64);
-        if frontier.is_empty() {
-            if let Err(e) = c.flush_garbage() {
-                completer_ctx.shared.fail(Error::state("checkpoint", e));
-            }
-        }
-    });
 }

@@ -50,8 +50,8 @@ fn start(brokers: &str, input: &str, output: &str, state: &std::path::Path) -> R
         .args(["--brokers", brokers, "--input", input, "--output", output])
         .arg("--state-dir")
         .arg(state)
-        .args(["-w", "2", "--stop-at-end", "--epoch-interval", "150ms"])
-        .env("RUST_LOG", "info,rill::state=debug")
+        .args(["-w", "2", "--stop-at-end", "--epoch-interval", "100ms"])
+        .env("RUST_LOG", "info,rill::checkpoint=debug")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -132,10 +132,12 @@ fn sum_survives_repeated_sigkill() {
     while (kills < 6 || mid_write == 0) && attempts < 24 {
         attempts += 1;
         let mut run = start(&brokers, &input_topic, &output_topic, state.path());
-        // Let it get going, then kill it: at a random moment, or right as a
-        // checkpoint write starts.
-        std::thread::sleep(Duration::from_millis(rng.gen_range(150..700)));
-        let _ = attempts % 2 == 0 && wait_for_checkpoint_write(&mut run, Duration::from_secs(10));
+        // Wait until it makes progress (its first checkpoint write), then
+        // kill it: at once (inside that write) or a random moment later.
+        let _ = wait_for_checkpoint_write(&mut run, Duration::from_secs(10));
+        if attempts % 2 == 1 {
+            std::thread::sleep(Duration::from_millis(rng.gen_range(0..250)));
+        }
         if let Some(status) = run.child.try_wait().unwrap() {
             let log: Vec<String> = run.lines.try_iter().collect();
             assert!(

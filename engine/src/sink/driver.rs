@@ -41,7 +41,8 @@ pub(crate) fn sink_stream<'s, D: 'static>(
         .metrics
         .records_in
         .with_label_values(&[step, &worker]);
-    let mut dirty_epoch: Option<u64> = None;
+    // Whether anything was written since the last flush.
+    let mut unflushed = false;
     let mut failed = false;
     stream.unary_frontier::<CapacityContainerBuilder<Vec<()>>, _, _, _>(
         Pipeline,
@@ -49,37 +50,44 @@ pub(crate) fn sink_stream<'s, D: 'static>(
         move |cap, _| {
             let mut hold = Some(cap);
             move |(input, frontier), _output| {
-                input.for_each(|cap, data| {
+                input.for_each(|_, data| {
                     if failed {
                         data.clear();
                         return;
                     }
-                    if let Some(&t) = cap.stamp().iter().next() {
-                        dirty_epoch = Some(dirty_epoch.map_or(t, |d: u64| d.max(t)));
-                    }
+                    unflushed |= !data.is_empty();
                     in_counter.inc_by(data.len() as u64);
                     if let Err(e) = driver.write(data) {
                         failed = true;
                         ctx.shared.fail(e);
                     }
                 });
-                if let Some(epoch) = dirty_epoch {
-                    if !failed && !frontier.less_equal(&epoch) {
-                        dirty_epoch = None;
-                        if let Err(e) = driver.flush() {
-                            failed = true;
-                            ctx.shared.fail(e);
-                        }
-                    }
-                }
                 if failed {
                     hold = None;
-                } else if dirty_epoch.is_none() {
-                    match (frontier.frontier().first(), hold.as_mut()) {
-                        (Some(low), Some(h)) if low > h.time() => h.downgrade(low),
-                        (None, _) => hold = None,
-                        _ => {}
+                    return;
+                }
+                let Some(held) = hold.as_mut() else {
+                    return;
+                };
+                // When the frontier passes an epoch, everything written so
+                // far (all of that epoch, perhaps some of the next) is
+                // flushed before the progress output lets the epoch go.
+                let low = frontier.frontier().first().copied();
+                if low.is_some_and(|l| l <= *held.time()) {
+                    return;
+                }
+                if unflushed {
+                    unflushed = false;
+                    if let Err(e) = driver.flush() {
+                        failed = true;
+                        hold = None;
+                        ctx.shared.fail(e);
+                        return;
                     }
+                }
+                match low {
+                    Some(l) => held.downgrade(&l),
+                    None => hold = None,
                 }
             }
         },

@@ -23,6 +23,20 @@ pub struct PrepareStats {
     pub versions: u64,
 }
 
+/// A batch being written: what [`Checkpointer::finish_prepare`] records.
+#[derive(Debug)]
+pub struct PendingPrepare {
+    stats: PrepareStats,
+    undo: Vec<(u64, Vec<Undo>)>,
+}
+
+impl PendingPrepare {
+    /// What the batch holds.
+    pub fn stats(&self) -> PrepareStats {
+        self.stats
+    }
+}
+
 /// One worker's checkpoint state: what its steps staged, what it has
 /// prepared, and what is garbage once a checkpoint completes.
 pub struct Checkpointer {
@@ -283,15 +297,28 @@ impl Checkpointer {
     /// Writes everything staged for epochs up to `through`, with the
     /// "prepared `through`" marker, as one synced atomic batch.
     pub fn prepare(&mut self, through: u64) -> Result<PrepareStats, CheckpointError> {
+        let (batch, pending) = self.begin_prepare(through)?;
+        self.store.write(batch)?;
+        Ok(self.finish_prepare(pending))
+    }
+
+    /// The first half of [`Checkpointer::prepare`]: takes everything staged
+    /// up to `through` into the batch to write (on any thread); call
+    /// [`Checkpointer::finish_prepare`] once it is written.
+    pub fn begin_prepare(
+        &mut self,
+        through: u64,
+    ) -> Result<(Batch, PendingPrepare), CheckpointError> {
         let mut batch = std::mem::take(&mut self.extra);
         let later = self.staged.split_off(&(through + 1));
         let ready = std::mem::replace(&mut self.staged, later);
         let mut versions = 0;
+        let mut undo_lists = Vec::with_capacity(ready.len());
         for (epoch, (staged, undo)) in ready {
             versions += undo.len() as u64;
             batch.append(staged);
             batch.put(layout::undo_key(self.worker, epoch), encode(&undo)?);
-            self.pending_undo.entry(epoch).or_default().extend(undo);
+            undo_lists.push((epoch, undo));
         }
         let bytes = batch.bytes() as u64;
         let info = CheckpointInfo {
@@ -304,16 +331,29 @@ impl Checkpointer {
             layout::prepared_key(self.worker),
             through.to_be_bytes().to_vec(),
         );
-        self.store.write(batch)?;
+        let pending = PendingPrepare {
+            stats: PrepareStats {
+                epoch: through,
+                bytes,
+                versions,
+            },
+            undo: undo_lists,
+        };
+        Ok((batch, pending))
+    }
+
+    /// The second half of [`Checkpointer::prepare`], once the batch from
+    /// [`Checkpointer::begin_prepare`] is durable.
+    pub fn finish_prepare(&mut self, pending: PendingPrepare) -> PrepareStats {
+        for (epoch, undo) in pending.undo {
+            self.pending_undo.entry(epoch).or_default().extend(undo);
+        }
+        let through = pending.stats.epoch;
         self.prepared = Some(through);
         if self.info_epochs.back() != Some(&through) {
             self.info_epochs.push_back(through);
         }
-        Ok(PrepareStats {
-            epoch: through,
-            bytes,
-            versions,
-        })
+        pending.stats
     }
 
     /// Checkpoint `epoch` is complete (every worker prepared it): the

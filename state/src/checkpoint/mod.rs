@@ -16,7 +16,7 @@ mod error;
 mod inspect;
 mod layout;
 
-pub use checkpointer::{local_resume_epoch, Checkpointer, PrepareStats};
+pub use checkpointer::{local_resume_epoch, Checkpointer, PendingPrepare, PrepareStats};
 pub use error::CheckpointError;
 pub use inspect::{complete_checkpoints, inspect, CheckpointSummary, StoreSummary};
 pub(crate) use layout::version_prefix as version_prefix_for;

@@ -1,0 +1,207 @@
+//! The two operators that end every dataflow with durable state.
+//!
+//! `checkpoint.prepare` takes the progress streams of every source, stateful
+//! step and sink. When their frontier passes epoch `e` — every one of them,
+//! on every worker, has staged (or delivered) all of `e` — it hands the
+//! worker's batch up to `e` to a writer thread, and holds its own output at
+//! `e` until the batch is durable: writing never blocks the worker.
+//! `checkpoint.complete` sees that output's frontier pass `e` once every
+//! worker prepared `e`: the checkpoint is complete, and the versions it
+//! replaced become garbage.
+
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::time::Instant;
+
+use rill_state::checkpoint::PendingPrepare;
+use rill_state::{Batch, KvStore, StoreError};
+use timely::container::CapacityContainerBuilder;
+use timely::dataflow::channels::pact::Pipeline;
+use timely::dataflow::operators::generic::Operator;
+use timely::dataflow::operators::Concatenate;
+use timely::dataflow::{Scope, StreamVec};
+use timely::scheduling::SyncActivator;
+
+use crate::context::WorkerCtx;
+use crate::Error;
+
+/// A worker's writer thread: writes batches in order, reports each result
+/// and wakes the operator.
+struct Writer {
+    batches: mpsc::Sender<Batch>,
+    results: mpsc::Receiver<Result<(), StoreError>>,
+}
+
+impl Writer {
+    fn spawn(store: Arc<dyn KvStore>, wake: SyncActivator, worker: usize) -> std::io::Result<Self> {
+        let (batches, inbox) = mpsc::channel::<Batch>();
+        let (outbox, results) = mpsc::channel();
+        std::thread::Builder::new()
+            .name(format!("rill-checkpoint-{worker}"))
+            .spawn(move || {
+                for batch in inbox {
+                    let result = store.write(batch);
+                    if outbox.send(result).is_err() {
+                        break;
+                    }
+                    let _ = wake.activate();
+                }
+            })?;
+        Ok(Writer { batches, results })
+    }
+}
+
+/// Adds `checkpoint.prepare` and `checkpoint.complete` after every
+/// progress stream of the dataflow.
+pub(crate) fn checkpoint_operators<'s>(
+    scope: Scope<'s, u64>,
+    ctx: &WorkerCtx,
+    progress: Vec<StreamVec<'s, u64, ()>>,
+) {
+    let Some(checkpointer) = ctx.checkpointer.clone() else {
+        return;
+    };
+    if ctx.shared.aborted() {
+        // A step already failed (and said why); do not pile errors on it.
+        return;
+    }
+    if let Err(e) = checkpointer.borrow().check_steps() {
+        ctx.shared.fail(Error::state("state", e));
+        return;
+    }
+    let worker = ctx.worker_label();
+    let metrics = &ctx.shared.metrics;
+    let duration = metrics.checkpoint_duration.with_label_values(&[&worker]);
+    let size = metrics.checkpoint_bytes.with_label_values(&[&worker]);
+    let complete_gauge = metrics.checkpoint_complete.clone();
+    let writer_ctx = ctx.clone();
+    let cp = checkpointer.clone();
+    let index = ctx.index;
+    let progress: StreamVec<'s, u64, ()> = scope.concatenate(progress);
+    let prepared = progress.unary_frontier::<CapacityContainerBuilder<Vec<()>>, _, _, _>(
+        Pipeline,
+        "checkpoint.prepare",
+        move |cap, info| {
+            let wake = scope.worker().sync_activator_for(info.address.to_vec());
+            let store = cp.borrow().store().clone();
+            let mut writer = match Writer::spawn(store, wake, index) {
+                Ok(w) => Some(w),
+                Err(e) => {
+                    writer_ctx.shared.fail(Error::Runtime(format!(
+                        "cannot start the checkpoint writer: {e}"
+                    )));
+                    None
+                }
+            };
+            let mut cap = Some(cap);
+            let mut in_flight: Option<(PendingPrepare, Instant)> = None;
+            move |(input, frontier), _output| {
+                input.for_each(|_, data: &mut Vec<()>| data.clear());
+                let (Some(held), Some(w)) = (cap.as_mut(), writer.as_ref()) else {
+                    return;
+                };
+                // A batch in flight: wait for it, then let its epoch go.
+                if let Some((pending, started)) = in_flight.take() {
+                    match w.results.try_recv() {
+                        Err(mpsc::TryRecvError::Empty) => {
+                            in_flight = Some((pending, started));
+                            return;
+                        }
+                        Ok(Ok(())) => {
+                            let stats = cp.borrow_mut().finish_prepare(pending);
+                            duration.observe(started.elapsed().as_secs_f64());
+                            size.set(stats.bytes as i64);
+                            log::debug!(
+                                "checkpoint: prepared epoch {}: {} versions, {} bytes in {:.1?}",
+                                stats.epoch,
+                                stats.versions,
+                                stats.bytes,
+                                started.elapsed()
+                            );
+                            // At the end of the input the hold just goes
+                            // (below), once nothing newer is staged.
+                            if !frontier.is_empty() {
+                                held.downgrade(&(stats.epoch + 1).max(*held.time()));
+                            }
+                        }
+                        Ok(Err(e)) => {
+                            writer_ctx.shared.fail(Error::state("checkpoint", e));
+                            cap = None;
+                            writer = None;
+                            return;
+                        }
+                        Err(mpsc::TryRecvError::Disconnected) => {
+                            writer_ctx
+                                .shared
+                                .fail(Error::Runtime("the checkpoint writer stopped".into()));
+                            cap = None;
+                            writer = None;
+                            return;
+                        }
+                    }
+                }
+                let low = frontier.frontier().first().copied();
+                let through = match low {
+                    Some(l) if l > *held.time() => l - 1,
+                    Some(_) => return,
+                    // The input ended: write everything staged, whatever its epoch.
+                    None => {
+                        let staged = cp.borrow().staged_through();
+                        staged.map_or(*held.time(), |s| s.max(*held.time()))
+                    }
+                };
+                let already = cp.borrow().prepared();
+                if already.is_some_and(|p| p >= through) {
+                    match low {
+                        Some(l) => held.downgrade(&l),
+                        None => cap = None,
+                    }
+                    return;
+                }
+                log::debug!("checkpoint: writing epoch {through}");
+                let begun = cp.borrow_mut().begin_prepare(through);
+                match begun {
+                    Ok((batch, pending)) => {
+                        if w.batches.send(batch).is_err() {
+                            writer_ctx
+                                .shared
+                                .fail(Error::Runtime("the checkpoint writer stopped".into()));
+                            cap = None;
+                            return;
+                        }
+                        in_flight = Some((pending, Instant::now()));
+                    }
+                    Err(e) => {
+                        writer_ctx.shared.fail(Error::state("checkpoint", e));
+                        cap = None;
+                    }
+                }
+            }
+        },
+    );
+    let completer_ctx = ctx.clone();
+    let mut completed: Option<u64> = checkpointer.borrow().resume();
+    prepared.sink(Pipeline, "checkpoint.complete", move |(input, frontier)| {
+        input.for_each(|_, data: &mut Vec<()>| data.clear());
+        let done = match frontier.frontier().first() {
+            Some(&l) if l > 0 => l - 1,
+            Some(_) => return,
+            None => match checkpointer.borrow().prepared() {
+                Some(p) => p,
+                None => return,
+            },
+        };
+        if completed.is_some_and(|c| c >= done) && !frontier.is_empty() {
+            return;
+        }
+        completed = Some(done);
+        let mut c = checkpointer.borrow_mut();
+        c.complete(done);
+        complete_gauge.set(done as i64);
+        if frontier.is_empty() {
+            if let Err(e) = c.flush_garbage() {
+                completer_ctx.shared.fail(Error::state("checkpoint", e));
+            }
+        }
+    });
+}
