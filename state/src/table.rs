@@ -2,7 +2,7 @@
 //! in-memory cache over the versions in the store.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::hash::Hash;
 use std::rc::Rc;
 
@@ -82,7 +82,7 @@ where
             step,
             groups,
             checkpointer,
-            cache: HashMap::new(),
+            cache: HashMap::default(),
             dirty: Vec::new(),
             capacity: capacity.max(1),
             may_be_stored,
@@ -149,23 +149,24 @@ where
     ) -> Result<R, StoreError> {
         self.epoch = epoch;
         let durable = self.checkpointer.is_some();
-        if !self.cache.contains_key(&key) {
-            self.make_room();
-            let entry = self.fetch(&key)?;
-            self.cache.insert(key.clone(), entry);
+        if let Some(entry) = self.cache.get_mut(&key) {
+            let result = f(&key, &mut entry.value);
+            entry.touched = epoch;
+            let becomes_dirty = durable && !entry.dirty;
+            let gone = !durable && entry.value.is_none();
+            if becomes_dirty {
+                entry.dirty = true;
+                self.dirty.push(key);
+            } else if gone {
+                self.cache.remove(&key);
+            }
+            return Ok(result);
         }
-        let Some(entry) = self.cache.get_mut(&key) else {
-            unreachable!("the entry was just inserted")
-        };
-        let result = f(&key, &mut entry.value);
-        entry.touched = epoch;
-        if durable && !entry.dirty {
-            entry.dirty = true;
-            self.dirty.push(key);
-        } else if !durable && entry.value.is_none() {
-            self.cache.remove(&key);
-        }
-        Ok(result)
+        // A miss: load the key (or start it empty), then apply as a hit.
+        self.make_room();
+        let entry = self.fetch(&key)?;
+        self.cache.insert(key.clone(), entry);
+        self.update(key, epoch, f)
     }
 
     /// The current state of `key`, if any (reading the store on a miss).
