@@ -1,8 +1,8 @@
 //! [`Table`]: one stateful step's keyed state on one worker — a bounded
 //! in-memory cache over the versions in the store.
 
-use std::cell::RefCell;
 use rustc_hash::FxHashMap as HashMap;
+use std::cell::RefCell;
 use std::hash::Hash;
 use std::rc::Rc;
 
