@@ -19,7 +19,8 @@ pub fn report(dir: &Path) -> Result<String> {
         .filter(|p| {
             p.file_name()
                 .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with("process-"))
+                .and_then(|n| n.strip_prefix("process-"))
+                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
         })
         .collect();
     paths.sort();

@@ -9,9 +9,10 @@
 //! worker prepared `e`: the checkpoint is complete, and the versions it
 //! replaced become garbage.
 
+use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use rill_state::checkpoint::PendingPrepare;
 use rill_state::{Batch, KvStore, StoreError};
@@ -74,6 +75,8 @@ pub(crate) fn checkpoint_operators<'s>(
     let duration = metrics.checkpoint_duration.with_label_values(&[&worker]);
     let size = metrics.checkpoint_bytes.with_label_values(&[&worker]);
     let complete_gauge = metrics.checkpoint_complete.clone();
+    let state_keys = metrics.state_keys.clone();
+    let worker_label = worker.clone();
     let writer_ctx = ctx.clone();
     let cp = checkpointer.clone();
     let index = ctx.index;
@@ -109,6 +112,11 @@ pub(crate) fn checkpoint_operators<'s>(
                         }
                         Ok(Ok(())) => {
                             let stats = cp.borrow_mut().finish_prepare(pending);
+                            for (step, n) in cp.borrow().keys() {
+                                state_keys
+                                    .with_label_values(&[step.as_str(), &worker_label])
+                                    .set(*n as i64);
+                            }
                             duration.observe(started.elapsed().as_secs_f64());
                             size.set(stats.bytes as i64);
                             log::debug!(
@@ -180,6 +188,7 @@ pub(crate) fn checkpoint_operators<'s>(
         },
     );
     let completer_ctx = ctx.clone();
+    let mut snapshots = Snapshots::new(ctx);
     let mut completed: Option<u64> = checkpointer.borrow().resume();
     prepared.sink(Pipeline, "checkpoint.complete", move |(input, frontier)| {
         input.for_each(|_, data: &mut Vec<()>| data.clear());
@@ -201,7 +210,71 @@ pub(crate) fn checkpoint_operators<'s>(
         if frontier.is_empty() {
             if let Err(e) = c.flush_garbage() {
                 completer_ctx.shared.fail(Error::state("checkpoint", e));
+                return;
             }
         }
+        snapshots.maybe_take(c.store().as_ref(), done, frontier.is_empty());
     });
+}
+
+/// How often a process copies its store aside (and at the end of a job).
+const SNAPSHOT_EVERY: Duration = Duration::from_secs(60);
+
+/// The copy of a process's store kept beside it (`DIR/process-N.snapshot`),
+/// taken by the process's first worker after a checkpoint completes: if the
+/// store is ever damaged, a single-process job can resume from the copy.
+struct Snapshots {
+    target: Option<PathBuf>,
+    last: Option<Instant>,
+}
+
+impl Snapshots {
+    fn new(ctx: &WorkerCtx) -> Self {
+        let args = &ctx.shared.args;
+        let first_local = ctx.index.is_multiple_of(args.workers);
+        let target = match &args.state_dir {
+            Some(dir) if first_local => Some(snapshot_path(dir, args.process_id)),
+            _ => None,
+        };
+        Snapshots { target, last: None }
+    }
+
+    fn maybe_take(&mut self, store: &dyn KvStore, epoch: u64, end: bool) {
+        let Some(target) = &self.target else {
+            return;
+        };
+        let due = self.last.is_none_or(|t| t.elapsed() >= SNAPSHOT_EVERY);
+        if !(due || end) {
+            return;
+        }
+        self.last = Some(Instant::now());
+        let tmp = target.with_extension("snapshot.tmp");
+        let _ = std::fs::remove_dir_all(&tmp);
+        let result = store
+            .snapshot(&tmp)
+            .map_err(|e| e.to_string())
+            .and_then(|taken| {
+                if !taken {
+                    return Ok(());
+                }
+                let _ = std::fs::remove_dir_all(target);
+                std::fs::rename(&tmp, target).map_err(|e| e.to_string())
+            });
+        match result {
+            Ok(()) => log::debug!(
+                "checkpoint: copied the store at epoch {epoch} to {}",
+                target.display()
+            ),
+            // A failed copy costs only the fallback; the job goes on.
+            Err(e) => log::warn!(
+                "could not copy the state store to {}: {e}",
+                target.display()
+            ),
+        }
+    }
+}
+
+/// Where process `process`'s copy of its store lives.
+pub(crate) fn snapshot_path(dir: &Path, process: usize) -> PathBuf {
+    dir.join(format!("process-{process}.snapshot"))
 }

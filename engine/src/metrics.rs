@@ -39,6 +39,9 @@ pub struct Metrics {
     pub checkpoint_complete: IntGauge,
     /// `rill_resume_epoch`: the checkpoint the job resumed from (-1: none).
     pub resume_epoch: IntGauge,
+    /// `rill_state_keys{step,worker}`: live keys of a stateful step, as of
+    /// the worker's last checkpoint.
+    pub state_keys: IntGaugeVec,
 }
 
 impl Metrics {
@@ -97,8 +100,17 @@ impl Metrics {
             "The checkpoint epoch the job resumed from (-1 for a fresh start).",
         )
         .expect("metric names are valid");
+        let state_keys = IntGaugeVec::new(
+            Opts::new(
+                "rill_state_keys",
+                "Live keys of a stateful step on a worker, as of its last checkpoint.",
+            ),
+            &[LABEL_STEP, LABEL_WORKER],
+        )
+        .expect("metric names are valid");
         for m in [
-            Box::new(checkpoint_duration.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(state_keys.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(checkpoint_duration.clone()),
             Box::new(checkpoint_bytes.clone()),
             Box::new(checkpoint_complete.clone()),
             Box::new(resume_epoch.clone()),
@@ -106,6 +118,7 @@ impl Metrics {
             registry.register(m).expect("registered once");
         }
         Metrics {
+            state_keys,
             checkpoint_duration,
             checkpoint_bytes,
             checkpoint_complete,

@@ -35,7 +35,7 @@ impl ProcessState {
         std::fs::create_dir_all(&path).map_err(|e| {
             Error::Config(format!("cannot create --state-dir {}: {e}", path.display()))
         })?;
-        let store = RocksStore::open(&path).map_err(|e| open_error(e, dir))?;
+        let store = RocksStore::open(&path).map_err(|e| open_error(e, dir, args))?;
         let meta = JobMeta {
             workers: (args.workers * args.processes) as u32,
             processes: args.processes as u32,
@@ -46,7 +46,7 @@ impl ProcessState {
         let first = (args.process_id * args.workers) as u32;
         let local_resume =
             checkpoint::local_resume_epoch(&store, first..first + args.workers as u32)
-                .map_err(|e| open_error(e, dir))?;
+                .map_err(|e| open_error(e, dir, args))?;
         match local_resume {
             Some(e) => log::info!("state in {location}: resuming from epoch {e}"),
             None => log::info!("state in {location}: no complete checkpoint, starting empty"),
@@ -58,16 +58,37 @@ impl ProcessState {
     }
 }
 
-fn open_error(e: StoreError, dir: &std::path::Path) -> Error {
+fn open_error(e: StoreError, dir: &std::path::Path, args: &JobArgs) -> Error {
     let hint = match &e {
-        StoreError::Corrupted { .. } => format!(
-            "; no older copy of the state is kept, so no earlier checkpoint can be restored: \
-             move {} aside and start again to rebuild the state from the sources",
-            dir.display()
-        ),
+        StoreError::Corrupted { .. } => corruption_hint(dir, args),
         _ => String::new(),
     };
     Error::state("state", rill_state::CheckpointError::Store(e)).with_hint(&hint)
+}
+
+/// What to do about a damaged store: use the intact copy beside it, if
+/// there is one (single-process jobs; copies of several processes are taken
+/// at different moments and may not agree), else start over.
+fn corruption_hint(dir: &std::path::Path, args: &JobArgs) -> String {
+    let live = dir.join(format!("process-{}", args.process_id));
+    let copy = crate::checkpoint::snapshot_path(dir, args.process_id);
+    let copy_epoch = RocksStore::open_read_only(&copy).ok().and_then(|s| {
+        checkpoint::local_resume_epoch(&s, 0..args.workers as u32)
+            .ok()
+            .flatten()
+    });
+    match copy_epoch {
+        Some(epoch) if args.processes == 1 => format!(
+            "an older complete checkpoint, epoch {epoch}, is intact in {copy}; to resume from it run \
+             `mv {live} {live}.damaged && cp -a {copy} {live}` and start the job again",
+            copy = copy.display(),
+            live = live.display(),
+        ),
+        _ => format!(
+            "no intact older checkpoint was found; move {} aside and start again to rebuild the state from the sources",
+            dir.display()
+        ),
+    }
 }
 
 /// Agrees with every worker of the job on the resume epoch: the minimum

@@ -113,15 +113,50 @@ fn a_renamed_or_missing_step_is_an_error_naming_it() {
 }
 
 #[test]
-fn a_damaged_store_is_a_clear_error() {
+fn a_damaged_store_is_a_clear_error_that_points_to_the_intact_copy() {
     let dir = tempfile::tempdir().unwrap();
-    sum_job(records(1000, 10), args(dir.path(), 1, 100)).unwrap();
-    std::fs::remove_file(dir.path().join("process-0").join("CURRENT")).unwrap();
+    let first = sum_job(records(1000, 10), args(dir.path(), 1, 100)).unwrap();
+    let totals = last_per_key(first);
+    let live = dir.path().join("process-0");
+    std::fs::remove_file(live.join("CURRENT")).unwrap();
     let err = sum_job(records(1000, 10), args(dir.path(), 1, 100)).unwrap_err();
     let msg = err.to_string();
     assert!(
         msg.contains("corrupted") && msg.contains("process-0"),
         "{msg}"
+    );
+    assert!(
+        msg.contains("is intact in") && msg.contains("process-0.snapshot"),
+        "{msg}"
+    );
+    // Follow the advice: put the copy in place and resume from it.
+    std::fs::rename(&live, dir.path().join("process-0.damaged")).unwrap();
+    let status = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(dir.path().join("process-0.snapshot"))
+        .arg(&live)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let more = sum_job(records(1010, 10), args(dir.path(), 1, 100)).unwrap();
+    assert_eq!(more.len(), 10, "only the 10 new records are read");
+    for (k, v) in more {
+        let before = totals[&k];
+        let added: u64 = records(1010, 10)[1000..]
+            .iter()
+            .filter(|(key, _)| *key == k)
+            .map(|(_, v)| v)
+            .sum();
+        assert_eq!(v, before + added, "{k}");
+    }
+
+    // With no intact copy, the error says so.
+    std::fs::remove_dir_all(dir.path().join("process-0.snapshot")).unwrap();
+    std::fs::remove_file(live.join("CURRENT")).unwrap();
+    let err = sum_job(records(1010, 10), args(dir.path(), 1, 100)).unwrap_err();
+    assert!(
+        err.to_string().contains("no intact older checkpoint"),
+        "{err}"
     );
 }
 

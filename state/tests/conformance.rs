@@ -275,3 +275,16 @@ fn rocksdb_crash_never_exposes_half_a_batch() {
     }
     assert!(last_seen.is_some());
 }
+
+#[test]
+fn a_rocksdb_snapshot_opens_as_a_store_with_the_same_contents() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = RocksStore::open(&dir.path().join("live")).unwrap();
+    put(&s, &[("a", "1"), ("b", "2")]);
+    assert!(s.snapshot(&dir.path().join("copy")).unwrap());
+    put(&s, &[("a", "changed")]);
+    let copy = RocksStore::open(&dir.path().join("copy")).unwrap();
+    assert_eq!(get(&copy, "a").as_deref(), Some("1"));
+    assert_eq!(get(&copy, "b").as_deref(), Some("2"));
+    assert!(!MemoryStore::new().snapshot(&dir.path().join("m")).unwrap());
+}

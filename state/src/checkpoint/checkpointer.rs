@@ -176,6 +176,11 @@ impl Checkpointer {
         self.prepared
     }
 
+    /// Live keys per stateful step on this worker, as of the last staging.
+    pub fn keys(&self) -> &BTreeMap<String, u64> {
+        &self.keys
+    }
+
     /// The latest epoch anything is staged for, if any.
     pub fn staged_through(&self) -> Option<u64> {
         self.staged.last_key_value().map(|(e, _)| *e)

@@ -120,6 +120,13 @@ pub trait KvStore: Send + Sync + 'static {
     /// Bytes of live data files: what the store occupies on disk (or in
     /// memory) apart from logs.
     fn live_bytes(&self) -> Result<u64, StoreError>;
+
+    /// Writes a consistent copy of the store, openable as a store of its
+    /// own, to the directory `to` (which must not exist). Returns false if
+    /// the store cannot be copied (the memory store).
+    fn snapshot(&self, _to: &std::path::Path) -> Result<bool, StoreError> {
+        Ok(false)
+    }
 }
 
 /// Checks the format key of a freshly opened store, writing it if the store
