@@ -12,7 +12,8 @@
 //! cargo bench -p rill-benches --bench state -- [throughput|overhead|recovery|store]...
 //! ```
 //! Env: `BENCH_RECORDS` (default 10,000,000), `BENCH_KEYS` (100,000),
-//! `BENCH_STATE_MB` (1024).
+//! `BENCH_STATE_MB` (1024), `BENCH_MODE` (`plain` or `durable`: run only
+//! that half of `overhead`, for profiling).
 
 use rill::{Job, JobArgs};
 use rill_state::{Batch, KvStore, RocksStore};
@@ -86,10 +87,19 @@ fn overhead() {
     let records = env("BENCH_RECORDS", 10_000_000);
     let keys = env("BENCH_KEYS", 100_000);
     println!("## checkpoint overhead: sum, {records} records, {keys} keys, 1 s epochs");
+    let only = std::env::var("BENCH_MODE").unwrap_or_default();
     for workers in [1usize, 2] {
-        let plain = run_keyed(Op::Sum, records, keys, args(workers, None));
+        let plain = if only == "durable" {
+            f64::NAN
+        } else {
+            run_keyed(Op::Sum, records, keys, args(workers, None))
+        };
         let dir = tempfile::tempdir().expect("tempdir");
-        let durable = run_keyed(Op::Sum, records, keys, args(workers, Some(dir.path())));
+        let durable = if only == "plain" {
+            f64::NAN
+        } else {
+            run_keyed(Op::Sum, records, keys, args(workers, Some(dir.path())))
+        };
         println!(
             "{workers} worker(s): no state dir {plain:.2} s; RocksDB checkpoints {durable:.2} s; overhead {:+.1}%",
             (durable / plain - 1.0) * 100.0
