@@ -166,8 +166,12 @@ pub(crate) fn checkpoint_operators<'s>(
                     }
                     return;
                 }
-                log::debug!("checkpoint: writing epoch {through}");
+                let building = Instant::now();
                 let begun = cp.borrow_mut().begin_prepare(through);
+                log::debug!(
+                    "checkpoint: writing epoch {through} (batch built in {:.1?})",
+                    building.elapsed()
+                );
                 match begun {
                     Ok((batch, pending)) => {
                         if w.batches.send(batch).is_err() {
@@ -205,7 +209,12 @@ pub(crate) fn checkpoint_operators<'s>(
         }
         completed = Some(done);
         let mut c = checkpointer.borrow_mut();
+        let collecting = Instant::now();
         c.complete(done);
+        log::debug!(
+            "checkpoint: epoch {done} complete; garbage listed in {:.1?}",
+            collecting.elapsed()
+        );
         complete_gauge.set(done as i64);
         if frontier.is_empty() {
             if let Err(e) = c.flush_garbage() {

@@ -188,9 +188,11 @@ where
         let Some(c) = self.checkpointer.clone() else {
             return Ok(());
         };
+        let started = std::time::Instant::now();
         let mut c = c.borrow_mut();
         let mut live_delta: i64 = 0;
         let dirty = std::mem::take(&mut self.dirty);
+        let changed = dirty.len();
         for key in dirty {
             let prefix = self.prefix_of(&key)?;
             let Some(entry) = self.cache.get_mut(&key) else {
@@ -222,6 +224,11 @@ where
         }
         drop(c);
         self.evict_to_capacity();
+        log::debug!(
+            "state: {} staged {changed} keys of epoch {epoch} in {:.1?}",
+            self.name,
+            started.elapsed()
+        );
         Ok(())
     }
 
