@@ -31,6 +31,15 @@ pub enum Op {
     Delete(Vec<u8>),
 }
 
+impl Op {
+    /// The key the change is to.
+    pub fn key(&self) -> &[u8] {
+        match self {
+            Op::Put(k, _) | Op::Delete(k) => k,
+        }
+    }
+}
+
 /// Changes applied all together or not at all by [`KvStore::write`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Batch {

@@ -129,8 +129,13 @@ impl KvStore for RocksStore {
     }
 
     fn write(&self, batch: Batch) -> Result<(), StoreError> {
+        // Key order makes the memtable inserts sequential (RocksDB's skip
+        // list reuses its last splice); the sort is stable, so a later
+        // change to the same key still wins.
+        let mut ops = batch.into_ops();
+        ops.sort_by(|a, b| a.key().cmp(b.key()));
         let mut wb = rocksdb::WriteBatch::default();
-        for op in batch.ops() {
+        for op in &ops {
             match op {
                 Op::Put(k, v) => wb.put(k, v),
                 Op::Delete(k) => wb.delete(k),
