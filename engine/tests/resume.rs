@@ -160,6 +160,27 @@ fn a_damaged_store_is_a_clear_error_that_points_to_the_intact_copy() {
     );
 }
 
+/// Checkpoints are written while input keeps flowing, not only when it
+/// ends: every step (sinks included) must let closed epochs go under
+/// continuous input.
+#[test]
+fn checkpoints_complete_while_input_flows() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = args(dir.path(), 2, 1_000_000);
+    a.epoch_interval = Duration::from_millis(2);
+    let started = std::time::Instant::now();
+    let out = sum_job(records(400_000, 1000), a).unwrap();
+    assert_eq!(out.len(), 400_000);
+    let elapsed = started.elapsed();
+    let store = RocksStore::open(&dir.path().join("process-0")).unwrap();
+    let summary = rill_state::checkpoint::inspect(&store).unwrap();
+    let epochs: std::collections::BTreeSet<u64> = summary.infos.keys().copied().collect();
+    assert!(
+        epochs.len() >= 3,
+        "a run of {elapsed:?} with 2 ms epochs prepared only epochs {epochs:?}"
+    );
+}
+
 /// 50 epochs of updates to the same 10,000 keys: after garbage collection
 /// the store stays within twice the size of one epoch's full state.
 #[test]

@@ -90,16 +90,10 @@ fn wait_for_checkpoint_write(run: &mut Running, timeout: Duration) -> bool {
 fn killed_mid_write(run: &Running) -> bool {
     let mut last = None;
     while let Ok(line) = run.lines.try_recv() {
-        if std::env::var("CRASH_DEBUG").is_ok() && !line.contains("checkpoint:") {
-            eprintln!("  | {line}");
-        }
         if line.contains("checkpoint: writing epoch") || line.contains("checkpoint: prepared epoch")
         {
             last = Some(line);
         }
-    }
-    if std::env::var("CRASH_DEBUG").is_ok() {
-        eprintln!("last checkpoint line: {last:?}");
     }
     last.is_some_and(|l| l.contains("writing epoch"))
 }

@@ -7,7 +7,6 @@
 use rill::testing::kafka::{bootstrap, create_topic, produce, read_topic, unique_topic};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::net::TcpListener;
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
@@ -177,14 +176,6 @@ fn two_workers_one_process() {
     check(&brokers, &t);
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[test]
 fn two_processes_one_worker_each() {
     let brokers = bootstrap();
@@ -192,11 +183,7 @@ fn two_processes_one_worker_each() {
     let dir = std::env::temp_dir().join(unique_topic("rill-hosts"));
     std::fs::create_dir_all(&dir).unwrap();
     let hosts = dir.join("hosts.txt");
-    std::fs::write(
-        &hosts,
-        format!("127.0.0.1:{}\n127.0.0.1:{}\n", free_port(), free_port()),
-    )
-    .unwrap();
+    rill::testing::write_local_hosts(&hosts, 2).unwrap();
     let children = (0..2)
         .map(|p| {
             job(&brokers, &t)

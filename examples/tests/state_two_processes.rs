@@ -5,25 +5,12 @@
 
 use rill::testing::kafka::{bootstrap, create_topic, produce, read_topic, unique_topic};
 use std::collections::BTreeMap;
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::Command;
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn run_two_processes(brokers: &str, input: &str, output: &str, state: &Path) {
     let hosts = state.join("hosts.txt");
-    std::fs::write(
-        &hosts,
-        format!("127.0.0.1:{}\n127.0.0.1:{}\n", free_port(), free_port()),
-    )
-    .unwrap();
+    rill::testing::write_local_hosts(&hosts, 2).unwrap();
     let children: Vec<_> = (0..2)
         .map(|p| {
             Command::new(env!("CARGO_BIN_EXE_key_sums"))

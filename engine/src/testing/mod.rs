@@ -49,3 +49,16 @@ where
     })?;
     Ok(collector.take())
 }
+
+/// Writes a hosts file for `processes` processes on 127.0.0.1, each on a
+/// port that was free a moment ago (for `-n N --hosts FILE` in tests).
+pub fn write_local_hosts(path: &std::path::Path, processes: usize) -> std::io::Result<()> {
+    let mut text = String::new();
+    for _ in 0..processes {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        text.push_str(&format!("127.0.0.1:{port}\n"));
+    }
+    std::fs::write(path, text)
+}
