@@ -12,7 +12,7 @@
 //! cargo bench -p rill-benches --bench state -- [throughput|overhead|recovery|store]...
 //! ```
 //! Env: `BENCH_RECORDS` (default 10,000,000), `BENCH_KEYS` (100,000),
-//! `BENCH_STATE_MB` (1024), `BENCH_MODE` (`plain` or `durable`: run only
+//! `BENCH_STATE_MB` (1024), `BENCH_WORKERS` (`1,2`), `BENCH_MODE` (`plain` or `durable`: run only
 //! that half of `overhead`, for profiling).
 
 use rill::{Job, JobArgs};
@@ -88,7 +88,7 @@ fn overhead() {
     let keys = env("BENCH_KEYS", 100_000);
     println!("## checkpoint overhead: sum, {records} records, {keys} keys, 1 s epochs");
     let only = std::env::var("BENCH_MODE").unwrap_or_default();
-    for workers in [1usize, 2] {
+    for workers in worker_counts() {
         let plain = if only == "durable" {
             f64::NAN
         } else {
@@ -104,6 +104,14 @@ fn overhead() {
             "{workers} worker(s): no state dir {plain:.2} s; RocksDB checkpoints {durable:.2} s; overhead {:+.1}%",
             (durable / plain - 1.0) * 100.0
         );
+    }
+}
+
+/// The worker counts to run: `BENCH_WORKERS` (e.g. `1`), else 1 and 2.
+fn worker_counts() -> Vec<usize> {
+    match std::env::var("BENCH_WORKERS") {
+        Ok(w) => w.split(',').filter_map(|n| n.trim().parse().ok()).collect(),
+        Err(_) => vec![1, 2],
     }
 }
 

@@ -40,6 +40,12 @@ pub struct JobArgs {
     /// Key groups for new state (fixed once state exists).
     #[arg(long, env = "RILL_KEY_GROUPS", default_value_t = rill_state::DEFAULT_KEY_GROUPS)]
     pub key_groups: u32,
+    /// How often each process copies its state store beside it
+    /// (`DIR/process-N.snapshot`, the fallback if the store is ever
+    /// damaged), e.g. 60s; 0s copies after every checkpoint. A resumed job
+    /// also copies its store once at start-up.
+    #[arg(long, env = "RILL_STATE_COPY_INTERVAL", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub state_copy_interval: Duration,
     /// How often sources close an epoch, e.g. 1s or 250ms.
     #[arg(long, env = "RILL_EPOCH_INTERVAL", default_value = "1s", value_parser = humantime::parse_duration)]
     pub epoch_interval: Duration,
@@ -65,6 +71,7 @@ impl Default for JobArgs {
             state_dir: None,
             state_cache_keys: 1_000_000,
             key_groups: rill_state::DEFAULT_KEY_GROUPS,
+            state_copy_interval: Duration::from_secs(60),
             epoch_interval: Duration::from_secs(1),
             metrics_addr: None,
             dead_letter_topic: None,

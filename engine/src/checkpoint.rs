@@ -14,8 +14,8 @@ use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rill_state::checkpoint::PendingPrepare;
-use rill_state::{Batch, KvStore, StoreError};
+use rill_state::checkpoint::{CheckpointWrite, PendingPrepare};
+use rill_state::{KvStore, StoreError};
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::Operator;
@@ -26,29 +26,61 @@ use timely::scheduling::SyncActivator;
 use crate::context::WorkerCtx;
 use crate::Error;
 
-/// A worker's writer thread: writes batches in order, reports each result
-/// and wakes the operator.
+/// A worker's writer thread: finishes and writes batches in order,
+/// reports each result and wakes the operator; on the process's first
+/// worker it also keeps the copy of the store up to date. Dropping it
+/// waits for the thread, so the store is closed when the job returns.
 struct Writer {
-    batches: mpsc::Sender<Batch>,
+    batches: Option<mpsc::Sender<CheckpointWrite>>,
     results: mpsc::Receiver<Result<(), StoreError>>,
+    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Writer {
-    fn spawn(store: Arc<dyn KvStore>, wake: SyncActivator, worker: usize) -> std::io::Result<Self> {
-        let (batches, inbox) = mpsc::channel::<Batch>();
+    fn spawn(
+        store: Arc<dyn KvStore>,
+        wake: SyncActivator,
+        worker: usize,
+        mut copies: Option<Copies>,
+    ) -> std::io::Result<Self> {
+        let (batches, inbox) = mpsc::channel::<CheckpointWrite>();
         let (outbox, results) = mpsc::channel();
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name(format!("rill-checkpoint-{worker}"))
             .spawn(move || {
-                for batch in inbox {
-                    let result = store.write(batch);
+                if let Some(c) = copies.as_mut() {
+                    c.at_start(store.as_ref());
+                }
+                for write in inbox {
+                    let result = write.into_batch().and_then(|b| store.write(b));
+                    let ok = result.is_ok();
                     if outbox.send(result).is_err() {
                         break;
                     }
                     let _ = wake.activate();
+                    if let (true, Some(c)) = (ok, copies.as_mut()) {
+                        c.after_write(store.as_ref());
+                    }
                 }
             })?;
-        Ok(Writer { batches, results })
+        Ok(Writer {
+            batches: Some(batches),
+            results,
+            thread: Some(thread),
+        })
+    }
+
+    fn send(&self, write: CheckpointWrite) -> bool {
+        self.batches.as_ref().is_some_and(|b| b.send(write).is_ok())
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        self.batches = None;
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
     }
 }
 
@@ -80,6 +112,7 @@ pub(crate) fn checkpoint_operators<'s>(
     let writer_ctx = ctx.clone();
     let cp = checkpointer.clone();
     let index = ctx.index;
+    let copies = Copies::new(ctx, checkpointer.borrow().resume().is_some());
     let progress: StreamVec<'s, u64, ()> = scope.concatenate(progress);
     let prepared = progress.unary_frontier::<CapacityContainerBuilder<Vec<()>>, _, _, _>(
         Pipeline,
@@ -87,7 +120,7 @@ pub(crate) fn checkpoint_operators<'s>(
         move |cap, info| {
             let wake = scope.worker().sync_activator_for(info.address.to_vec());
             let store = cp.borrow().store().clone();
-            let mut writer = match Writer::spawn(store, wake, index) {
+            let mut writer = match Writer::spawn(store, wake, index, copies) {
                 Ok(w) => Some(w),
                 Err(e) => {
                     writer_ctx.shared.fail(Error::Runtime(format!(
@@ -174,7 +207,7 @@ pub(crate) fn checkpoint_operators<'s>(
                 );
                 match begun {
                     Ok((batch, pending)) => {
-                        if w.batches.send(batch).is_err() {
+                        if !w.send(batch) {
                             writer_ctx
                                 .shared
                                 .fail(Error::Runtime("the checkpoint writer stopped".into()));
@@ -191,8 +224,6 @@ pub(crate) fn checkpoint_operators<'s>(
             }
         },
     );
-    let completer_ctx = ctx.clone();
-    let mut snapshots = Snapshots::new(ctx);
     let mut completed: Option<u64> = checkpointer.borrow().resume();
     prepared.sink(Pipeline, "checkpoint.complete", move |(input, frontier)| {
         input.for_each(|_, data: &mut Vec<()>| data.clear());
@@ -216,47 +247,53 @@ pub(crate) fn checkpoint_operators<'s>(
             collecting.elapsed()
         );
         complete_gauge.set(done as i64);
-        if frontier.is_empty() {
-            if let Err(e) = c.flush_garbage() {
-                completer_ctx.shared.fail(Error::state("checkpoint", e));
-                return;
-            }
-        }
-        snapshots.maybe_take(c.store().as_ref(), done, frontier.is_empty());
+        // At the end of the job the garbage of the last checkpoint stays
+        // listed in its undo logs; the next start collects it.
     });
 }
 
-/// How often a process copies its store aside (and at the end of a job).
-const SNAPSHOT_EVERY: Duration = Duration::from_secs(60);
-
 /// The copy of a process's store kept beside it (`DIR/process-N.snapshot`),
-/// taken by the process's first worker after a checkpoint completes: if the
-/// store is ever damaged, a single-process job can resume from the copy.
-struct Snapshots {
-    target: Option<PathBuf>,
-    last: Option<Instant>,
+/// taken on the writer thread of the process's first worker: once at
+/// start-up when the job resumed, then after a checkpoint write whenever
+/// `--state-copy-interval` has passed. If the store is ever damaged, a
+/// single-process job can resume from the copy.
+struct Copies {
+    target: PathBuf,
+    interval: Duration,
+    resumed: bool,
+    last: Instant,
 }
 
-impl Snapshots {
-    fn new(ctx: &WorkerCtx) -> Self {
+impl Copies {
+    fn new(ctx: &WorkerCtx, resumed: bool) -> Option<Self> {
         let args = &ctx.shared.args;
         let first_local = ctx.index.is_multiple_of(args.workers);
-        let target = match &args.state_dir {
-            Some(dir) if first_local => Some(snapshot_path(dir, args.process_id)),
+        match &args.state_dir {
+            Some(dir) if first_local => Some(Copies {
+                target: snapshot_path(dir, args.process_id),
+                interval: args.state_copy_interval,
+                resumed,
+                last: Instant::now(),
+            }),
             _ => None,
-        };
-        Snapshots { target, last: None }
+        }
     }
 
-    fn maybe_take(&mut self, store: &dyn KvStore, epoch: u64, end: bool) {
-        let Some(target) = &self.target else {
-            return;
-        };
-        let due = self.last.is_none_or(|t| t.elapsed() >= SNAPSHOT_EVERY);
-        if !(due || end) {
-            return;
+    fn at_start(&mut self, store: &dyn KvStore) {
+        if self.resumed {
+            self.take(store);
         }
-        self.last = Some(Instant::now());
+    }
+
+    fn after_write(&mut self, store: &dyn KvStore) {
+        if self.last.elapsed() >= self.interval {
+            self.take(store);
+        }
+    }
+
+    fn take(&mut self, store: &dyn KvStore) {
+        self.last = Instant::now();
+        let target = &self.target;
         let tmp = target.with_extension("snapshot.tmp");
         let _ = std::fs::remove_dir_all(&tmp);
         let result = store
@@ -271,8 +308,9 @@ impl Snapshots {
             });
         match result {
             Ok(()) => log::debug!(
-                "checkpoint: copied the store at epoch {epoch} to {}",
-                target.display()
+                "checkpoint: copied the store to {} in {:.1?}",
+                target.display(),
+                self.last.elapsed()
             ),
             // A failed copy costs only the fallback; the job goes on.
             Err(e) => log::warn!(

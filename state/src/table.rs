@@ -190,34 +190,36 @@ where
         };
         let started = std::time::Instant::now();
         let mut c = c.borrow_mut();
-        let mut live_delta: i64 = 0;
         let dirty = std::mem::take(&mut self.dirty);
         let changed = dirty.len();
-        for key in dirty {
-            let prefix = self.prefix_of(&key)?;
-            let Some(entry) = self.cache.get_mut(&key) else {
-                continue;
-            };
-            if !entry.dirty {
-                continue;
+        let mut stager = Stager {
+            checkpointer: &mut c,
+            epoch,
+            step: self.step,
+            groups: self.groups,
+            key_buf: &mut self.key_buf,
+            value_buf: &mut self.value_buf,
+            live_delta: 0,
+            vanished: 0,
+        };
+        if changed.saturating_mul(4) >= self.cache.len() {
+            // Most keys changed: one pass over the cache in memory order
+            // beats a random lookup per key.
+            for (key, entry) in self.cache.iter_mut() {
+                stager.stage(key, entry)?;
             }
-            entry.dirty = false;
-            if entry.value.is_none() && entry.stored.is_none() {
-                self.cache.remove(&key);
-                continue;
-            }
-            let live = entry.value.is_some();
-            match &entry.value {
-                Some(v) => {
-                    self.value_buf.clear();
-                    encode_into(v, &mut self.value_buf)?;
-                    c.stage_put(epoch, prefix, Some(&self.value_buf), entry.stored);
+        } else {
+            for key in &dirty {
+                if let Some(entry) = self.cache.get_mut(key) {
+                    stager.stage(key, entry)?;
                 }
-                None => c.stage_put(epoch, prefix, None, entry.stored),
             }
-            live_delta += i64::from(live) - i64::from(entry.stored_live);
-            entry.stored = Some(epoch);
-            entry.stored_live = live;
+        }
+        let (live_delta, vanished) = (stager.live_delta, stager.vanished);
+        if vanished > 0 {
+            // Created and deleted within the epoch: nothing to keep.
+            self.cache
+                .retain(|_, e| e.value.is_some() || e.stored.is_some());
         }
         if live_delta != 0 {
             c.add_keys(&self.name, live_delta);
@@ -289,5 +291,58 @@ where
             }
         });
         self.may_be_stored = true;
+    }
+}
+
+/// Turns dirty cache entries into staged versions of one epoch.
+struct Stager<'a> {
+    checkpointer: &'a mut Checkpointer,
+    epoch: u64,
+    step: u64,
+    groups: KeyGroups,
+    key_buf: &'a mut Vec<u8>,
+    value_buf: &'a mut Vec<u8>,
+    live_delta: i64,
+    /// Entries that were created and deleted since the last staging.
+    vanished: usize,
+}
+
+impl Stager<'_> {
+    fn stage<K: Hash + Serialize, S: Serialize>(
+        &mut self,
+        key: &K,
+        entry: &mut Entry<S>,
+    ) -> Result<(), StoreError> {
+        if !entry.dirty {
+            return Ok(());
+        }
+        entry.dirty = false;
+        if entry.value.is_none() && entry.stored.is_none() {
+            self.vanished += 1;
+            return Ok(());
+        }
+        self.key_buf.clear();
+        encode_into(key, self.key_buf)?;
+        let group = self.groups.group_of_key(key).0;
+        let value = match &entry.value {
+            Some(v) => {
+                self.value_buf.clear();
+                encode_into(v, self.value_buf)?;
+                Some(self.value_buf.as_slice())
+            }
+            None => None,
+        };
+        self.checkpointer.stage_version(
+            self.epoch,
+            (self.step, group),
+            self.key_buf,
+            value,
+            entry.stored,
+        );
+        let live = entry.value.is_some();
+        self.live_delta += i64::from(live) - i64::from(entry.stored_live);
+        entry.stored = Some(self.epoch);
+        entry.stored_live = live;
+        Ok(())
     }
 }

@@ -18,7 +18,7 @@ fn on_both(case: Case) {
 fn put(store: &dyn KvStore, pairs: &[(&str, &str)]) {
     let mut b = Batch::new();
     for (k, v) in pairs {
-        b.put(k.as_bytes().to_vec(), v.as_bytes().to_vec());
+        b.put(k.as_bytes(), v.as_bytes());
     }
     store.write(b).unwrap();
 }
@@ -38,10 +38,10 @@ fn put_get_delete_and_last_write_in_a_batch_wins() {
         assert_eq!(get(&*s, "a").as_deref(), Some("3"), "{}", s.kind());
         assert_eq!(get(&*s, "b").as_deref(), Some("2"));
         let mut b = Batch::new();
-        b.delete(b"a".to_vec());
-        b.put(b"c".to_vec(), b"4".to_vec());
-        b.delete(b"c".to_vec());
-        b.delete(b"never-there".to_vec());
+        b.delete(b"a");
+        b.put(b"c", b"4");
+        b.delete(b"c");
+        b.delete(b"never-there");
         s.write(b).unwrap();
         assert_eq!(get(&*s, "a"), None);
         assert_eq!(get(&*s, "c"), None);
@@ -112,7 +112,7 @@ fn a_reader_never_sees_half_a_batch() {
                 for n in 0u32..300 {
                     let mut b = Batch::new();
                     for k in 0..KEYS {
-                        b.put(format!("k{k:04}").into_bytes(), n.to_be_bytes().to_vec());
+                        b.put(format!("k{k:04}").into_bytes(), n.to_be_bytes());
                     }
                     s.write(b).unwrap();
                 }
@@ -143,7 +143,7 @@ fn live_bytes_grow_with_data_and_compact_works() {
         let before = s.live_bytes().unwrap();
         let mut b = Batch::new();
         for k in 0..5000u32 {
-            b.put(k.to_be_bytes().to_vec(), vec![k as u8; 100]);
+            b.put(k.to_be_bytes(), vec![k as u8; 100]);
         }
         s.write(b).unwrap();
         s.compact().unwrap();
@@ -169,7 +169,7 @@ fn rocksdb_refuses_another_format_version() {
     {
         let s = RocksStore::open(dir.path()).unwrap();
         let mut b = Batch::new();
-        b.put(FORMAT_KEY.to_vec(), 99u32.to_le_bytes().to_vec());
+        b.put(FORMAT_KEY, 99u32.to_le_bytes());
         s.write(b).unwrap();
     }
     let err = RocksStore::open(dir.path()).unwrap_err();
@@ -197,7 +197,7 @@ fn rocksdb_reports_a_damaged_table_file_as_corrupted() {
         let s = RocksStore::open(dir.path()).unwrap();
         let mut b = Batch::new();
         for k in 0..2000u32 {
-            b.put(k.to_be_bytes().to_vec(), vec![7; 50]);
+            b.put(k.to_be_bytes(), vec![7; 50]);
         }
         s.write(b).unwrap();
         s.compact().unwrap();

@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use super::layout::{self, CheckpointInfo, StepMeta, Undo};
+use super::layout::{self, CheckpointInfo, StepMeta, UndoLog};
 use super::CheckpointError;
 use crate::codec::{decode, encode};
 use crate::store::{Batch, KvStore, StoreError};
@@ -27,7 +27,33 @@ pub struct PrepareStats {
 #[derive(Debug)]
 pub struct PendingPrepare {
     stats: PrepareStats,
-    undo: Vec<(u64, Vec<Undo>)>,
+    undo: Vec<(u64, UndoLog)>,
+}
+
+/// What one prepare writes: the batch, plus the undo logs of completed
+/// epochs whose replaced versions it also deletes. Turning those logs into
+/// deletions is left to [`CheckpointWrite::into_batch`], so that it can run
+/// on the thread that writes rather than on the worker.
+#[derive(Debug, Default)]
+pub struct CheckpointWrite {
+    batch: Batch,
+    garbage: Vec<(u64, UndoLog)>,
+}
+
+impl CheckpointWrite {
+    /// The whole batch to write, garbage deletions included.
+    pub fn into_batch(self) -> Result<Batch, StoreError> {
+        let mut batch = self.batch;
+        for (epoch, undo) in &self.garbage {
+            collect_garbage(*epoch, undo, &mut batch)?;
+        }
+        Ok(batch)
+    }
+
+    /// True when there is nothing to write.
+    pub fn is_empty(&self) -> bool {
+        self.batch.is_empty() && self.garbage.is_empty()
+    }
 }
 
 impl PendingPrepare {
@@ -45,9 +71,14 @@ pub struct Checkpointer {
     resume: Option<u64>,
     catalog: BTreeMap<String, StepMeta>,
     registered: BTreeMap<String, StepMeta>,
-    staged: BTreeMap<u64, (Batch, Vec<Undo>)>,
-    pending_undo: BTreeMap<u64, Vec<Undo>>,
+    staged: BTreeMap<u64, (Batch, UndoLog)>,
+    pending_undo: BTreeMap<u64, UndoLog>,
+    /// Catalog entries and deletions of old records, for the next batch:
+    /// they never touch a key staged for an epoch not yet prepared.
     extra: Batch,
+    /// Undo logs of completed epochs: their replaced versions are deleted
+    /// with the next batch.
+    garbage: Vec<(u64, UndoLog)>,
     prepared: Option<u64>,
     keys: BTreeMap<String, u64>,
     info_epochs: VecDeque<u64>,
@@ -84,15 +115,17 @@ fn now_ms() -> u64 {
 
 /// Adds the deletions that garbage-collect the versions one undo list
 /// replaced, once its epoch is complete.
-fn collect_garbage(epoch: u64, undo: &[Undo], batch: &mut Batch) {
-    for u in undo {
+fn collect_garbage(epoch: u64, undo: &UndoLog, batch: &mut Batch) -> Result<(), StoreError> {
+    for u in undo.iter() {
+        let u = u?;
         if let Some(previous) = u.previous {
-            batch.delete(layout::version_key(&u.prefix, previous));
+            batch.delete_with(|k| layout::write_version_key(k, u.prefix, previous));
         }
         if u.deleted {
-            batch.delete(layout::version_key(&u.prefix, epoch));
+            batch.delete_with(|k| layout::write_version_key(k, u.prefix, epoch));
         }
     }
+    Ok(())
 }
 
 impl Checkpointer {
@@ -109,12 +142,13 @@ impl Checkpointer {
         for (key, value) in store.scan(&layout::undo_prefix(worker), &[], usize::MAX)? {
             let epoch =
                 layout::be_u64(&key, 5).ok_or_else(|| StoreError::Codec("undo key".into()))?;
-            let undo: Vec<Undo> = decode(&value)?;
+            let undo = UndoLog::from_bytes(value);
             match resume {
-                Some(r) if epoch <= r => collect_garbage(epoch, &undo, &mut batch),
+                Some(r) if epoch <= r => collect_garbage(epoch, &undo, &mut batch)?,
                 _ => {
-                    for u in &undo {
-                        batch.delete(layout::version_key(&u.prefix, epoch));
+                    for u in undo.iter() {
+                        let u = u?;
+                        batch.delete_with(|k| layout::write_version_key(k, u.prefix, epoch));
                     }
                 }
             }
@@ -140,7 +174,7 @@ impl Checkpointer {
             }
         }
         match resume {
-            Some(r) => batch.put(layout::prepared_key(worker), r.to_be_bytes().to_vec()),
+            Some(r) => batch.put(layout::prepared_key(worker), r.to_be_bytes()),
             None => batch.delete(layout::prepared_key(worker)),
         }
         let mut catalog = BTreeMap::new();
@@ -160,6 +194,7 @@ impl Checkpointer {
             staged: BTreeMap::new(),
             pending_undo: BTreeMap::new(),
             extra: Batch::new(),
+            garbage: Vec::new(),
             prepared: resume,
             keys,
             info_epochs,
@@ -271,26 +306,37 @@ impl Checkpointer {
         }
     }
 
-    /// Stages a version of a key (by its version prefix) at `epoch`:
-    /// `value` is the encoded state, `None` a deletion; `previous` is the
-    /// epoch of the version it replaces.
-    pub fn stage_put(
+    /// Stages a version of `key` (already encoded) of step `step` (the id
+    /// [`Checkpointer::register`] returned) in key group `group` at
+    /// `epoch`: `value` is the encoded state, `None` a deletion; `previous`
+    /// is the epoch of the version it replaces. Nothing is allocated per
+    /// version: key, value and undo record go straight into the epoch's
+    /// buffers.
+    pub fn stage_version(
         &mut self,
         epoch: u64,
-        prefix: Vec<u8>,
+        (step, group): (u64, u32),
+        key: &[u8],
         value: Option<&[u8]>,
         previous: Option<u64>,
     ) {
         let (batch, undo) = self.staged.entry(epoch).or_default();
-        batch.put(
-            layout::version_key(&prefix, epoch),
-            layout::encode_version(value),
+        let staged: Result<(), std::convert::Infallible> = batch.put_with(
+            |k| {
+                layout::write_version_prefix(k, step, group, key);
+                k.extend_from_slice(&(!epoch).to_be_bytes());
+            },
+            |v| {
+                layout::write_version(v, value);
+                Ok(())
+            },
         );
-        undo.push(Undo {
-            prefix,
+        let Ok(()) = staged;
+        undo.push_with(
+            |p| layout::write_version_prefix(p, step, group, key),
             previous,
-            deleted: value.is_none(),
-        });
+            value.is_none(),
+        );
     }
 
     /// Adjusts the live-key count of `step` (reported per checkpoint).
@@ -302,29 +348,31 @@ impl Checkpointer {
     /// Writes everything staged for epochs up to `through`, with the
     /// "prepared `through`" marker, as one synced atomic batch.
     pub fn prepare(&mut self, through: u64) -> Result<PrepareStats, CheckpointError> {
-        let (batch, pending) = self.begin_prepare(through)?;
-        self.store.write(batch)?;
+        let (write, pending) = self.begin_prepare(through)?;
+        self.store.write(write.into_batch()?)?;
         Ok(self.finish_prepare(pending))
     }
 
     /// The first half of [`Checkpointer::prepare`]: takes everything staged
-    /// up to `through` into the batch to write (on any thread); call
+    /// up to `through` into the write (to finish on any thread with
+    /// [`CheckpointWrite::into_batch`]); call
     /// [`Checkpointer::finish_prepare`] once it is written.
     pub fn begin_prepare(
         &mut self,
         through: u64,
-    ) -> Result<(Batch, PendingPrepare), CheckpointError> {
-        let mut batch = std::mem::take(&mut self.extra);
+    ) -> Result<(CheckpointWrite, PendingPrepare), CheckpointError> {
         let later = self.staged.split_off(&(through + 1));
         let ready = std::mem::replace(&mut self.staged, later);
+        let mut batch = Batch::new();
         let mut versions = 0;
         let mut undo_lists = Vec::with_capacity(ready.len());
         for (epoch, (staged, undo)) in ready {
-            versions += undo.len() as u64;
+            versions += undo.pushed() as u64;
             batch.append(staged);
-            batch.put(layout::undo_key(self.worker, epoch), encode(&undo)?);
+            batch.put(layout::undo_key(self.worker, epoch), undo.as_bytes());
             undo_lists.push((epoch, undo));
         }
+        batch.append(std::mem::take(&mut self.extra));
         let bytes = batch.bytes() as u64;
         let info = CheckpointInfo {
             time_ms: now_ms(),
@@ -332,10 +380,7 @@ impl Checkpointer {
             keys: self.keys.clone(),
         };
         batch.put(layout::info_key(through, self.worker), encode(&info)?);
-        batch.put(
-            layout::prepared_key(self.worker),
-            through.to_be_bytes().to_vec(),
-        );
+        batch.put(layout::prepared_key(self.worker), through.to_be_bytes());
         let pending = PendingPrepare {
             stats: PrepareStats {
                 epoch: through,
@@ -344,14 +389,18 @@ impl Checkpointer {
             },
             undo: undo_lists,
         };
-        Ok((batch, pending))
+        let write = CheckpointWrite {
+            batch,
+            garbage: std::mem::take(&mut self.garbage),
+        };
+        Ok((write, pending))
     }
 
     /// The second half of [`Checkpointer::prepare`], once the batch from
     /// [`Checkpointer::begin_prepare`] is durable.
     pub fn finish_prepare(&mut self, pending: PendingPrepare) -> PrepareStats {
         for (epoch, undo) in pending.undo {
-            self.pending_undo.entry(epoch).or_default().extend(undo);
+            self.pending_undo.entry(epoch).or_default().append(undo);
         }
         let through = pending.stats.epoch;
         self.prepared = Some(through);
@@ -368,8 +417,8 @@ impl Checkpointer {
         let later = self.pending_undo.split_off(&(epoch + 1));
         let done = std::mem::replace(&mut self.pending_undo, later);
         for (e, undo) in done {
-            collect_garbage(e, &undo, &mut self.extra);
             self.extra.delete(layout::undo_key(self.worker, e));
+            self.garbage.push((e, undo));
         }
         while self.info_epochs.len() > INFO_KEPT {
             if let Some(old) = self.info_epochs.pop_front() {
@@ -378,11 +427,21 @@ impl Checkpointer {
         }
     }
 
-    /// Writes pending garbage deletions now (at the end of a job).
+    /// Takes the pending garbage deletions (and other pending changes)
+    /// as a write of their own, e.g. to write them at the end of a job.
+    /// Left unwritten, they are collected when the store is next opened.
+    pub fn take_garbage(&mut self) -> CheckpointWrite {
+        CheckpointWrite {
+            batch: std::mem::take(&mut self.extra),
+            garbage: std::mem::take(&mut self.garbage),
+        }
+    }
+
+    /// Writes pending garbage deletions now.
     pub fn flush_garbage(&mut self) -> Result<(), CheckpointError> {
-        if !self.extra.is_empty() {
-            let batch = std::mem::take(&mut self.extra);
-            self.store.write(batch)?;
+        let write = self.take_garbage();
+        if !write.is_empty() {
+            self.store.write(write.into_batch()?)?;
         }
         Ok(())
     }

@@ -1,7 +1,7 @@
 //! The checkpoint protocol (DESIGN.md, "State and checkpoints").
 //!
 //! Every stateful step of a worker stages the keys it changed in epoch `e`
-//! as versions tagged `e` ([`Checkpointer::stage_put`]). When the worker's
+//! as versions tagged `e` ([`Checkpointer::stage_version`]). When the worker's
 //! frontier passes `e`, [`Checkpointer::prepare`] writes everything staged
 //! up to `e` — versions, the undo list of `e`, deletions of garbage, and
 //! the "worker prepared `e`" marker — as one synced atomic batch. When every
@@ -16,11 +16,13 @@ mod error;
 mod inspect;
 mod layout;
 
-pub use checkpointer::{local_resume_epoch, Checkpointer, PendingPrepare, PrepareStats};
+pub use checkpointer::{
+    local_resume_epoch, CheckpointWrite, Checkpointer, PendingPrepare, PrepareStats,
+};
 pub use error::CheckpointError;
 pub use inspect::{complete_checkpoints, inspect, CheckpointSummary, StoreSummary};
 pub(crate) use layout::version_prefix as version_prefix_for;
-pub use layout::{CheckpointInfo, JobMeta, StepMeta, Undo};
+pub use layout::{CheckpointInfo, JobMeta, StepMeta, Undo, UndoLog};
 
 /// Checks (or, for a new store, records) which job shape wrote the state.
 /// A store whose workers prepared any checkpoint under another shape is
@@ -47,7 +49,7 @@ pub fn check_job_meta(
         }
     }
     let mut batch = crate::store::Batch::new();
-    batch.put(layout::META.to_vec(), crate::codec::encode(meta)?);
+    batch.put(layout::META, crate::codec::encode(meta)?);
     store.write(batch)?;
     Ok(())
 }

@@ -61,13 +61,13 @@ impl KvStore for MemoryStore {
 
     fn write(&self, batch: Batch) -> Result<(), StoreError> {
         let mut map = self.write_lock();
-        for op in batch.into_ops() {
+        for op in batch.ops() {
             match op {
                 Op::Put(k, v) => {
-                    map.insert(k, v);
+                    map.insert(k.to_vec(), v.to_vec());
                 }
                 Op::Delete(k) => {
-                    map.remove(&k);
+                    map.remove(k);
                 }
             }
         }

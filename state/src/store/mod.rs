@@ -10,11 +10,12 @@ pub use error::StoreError;
 pub use memory::MemoryStore;
 pub use rocks::RocksStore;
 
-/// The version of the on-disk layout this build reads and writes.
+/// The version of the on-disk layout this build reads and writes (2: undo
+/// logs are flat byte records instead of bincode lists).
 ///
 /// Stored under [`FORMAT_KEY`] in every store when it is created and checked
 /// on every open: a store written by another format is refused, never misread.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 /// The reserved key holding [`FORMAT_VERSION`].
 pub const FORMAT_KEY: &[u8] = b"\x00format";
@@ -22,29 +23,45 @@ pub const FORMAT_KEY: &[u8] = b"\x00format";
 /// Key-value pairs in key order, as [`KvStore::scan`] returns them.
 pub type Entries = Vec<(Vec<u8>, Vec<u8>)>;
 
-/// One change in a [`Batch`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Op {
-    /// Sets `key` to `value`.
-    Put(Vec<u8>, Vec<u8>),
-    /// Removes `key` (a no-op when absent).
-    Delete(Vec<u8>),
+/// One change in a [`Batch`], borrowed from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op<'a> {
+    /// Sets the key (first) to the value (second).
+    Put(&'a [u8], &'a [u8]),
+    /// Removes the key (a no-op when absent).
+    Delete(&'a [u8]),
 }
 
-impl Op {
+impl<'a> Op<'a> {
     /// The key the change is to.
-    pub fn key(&self) -> &[u8] {
-        match self {
+    pub fn key(&self) -> &'a [u8] {
+        match *self {
             Op::Put(k, _) | Op::Delete(k) => k,
         }
     }
 }
 
+/// Where one change's bytes lie in a [`Batch`]'s buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Span {
+    start: usize,
+    key_len: u32,
+    /// The value's length; `None` for a delete.
+    value_len: Option<u32>,
+}
+
 /// Changes applied all together or not at all by [`KvStore::write`].
+///
+/// Keys and values are laid end to end in one buffer, so building a batch
+/// of many small changes costs a few allocations, not two per change.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Batch {
-    ops: Vec<Op>,
-    bytes: usize,
+    data: Vec<u8>,
+    spans: Vec<Span>,
+}
+
+fn len32(n: usize) -> u32 {
+    u32::try_from(n).expect("a key or value of 4 GiB or more")
 }
 
 impl Batch {
@@ -54,46 +71,100 @@ impl Batch {
     }
 
     /// Adds a put.
-    pub fn put(&mut self, key: Vec<u8>, value: Vec<u8>) {
-        self.bytes += key.len() + value.len();
-        self.ops.push(Op::Put(key, value));
+    pub fn put(&mut self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) {
+        let (key, value) = (key.as_ref(), value.as_ref());
+        let start = self.data.len();
+        self.data.extend_from_slice(key);
+        self.data.extend_from_slice(value);
+        self.spans.push(Span {
+            start,
+            key_len: len32(key.len()),
+            value_len: Some(len32(value.len())),
+        });
+    }
+
+    /// Adds a put whose key and value are written straight into the
+    /// batch's buffer by `key` and `value` (each appends its bytes to the
+    /// vector it is given). If `value` fails, the batch is left as it was.
+    pub fn put_with<E>(
+        &mut self,
+        key: impl FnOnce(&mut Vec<u8>),
+        value: impl FnOnce(&mut Vec<u8>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let start = self.data.len();
+        key(&mut self.data);
+        let key_len = self.data.len() - start;
+        if let Err(e) = value(&mut self.data) {
+            self.data.truncate(start);
+            return Err(e);
+        }
+        self.spans.push(Span {
+            start,
+            key_len: len32(key_len),
+            value_len: Some(len32(self.data.len() - start - key_len)),
+        });
+        Ok(())
     }
 
     /// Adds a delete.
-    pub fn delete(&mut self, key: Vec<u8>) {
-        self.bytes += key.len();
-        self.ops.push(Op::Delete(key));
+    pub fn delete(&mut self, key: impl AsRef<[u8]>) {
+        self.delete_with(|out| out.extend_from_slice(key.as_ref()));
+    }
+
+    /// Adds a delete whose key `key` appends straight into the buffer.
+    pub fn delete_with(&mut self, key: impl FnOnce(&mut Vec<u8>)) {
+        let start = self.data.len();
+        key(&mut self.data);
+        self.spans.push(Span {
+            start,
+            key_len: len32(self.data.len() - start),
+            value_len: None,
+        });
     }
 
     /// Appends every change of `other`, after this batch's own.
     pub fn append(&mut self, other: Batch) {
-        self.bytes += other.bytes;
-        self.ops.extend(other.ops);
+        if self.spans.is_empty() {
+            *self = other;
+            return;
+        }
+        let base = self.data.len();
+        self.data.extend_from_slice(&other.data);
+        self.spans.extend(other.spans.into_iter().map(|s| Span {
+            start: s.start + base,
+            ..s
+        }));
     }
 
     /// The number of changes.
     pub fn len(&self) -> usize {
-        self.ops.len()
+        self.spans.len()
     }
 
     /// True when the batch changes nothing.
     pub fn is_empty(&self) -> bool {
-        self.ops.is_empty()
+        self.spans.is_empty()
     }
 
     /// Key and value bytes in the batch: what a checkpoint writes.
     pub fn bytes(&self) -> usize {
-        self.bytes
+        self.data.len()
+    }
+
+    /// The `i`-th change (`i < len()`).
+    pub fn op(&self, i: usize) -> Op<'_> {
+        let s = self.spans[i];
+        let key_end = s.start + s.key_len as usize;
+        let key = &self.data[s.start..key_end];
+        match s.value_len {
+            Some(n) => Op::Put(key, &self.data[key_end..key_end + n as usize]),
+            None => Op::Delete(key),
+        }
     }
 
     /// The changes, in order (a later change to a key wins).
-    pub fn ops(&self) -> &[Op] {
-        &self.ops
-    }
-
-    /// Consumes the batch into its changes.
-    pub fn into_ops(self) -> Vec<Op> {
-        self.ops
+    pub fn ops(&self) -> impl ExactSizeIterator<Item = Op<'_>> + '_ {
+        (0..self.len()).map(|i| self.op(i))
     }
 }
 
@@ -164,12 +235,63 @@ pub(crate) fn check_format(
         }
         None if empty => {
             let mut batch = Batch::new();
-            batch.put(FORMAT_KEY.to_vec(), FORMAT_VERSION.to_le_bytes().to_vec());
+            batch.put(FORMAT_KEY, FORMAT_VERSION.to_le_bytes());
             store.write(batch)
         }
         None => Err(StoreError::Corrupted {
             location: location.to_owned(),
             detail: "the store holds data but no format marker".into(),
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_keeps_its_changes_in_order_across_appends() {
+        let mut a = Batch::new();
+        a.put(b"k1", b"v1");
+        a.delete(b"k2");
+        let mut b = Batch::new();
+        b.put_with(
+            |k| k.extend_from_slice(b"k3"),
+            |v| {
+                v.extend_from_slice(b"v3");
+                Ok::<(), ()>(())
+            },
+        )
+        .unwrap();
+        b.delete_with(|k| k.extend_from_slice(b"k4"));
+        a.append(b);
+        let ops: Vec<Op<'_>> = a.ops().collect();
+        assert_eq!(
+            ops,
+            vec![
+                Op::Put(b"k1", b"v1"),
+                Op::Delete(b"k2"),
+                Op::Put(b"k3", b"v3"),
+                Op::Delete(b"k4"),
+            ]
+        );
+        assert_eq!(a.len(), 4);
+        assert_eq!(a.bytes(), 2 + 2 + 2 + 2 + 2 + 2);
+    }
+
+    #[test]
+    fn a_failed_put_with_leaves_the_batch_as_it_was() {
+        let mut b = Batch::new();
+        b.put(b"a", b"1");
+        let failed = b.put_with(
+            |k| k.extend_from_slice(b"half-written key"),
+            |v| {
+                v.extend_from_slice(b"half a value");
+                Err("encode failed")
+            },
+        );
+        assert_eq!(failed, Err("encode failed"));
+        assert_eq!(b.ops().collect::<Vec<_>>(), vec![Op::Put(b"a", b"1")]);
+        assert_eq!(b.bytes(), 2);
     }
 }
