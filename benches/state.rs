@@ -12,8 +12,10 @@
 //! cargo bench -p rill-benches --bench state -- [throughput|overhead|recovery|store]...
 //! ```
 //! Env: `BENCH_RECORDS` (default 10,000,000), `BENCH_KEYS` (100,000),
-//! `BENCH_STATE_MB` (1024), `BENCH_WORKERS` (`1,2`), `BENCH_MODE` (`plain` or `durable`: run only
-//! that half of `overhead`, for profiling).
+//! `BENCH_STATE_MB` (1024), `BENCH_WORKERS` (`1,2`), `BENCH_REPEAT` (5: runs
+//! of each half of `overhead`, alternating; the medians are compared),
+//! `BENCH_MODE` (`plain` or `durable`: run only that half of `overhead`,
+//! for profiling).
 
 use rill::{Job, JobArgs};
 use rill_state::{Batch, KvStore, RocksStore};
@@ -86,24 +88,60 @@ fn throughput() {
 fn overhead() {
     let records = env("BENCH_RECORDS", 10_000_000);
     let keys = env("BENCH_KEYS", 100_000);
-    println!("## checkpoint overhead: sum, {records} records, {keys} keys, 1 s epochs");
+    let repeat = env("BENCH_REPEAT", 5).max(1);
+    println!(
+        "## checkpoint overhead: sum, {records} records, {keys} keys, 1 s epochs, \
+         median of {repeat} alternating runs"
+    );
     let only = std::env::var("BENCH_MODE").unwrap_or_default();
     for workers in worker_counts() {
-        let plain = if only == "durable" {
-            f64::NAN
-        } else {
-            run_keyed(Op::Sum, records, keys, args(workers, None))
-        };
-        let dir = tempfile::tempdir().expect("tempdir");
-        let durable = if only == "plain" {
-            f64::NAN
-        } else {
-            run_keyed(Op::Sum, records, keys, args(workers, Some(dir.path())))
-        };
+        let (mut plain, mut durable) = (Vec::new(), Vec::new());
+        for _ in 0..repeat {
+            if only != "durable" {
+                plain.push(run_keyed(Op::Sum, records, keys, args(workers, None)));
+            }
+            if only != "plain" {
+                let dir = tempfile::tempdir().expect("tempdir");
+                let a = args(workers, Some(dir.path()));
+                durable.push(run_keyed(Op::Sum, records, keys, a));
+            }
+        }
+        let (p, d) = (Spread::of(&mut plain), Spread::of(&mut durable));
         println!(
-            "{workers} worker(s): no state dir {plain:.2} s; RocksDB checkpoints {durable:.2} s; overhead {:+.1}%",
-            (durable / plain - 1.0) * 100.0
+            "{workers} worker(s): no state dir {p}; RocksDB checkpoints {d}; overhead {:+.1}% (medians)",
+            (d.median / p.median - 1.0) * 100.0
         );
+    }
+}
+
+/// The median and range of repeated timings.
+struct Spread {
+    median: f64,
+    min: f64,
+    max: f64,
+}
+
+impl Spread {
+    fn of(times: &mut [f64]) -> Self {
+        if times.is_empty() {
+            return Spread {
+                median: f64::NAN,
+                min: f64::NAN,
+                max: f64::NAN,
+            };
+        }
+        times.sort_by(f64::total_cmp);
+        Spread {
+            median: times[times.len() / 2],
+            min: times[0],
+            max: times[times.len() - 1],
+        }
+    }
+}
+
+impl std::fmt::Display for Spread {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:.2} s ({:.2}-{:.2})", self.median, self.min, self.max)
     }
 }
 

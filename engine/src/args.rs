@@ -43,7 +43,7 @@ pub struct JobArgs {
     /// How often each process copies its state store beside it
     /// (`DIR/process-N.snapshot`, the fallback if the store is ever
     /// damaged), e.g. 60s; 0s copies after every checkpoint. A resumed job
-    /// also copies its store once at start-up.
+    /// also copies its store after its first checkpoint.
     #[arg(long, env = "RILL_STATE_COPY_INTERVAL", default_value = "60s", value_parser = humantime::parse_duration)]
     pub state_copy_interval: Duration,
     /// How often sources close an epoch, e.g. 1s or 250ms.

@@ -48,9 +48,6 @@ impl Writer {
         let thread = std::thread::Builder::new()
             .name(format!("rill-checkpoint-{worker}"))
             .spawn(move || {
-                if let Some(c) = copies.as_mut() {
-                    c.at_start(store.as_ref());
-                }
                 for write in inbox {
                     let result = write.into_batch().and_then(|b| store.write(b));
                     let ok = result.is_ok();
@@ -253,9 +250,10 @@ pub(crate) fn checkpoint_operators<'s>(
 }
 
 /// The copy of a process's store kept beside it (`DIR/process-N.snapshot`),
-/// taken on the writer thread of the process's first worker: once at
-/// start-up when the job resumed, then after a checkpoint write whenever
-/// `--state-copy-interval` has passed. If the store is ever damaged, a
+/// taken on the writer thread of the process's first worker after a
+/// checkpoint write: after the first one when the job resumed (not before,
+/// so as not to slow recovery), then whenever `--state-copy-interval` has
+/// passed. If the store is ever damaged, a
 /// single-process job can resume from the copy.
 struct Copies {
     target: PathBuf,
@@ -279,14 +277,8 @@ impl Copies {
         }
     }
 
-    fn at_start(&mut self, store: &dyn KvStore) {
-        if self.resumed {
-            self.take(store);
-        }
-    }
-
     fn after_write(&mut self, store: &dyn KvStore) {
-        if self.last.elapsed() >= self.interval {
+        if std::mem::take(&mut self.resumed) || self.last.elapsed() >= self.interval {
             self.take(store);
         }
     }

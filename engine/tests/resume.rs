@@ -143,7 +143,12 @@ fn a_damaged_store_is_a_clear_error_that_points_to_the_intact_copy() {
         .status()
         .unwrap();
     assert!(status.success());
+    // A resumed job copies its store after its first checkpoint, even with
+    // the default 60 s interval.
+    let copy = dir.path().join("process-0.snapshot");
+    std::fs::remove_dir_all(&copy).unwrap();
     let more = sum_job(records(1010, 10), args(dir.path(), 1, 100)).unwrap();
+    assert!(copy.join("CURRENT").exists(), "no new copy after resuming");
     assert_eq!(more.len(), 10, "only the 10 new records are read");
     for (k, v) in more {
         let before = totals[&k];
