@@ -427,19 +427,13 @@ impl Checkpointer {
         }
     }
 
-    /// Takes the pending garbage deletions (and other pending changes)
-    /// as a write of their own, e.g. to write them at the end of a job.
+    /// Writes pending garbage deletions (and other pending changes) now.
     /// Left unwritten, they are collected when the store is next opened.
-    pub fn take_garbage(&mut self) -> CheckpointWrite {
-        CheckpointWrite {
+    pub fn flush_garbage(&mut self) -> Result<(), CheckpointError> {
+        let write = CheckpointWrite {
             batch: std::mem::take(&mut self.extra),
             garbage: std::mem::take(&mut self.garbage),
-        }
-    }
-
-    /// Writes pending garbage deletions now.
-    pub fn flush_garbage(&mut self) -> Result<(), CheckpointError> {
-        let write = self.take_garbage();
+        };
         if !write.is_empty() {
             self.store.write(write.into_batch()?)?;
         }
