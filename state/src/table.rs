@@ -16,14 +16,60 @@ use crate::{KeyGroups, StoreError};
 /// A worker's checkpointer, shared by the steps of its dataflow.
 pub type SharedCheckpointer = Rc<RefCell<Checkpointer>>;
 
+/// One cached key. Kept small (32 bytes beside a `u64` state) and with
+/// everything an update reads next to what it writes, so that the hot
+/// path touches as few cache lines as without a store.
 struct Entry<S> {
     value: Option<S>,
-    /// The epoch of the newest version in the store (or staged), if any.
-    stored: Option<u64>,
-    /// Whether that version holds a value (not a deletion).
-    stored_live: bool,
-    dirty: bool,
-    touched: u64,
+    /// The epoch of the last use, shifted left one bit; the low bit says
+    /// the key changed since it was last staged.
+    mark: u64,
+    /// The newest version in the store (or staged), if any.
+    stored: Stored,
+}
+
+impl<S> Entry<S> {
+    fn new(touched: u64) -> Self {
+        Entry {
+            value: None,
+            mark: touched << 1,
+            stored: Stored::NONE,
+        }
+    }
+
+    fn dirty(&self) -> bool {
+        self.mark & 1 == 1
+    }
+
+    fn touched(&self) -> u64 {
+        self.mark >> 1
+    }
+
+    fn touch(&mut self, epoch: u64) {
+        self.mark = epoch << 1 | (self.mark & 1);
+    }
+}
+
+/// The newest stored version of a key, packed into one word:
+/// 0 for none, else `(epoch + 1) << 1` with the low bit set when the
+/// version holds a value (clear for a deletion).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stored(u64);
+
+impl Stored {
+    const NONE: Stored = Stored(0);
+
+    fn new(epoch: u64, live: bool) -> Self {
+        Stored((epoch + 1) << 1 | u64::from(live))
+    }
+
+    fn epoch(self) -> Option<u64> {
+        (self.0 != 0).then(|| (self.0 >> 1) - 1)
+    }
+
+    fn live(self) -> bool {
+        self.0 & 1 == 1
+    }
 }
 
 /// Keyed state of one step on one worker.
@@ -115,13 +161,7 @@ where
     }
 
     fn fetch(&mut self, key: &K) -> Result<Entry<S>, StoreError> {
-        let mut entry = Entry {
-            value: None,
-            stored: None,
-            stored_live: false,
-            dirty: false,
-            touched: self.epoch,
-        };
+        let mut entry = Entry::new(self.epoch);
         if !self.may_be_stored {
             return Ok(entry);
         }
@@ -130,8 +170,7 @@ where
         };
         let prefix = self.prefix_of(key)?;
         if let Some((epoch, value)) = c.borrow().load(&prefix)? {
-            entry.stored = Some(epoch);
-            entry.stored_live = value.is_some();
+            entry.stored = Stored::new(epoch, value.is_some());
             entry.value = value.map(|v| decode(&v)).transpose()?;
         }
         Ok(entry)
@@ -151,14 +190,20 @@ where
         let durable = self.checkpointer.is_some();
         if let Some(entry) = self.cache.get_mut(&key) {
             let result = f(&key, &mut entry.value);
-            entry.touched = epoch;
-            let becomes_dirty = durable && !entry.dirty;
-            let gone = !durable && entry.value.is_none();
-            if becomes_dirty {
-                entry.dirty = true;
-                self.dirty.push(key);
-            } else if gone {
-                self.cache.remove(&key);
+            if !durable {
+                entry.mark = epoch << 1;
+                if entry.value.is_none() {
+                    self.cache.remove(&key);
+                }
+                return Ok(result);
+            }
+            // Only the first change of a key in an epoch looks further.
+            let changed = epoch << 1 | 1;
+            if entry.mark != changed {
+                if !entry.dirty() {
+                    self.dirty.push(key);
+                }
+                entry.mark = changed;
             }
             return Ok(result);
         }
@@ -179,7 +224,12 @@ where
             }
             self.cache.insert(key.clone(), entry);
         }
-        Ok(self.cache.get(key).and_then(|e| e.value.as_ref()))
+        let epoch = self.epoch;
+        let entry = self.cache.get_mut(key);
+        Ok(entry.and_then(|e| {
+            e.touch(epoch);
+            e.value.as_ref()
+        }))
     }
 
     /// Stages every key changed since the last call as a version tagged
@@ -219,7 +269,7 @@ where
         if vanished > 0 {
             // Created and deleted within the epoch: nothing to keep.
             self.cache
-                .retain(|_, e| e.value.is_some() || e.stored.is_some());
+                .retain(|_, e| e.value.is_some() || e.stored != Stored::NONE);
         }
         if live_delta != 0 {
             c.add_keys(&self.name, live_delta);
@@ -268,12 +318,12 @@ where
         }
         let target = self.capacity - self.capacity / 10;
         let evictable =
-            |e: &Entry<S>| !e.dirty && e.stored.is_none_or(|s| durable.is_some_and(|d| s <= d));
+            |e: &Entry<S>| !e.dirty() && e.stored.epoch().is_none_or(|s| durable.is_some_and(|d| s <= d));
         let mut ages: Vec<u64> = self
             .cache
             .values()
             .filter(|e| evictable(e))
-            .map(|e| e.touched)
+            .map(|e| e.touched())
             .collect();
         let excess = self.cache.len() - target;
         if ages.is_empty() {
@@ -283,7 +333,7 @@ where
         let (_, &mut cutoff, _) = ages.select_nth_unstable(n - 1);
         let mut left = n;
         self.cache.retain(|_, e| {
-            if left > 0 && e.touched <= cutoff && evictable(e) {
+            if left > 0 && e.touched() <= cutoff && evictable(e) {
                 left -= 1;
                 false
             } else {
@@ -313,11 +363,11 @@ impl Stager<'_> {
         key: &K,
         entry: &mut Entry<S>,
     ) -> Result<(), StoreError> {
-        if !entry.dirty {
+        if !entry.dirty() {
             return Ok(());
         }
-        entry.dirty = false;
-        if entry.value.is_none() && entry.stored.is_none() {
+        entry.mark &= !1;
+        if entry.value.is_none() && entry.stored == Stored::NONE {
             self.vanished += 1;
             return Ok(());
         }
@@ -337,12 +387,11 @@ impl Stager<'_> {
             (self.step, group),
             self.key_buf,
             value,
-            entry.stored,
+            entry.stored.epoch(),
         );
         let live = entry.value.is_some();
-        self.live_delta += i64::from(live) - i64::from(entry.stored_live);
-        entry.stored = Some(self.epoch);
-        entry.stored_live = live;
+        self.live_delta += i64::from(live) - i64::from(entry.stored.live());
+        entry.stored = Stored::new(self.epoch, live);
         Ok(())
     }
 }
