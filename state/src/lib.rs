@@ -33,5 +33,5 @@ mod table;
 pub use checkpoint::{CheckpointError, Checkpointer};
 pub use ids::{Epoch, Fault, StepId, WorkerIndex};
 pub use key_groups::{stable_hash, KeyGroup, KeyGroups, KeyGroupsError, DEFAULT_KEY_GROUPS};
-pub use store::{Batch, KvStore, MemoryStore, RocksStore, StoreError};
+pub use store::{Batch, KvStore, MemoryStore, RocksStore, StoreError, INGEST_FROM};
 pub use table::{SharedCheckpointer, Table};

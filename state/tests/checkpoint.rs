@@ -1,4 +1,5 @@
-//! The checkpoint protocol on both stores: versions per epoch, resume at
+//! The checkpoint protocol on every store (in memory; RocksDB through its
+//! log; RocksDB ingesting every batch): versions per epoch, resume at
 //! the minimum prepared epoch, discarding newer versions, garbage
 //! collection, the bounded cache, and the start-up checks of steps.
 
@@ -9,10 +10,13 @@ use std::sync::Arc;
 use rill_state::checkpoint::{self, CheckpointError, Checkpointer};
 use rill_state::{KeyGroups, KvStore, MemoryStore, RocksStore, SharedCheckpointer, Table};
 
-fn on_both(case: fn(Arc<dyn KvStore>)) {
+fn on_each(case: fn(Arc<dyn KvStore>)) {
     case(Arc::new(MemoryStore::new()));
-    let dir = tempfile::tempdir().unwrap();
-    case(Arc::new(RocksStore::open(dir.path()).unwrap()));
+    for ingest_from in [usize::MAX, 1] {
+        let dir = tempfile::tempdir().unwrap();
+        let store = RocksStore::open(dir.path()).unwrap();
+        case(Arc::new(store.ingesting_from(ingest_from)));
+    }
 }
 
 fn worker(store: &Arc<dyn KvStore>, w: u32, resume: Option<u64>) -> SharedCheckpointer {
@@ -48,7 +52,7 @@ fn resume_of(store: &dyn KvStore, workers: u32) -> Option<u64> {
 
 #[test]
 fn resume_takes_the_minimum_prepared_epoch_and_discards_newer_versions() {
-    on_both(|store| {
+    on_each(|store| {
         let (c0, c1) = (worker(&store, 0, None), worker(&store, 1, None));
         let (mut t0, mut t1) = (table(&c0, "sum", 100), table(&c1, "sum", 100));
         for epoch in 0..3u64 {
@@ -85,7 +89,7 @@ fn resume_takes_the_minimum_prepared_epoch_and_discards_newer_versions() {
 
 #[test]
 fn a_fresh_start_discards_everything_when_a_worker_never_prepared() {
-    on_both(|store| {
+    on_each(|store| {
         let c0 = worker(&store, 0, None);
         let mut t0 = table(&c0, "sum", 100);
         add(&mut t0, "a", 0, 1);
@@ -102,7 +106,7 @@ fn a_fresh_start_discards_everything_when_a_worker_never_prepared() {
 
 #[test]
 fn garbage_collection_keeps_one_version_per_key() {
-    on_both(|store| {
+    on_each(|store| {
         let c = worker(&store, 0, None);
         let mut t = table(&c, "sum", 1_000_000);
         for epoch in 0..20u64 {
@@ -129,7 +133,7 @@ fn garbage_collection_keeps_one_version_per_key() {
 
 #[test]
 fn deletions_hide_older_versions_and_are_collected_once_complete() {
-    on_both(|store| {
+    on_each(|store| {
         let c = worker(&store, 0, None);
         let mut t = table(&c, "sum", 100);
         add(&mut t, "gone", 0, 3);
@@ -155,7 +159,7 @@ fn deletions_hide_older_versions_and_are_collected_once_complete() {
 
 #[test]
 fn a_cache_smaller_than_the_state_reads_the_rest_from_the_store() {
-    on_both(|store| {
+    on_each(|store| {
         let c = worker(&store, 0, None);
         let mut t = table(&c, "sum", 50);
         for epoch in 0..20u64 {
@@ -183,7 +187,7 @@ fn a_cache_smaller_than_the_state_reads_the_rest_from_the_store() {
 
 #[test]
 fn resuming_checks_steps_by_name_kind_and_key_groups() {
-    on_both(|store| {
+    on_each(|store| {
         let c = worker(&store, 0, None);
         let mut t = table(&c, "totals", 10);
         add(&mut t, "a", 0, 1);
@@ -244,7 +248,7 @@ fn resuming_checks_steps_by_name_kind_and_key_groups() {
 
 #[test]
 fn checkpoints_are_listed_with_keys_per_step() {
-    on_both(|store| {
+    on_each(|store| {
         let c = worker(&store, 0, None);
         let mut t = table(&c, "totals", 10);
         for epoch in 0..3u64 {

@@ -1,5 +1,6 @@
 //! One conformance suite for every `KvStore`: the in-memory store and
-//! RocksDB on disk. Each case runs against both.
+//! RocksDB on disk, the latter both writing batches through its log and
+//! ingesting every batch as a table file. Each case runs against all three.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -9,10 +10,16 @@ use rill_state::{Batch, KvStore, MemoryStore, RocksStore, StoreError};
 
 type Case = fn(Arc<dyn KvStore>);
 
-fn on_both(case: Case) {
+fn on_each(case: Case) {
     case(Arc::new(MemoryStore::new()));
     let dir = tempfile::tempdir().unwrap();
-    case(Arc::new(RocksStore::open(dir.path()).unwrap()));
+    case(Arc::new(
+        RocksStore::open(dir.path())
+            .unwrap()
+            .ingesting_from(usize::MAX),
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    case(Arc::new(RocksStore::open(dir.path()).unwrap().ingesting_from(1)));
 }
 
 fn put(store: &dyn KvStore, pairs: &[(&str, &str)]) {
@@ -32,7 +39,7 @@ fn get(store: &dyn KvStore, key: &str) -> Option<String> {
 
 #[test]
 fn put_get_delete_and_last_write_in_a_batch_wins() {
-    on_both(|s| {
+    on_each(|s| {
         assert_eq!(get(&*s, "a"), None);
         put(&*s, &[("a", "1"), ("b", "2"), ("a", "3")]);
         assert_eq!(get(&*s, "a").as_deref(), Some("3"), "{}", s.kind());
@@ -51,7 +58,7 @@ fn put_get_delete_and_last_write_in_a_batch_wins() {
 
 #[test]
 fn scan_is_ordered_bounded_by_prefix_from_and_limit() {
-    on_both(|s| {
+    on_each(|s| {
         put(
             &*s,
             &[
@@ -90,7 +97,7 @@ fn scan_is_ordered_bounded_by_prefix_from_and_limit() {
 
 #[test]
 fn every_store_carries_the_format_version() {
-    on_both(|s| {
+    on_each(|s| {
         assert_eq!(
             s.get(FORMAT_KEY).unwrap(),
             Some(FORMAT_VERSION.to_le_bytes().to_vec()),
@@ -102,7 +109,7 @@ fn every_store_carries_the_format_version() {
 
 #[test]
 fn a_reader_never_sees_half_a_batch() {
-    on_both(|s| {
+    on_each(|s| {
         const KEYS: usize = 200;
         let stop = Arc::new(AtomicBool::new(false));
         let writer = {
@@ -139,7 +146,7 @@ fn a_reader_never_sees_half_a_batch() {
 
 #[test]
 fn live_bytes_grow_with_data_and_compact_works() {
-    on_both(|s| {
+    on_each(|s| {
         let before = s.live_bytes().unwrap();
         let mut b = Batch::new();
         for k in 0..5000u32 {
@@ -223,9 +230,9 @@ fn rocksdb_reports_a_damaged_table_file_as_corrupted() {
 }
 
 /// Kills a process writing large batches at random moments (SIGKILL), then
-/// reopens the store: every key must hold the same batch number.
-#[test]
-fn rocksdb_crash_never_exposes_half_a_batch() {
+/// reopens the store: every key must hold the same batch number. The
+/// writer ingests batches of at least `ingest_from` changes as table files.
+fn crash_rounds(ingest_from: usize) {
     use rand::Rng;
     use std::io::{BufRead, BufReader};
     use std::process::{Command, Stdio};
@@ -236,6 +243,7 @@ fn rocksdb_crash_never_exposes_half_a_batch() {
         let mut child = Command::new(env!("CARGO_BIN_EXE_rill-state-torture"))
             .arg(dir.path())
             .arg("3000")
+            .arg(ingest_from.to_string())
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
@@ -271,9 +279,39 @@ fn rocksdb_crash_never_exposes_half_a_batch() {
                 "round {round}: acknowledged batch {acked} lost (found {n})"
             );
         }
+        let incoming = std::fs::read_dir(dir.path().join("incoming")).unwrap().count();
+        assert_eq!(incoming, 0, "round {round}: unfinished table files kept");
         last_seen = Some(n);
     }
     assert!(last_seen.is_some());
+}
+
+#[test]
+fn rocksdb_crash_never_exposes_half_a_batch() {
+    crash_rounds(usize::MAX);
+}
+
+#[test]
+fn rocksdb_crash_never_exposes_half_an_ingested_batch() {
+    crash_rounds(1);
+}
+
+/// A table file left in `incoming/` was never ingested: reopening removes
+/// it, and nothing in it is seen.
+#[test]
+fn rocksdb_drops_a_table_file_a_crash_left_unfinished() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let s = RocksStore::open(dir.path()).unwrap().ingesting_from(1);
+        put(&s, &[("a", "1")]);
+    }
+    let stray = dir.path().join("incoming").join("7.sst");
+    std::fs::write(&stray, b"half a table file").unwrap();
+    let s = RocksStore::open(dir.path()).unwrap().ingesting_from(1);
+    assert!(!stray.exists(), "the unfinished file is still there");
+    assert_eq!(get(&s, "a").as_deref(), Some("1"));
+    put(&s, &[("b", "2")]);
+    assert_eq!(get(&s, "b").as_deref(), Some("2"));
 }
 
 #[test]

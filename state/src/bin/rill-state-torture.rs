@@ -2,8 +2,9 @@
 //! RocksDB store forever, each setting every one of `KEYS` keys to the
 //! batch's number, until it is killed.
 //!
-//! Usage: `rill-state-torture DIR [KEYS]`. Prints `ready` after the first
-//! batch is durable and `wrote N` after each batch.
+//! Usage: `rill-state-torture DIR [KEYS] [INGEST_FROM]`. Prints `wrote N`
+//! after each batch is durable. Batches of at least `INGEST_FROM` changes
+//! are ingested as table files (default: the store's own threshold).
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -13,7 +14,7 @@ use rill_state::{Batch, KvStore, RocksStore};
 fn main() {
     let mut args = std::env::args().skip(1);
     let Some(dir) = args.next().map(PathBuf::from) else {
-        eprintln!("usage: rill-state-torture DIR [KEYS]");
+        eprintln!("usage: rill-state-torture DIR [KEYS] [INGEST_FROM]");
         std::process::exit(2);
     };
     let keys: u32 = match args.next().map(|k| k.parse()) {
@@ -24,8 +25,16 @@ fn main() {
             std::process::exit(2);
         }
     };
+    let ingest_from: usize = match args.next().map(|k| k.parse()) {
+        None => rill_state::INGEST_FROM,
+        Some(Ok(n)) => n,
+        Some(Err(e)) => {
+            eprintln!("INGEST_FROM: {e}");
+            std::process::exit(2);
+        }
+    };
     let store = match RocksStore::open(&dir) {
-        Ok(s) => s,
+        Ok(s) => s.ingesting_from(ingest_from),
         Err(e) => {
             eprintln!("{e}");
             std::process::exit(1);

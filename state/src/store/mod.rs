@@ -8,7 +8,7 @@ mod rocks;
 
 pub use error::StoreError;
 pub use memory::MemoryStore;
-pub use rocks::RocksStore;
+pub use rocks::{RocksStore, INGEST_FROM};
 
 /// The version of the on-disk layout this build reads and writes (2: undo
 /// logs are flat byte records instead of bincode lists).

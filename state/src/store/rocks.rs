@@ -1,17 +1,40 @@
 //! [`RocksStore`]: the durable store, one RocksDB database per process.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
-use rocksdb::{DBCompressionType, Direction, ErrorKind, IteratorMode, Options, WriteOptions, DB};
+use rocksdb::{
+    DBCompressionType, Direction, ErrorKind, IngestExternalFileOptions, IteratorMode, Options,
+    SstFileWriter, WriteOptions, DB,
+};
 
 use super::{check_format, Batch, Entries, KvStore, Op, StoreError};
 
-/// A [`KvStore`] on RocksDB. Every batch is one RocksDB `WriteBatch`
-/// written with `sync`, so it is atomic and survives a crash once `write`
-/// returns.
+/// Batches with at least this many changes are ingested as a table file
+/// rather than written through the memtable (see [`RocksStore`]).
+pub const INGEST_FROM: usize = 8192;
+
+/// Where table files are built before they are ingested, inside the
+/// store's directory (RocksDB leaves subdirectories alone).
+const INCOMING: &str = "incoming";
+
+/// A [`KvStore`] on RocksDB. Every batch is written atomically and is
+/// durable once `write` returns, in one of two ways:
+///
+/// - a small batch is one `WriteBatch`, written with `sync` through the
+///   write-ahead log into the memtable;
+/// - a large one (a checkpoint of many keys) is built, in key order, into
+///   a table file that RocksDB then ingests, atomically and synced. This
+///   skips the memtable, whose inserts cost several times more than
+///   writing the same entries to a file (see `benches/RESULTS.md`).
+///
+/// A table file left half-built by a crash was never ingested, so it is
+/// never seen; the next open removes it.
 pub struct RocksStore {
     db: DB,
     path: PathBuf,
+    ingest_from: usize,
+    next_file: AtomicU64,
 }
 
 impl std::fmt::Debug for RocksStore {
@@ -41,13 +64,29 @@ impl RocksStore {
         opts.set_keep_log_file_num(3);
         opts.set_max_log_file_size(1 << 20);
         let db = DB::open(&opts, path).map_err(|e| map_err(&location, e))?;
+        let incoming = path.join(INCOMING);
+        // Files here were never ingested: a crash cut their batch short.
+        let _ = std::fs::remove_dir_all(&incoming);
+        std::fs::create_dir_all(&incoming).map_err(|e| StoreError::Io {
+            location: incoming.display().to_string(),
+            detail: e.to_string(),
+        })?;
         let store = RocksStore {
             db,
             path: path.to_owned(),
+            ingest_from: INGEST_FROM,
+            next_file: AtomicU64::new(0),
         };
         let empty = store.db.iterator(IteratorMode::Start).next().is_none();
         check_format(&store, &location, empty)?;
         Ok(store)
+    }
+
+    /// Ingests batches of at least `changes` changes as table files instead
+    /// of [`INGEST_FROM`] (`0` or `1`: every batch; `usize::MAX`: none).
+    pub fn ingesting_from(mut self, changes: usize) -> Self {
+        self.ingest_from = changes;
+        self
     }
 
     /// Opens an existing store for reading only (while a job may be running).
@@ -64,6 +103,8 @@ impl RocksStore {
         let store = RocksStore {
             db,
             path: path.to_owned(),
+            ingest_from: usize::MAX,
+            next_file: AtomicU64::new(0),
         };
         check_format(&store, &location, false)?;
         Ok(store)
@@ -76,6 +117,56 @@ impl RocksStore {
 
     fn err(&self, e: rocksdb::Error) -> StoreError {
         map_err(&self.path.display().to_string(), e)
+    }
+
+    /// Writes `batch` through the write-ahead log, in `order`.
+    fn write_logged(&self, batch: &Batch, order: &[u32]) -> Result<(), StoreError> {
+        let mut wb = rocksdb::WriteBatch::with_capacity_bytes(batch.bytes() + 16 * batch.len());
+        for &i in order {
+            match batch.op(i as usize) {
+                Op::Put(k, v) => wb.put(k, v),
+                Op::Delete(k) => wb.delete(k),
+            }
+        }
+        let mut opts = WriteOptions::default();
+        opts.set_sync(true);
+        self.db.write_opt(wb, &opts).map_err(|e| self.err(e))
+    }
+
+    /// Builds `batch` (in key `order`) into a table file and ingests it.
+    /// Of several changes to one key only the last is kept, as a
+    /// `WriteBatch` would.
+    fn ingest(&self, batch: &Batch, order: &[u32]) -> Result<(), StoreError> {
+        let n = self.next_file.fetch_add(1, Ordering::Relaxed);
+        let file = self.path.join(INCOMING).join(format!("{n}.sst"));
+        let mut opts = Options::default();
+        opts.set_compression_type(DBCompressionType::Lz4);
+        let mut writer = SstFileWriter::create(&opts);
+        let built = (|| {
+            writer.open(&file)?;
+            for (at, &i) in order.iter().enumerate() {
+                let op = batch.op(i as usize);
+                let superseded = order
+                    .get(at + 1)
+                    .is_some_and(|&next| batch.op(next as usize).key() == op.key());
+                match op {
+                    _ if superseded => {}
+                    Op::Put(k, v) => writer.put(k, v)?,
+                    Op::Delete(k) => writer.delete(k)?,
+                }
+            }
+            writer.finish()
+        })();
+        let result = built.and_then(|()| {
+            let mut ingest = IngestExternalFileOptions::default();
+            // Linked into the store, not copied; removed here on success.
+            ingest.set_move_files(true);
+            self.db.ingest_external_file_opts(&ingest, vec![&file])
+        });
+        if result.is_err() {
+            let _ = std::fs::remove_file(&file);
+        }
+        result.map_err(|e| self.err(e))
     }
 }
 
@@ -129,20 +220,18 @@ impl KvStore for RocksStore {
     }
 
     fn write(&self, batch: Batch) -> Result<(), StoreError> {
-        // Key order makes the memtable inserts sequential (RocksDB's skip
-        // list reuses its last splice); the sort is stable, so a later
-        // change to the same key still wins.
-        let order = key_order(&batch);
-        let mut wb = rocksdb::WriteBatch::with_capacity_bytes(batch.bytes() + 16 * batch.len());
-        for i in order {
-            match batch.op(i as usize) {
-                Op::Put(k, v) => wb.put(k, v),
-                Op::Delete(k) => wb.delete(k),
-            }
+        if batch.is_empty() {
+            return Ok(());
         }
-        let mut opts = WriteOptions::default();
-        opts.set_sync(true);
-        self.db.write_opt(wb, &opts).map_err(|e| self.err(e))
+        // A table file needs its keys in order; so do fast memtable
+        // inserts (RocksDB's skip list reuses its last splice). The sort
+        // is stable, so a later change to the same key still wins.
+        let order = key_order(&batch);
+        if batch.len() >= self.ingest_from {
+            self.ingest(&batch, &order)
+        } else {
+            self.write_logged(&batch, &order)
+        }
     }
 
     fn compact(&self) -> Result<(), StoreError> {
