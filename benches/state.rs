@@ -96,19 +96,30 @@ fn overhead() {
     let only = std::env::var("BENCH_MODE").unwrap_or_default();
     for workers in worker_counts() {
         let (mut plain, mut durable) = (Vec::new(), Vec::new());
+        let (mut plain_cpu, mut durable_cpu) = (Vec::new(), Vec::new());
         for _ in 0..repeat {
             if only != "durable" {
+                let cpu = cpu_seconds();
                 plain.push(run_keyed(Op::Sum, records, keys, args(workers, None)));
+                plain_cpu.push(cpu_seconds() - cpu);
             }
             if only != "plain" {
                 let dir = tempfile::tempdir().expect("tempdir");
                 let a = args(workers, Some(dir.path()));
+                let cpu = cpu_seconds();
                 durable.push(run_keyed(Op::Sum, records, keys, a));
+                durable_cpu.push(cpu_seconds() - cpu);
             }
         }
         let (p, d) = (Spread::of(&mut plain), Spread::of(&mut durable));
         println!(
             "{workers} worker(s): no state dir {p}; RocksDB checkpoints {d}; overhead {:+.1}% (medians)",
+            (d.median / p.median - 1.0) * 100.0
+        );
+        let (p, d) = (Spread::of(&mut plain_cpu), Spread::of(&mut durable_cpu));
+        println!(
+            "{workers} worker(s), CPU time (all threads): no state dir {p}; RocksDB checkpoints {d}; \
+             {:+.1}% (medians)",
             (d.median / p.median - 1.0) * 100.0
         );
     }
@@ -142,6 +153,26 @@ impl Spread {
 impl std::fmt::Display for Spread {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{:.2} s ({:.2}-{:.2})", self.median, self.min, self.max)
+    }
+}
+
+/// User plus system CPU time of this process so far, every thread
+/// included (from `/proc/self/stat`, in clock ticks of 1/100 s); NaN
+/// where that file is missing.
+fn cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return f64::NAN;
+    };
+    // Fields after the parenthesised command name; utime and stime are
+    // the 14th and 15th of the whole line.
+    let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
+        return f64::NAN;
+    };
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok());
+    match (ticks(11), ticks(12)) {
+        (Some(u), Some(s)) => (u + s) / 100.0,
+        _ => f64::NAN,
     }
 }
 

@@ -120,9 +120,9 @@ impl RocksStore {
     }
 
     /// Writes `batch` through the write-ahead log, in `order`.
-    fn write_logged(&self, batch: &Batch, order: &[u32]) -> Result<(), StoreError> {
+    fn write_logged(&self, batch: &Batch, order: &[Ordered]) -> Result<(), StoreError> {
         let mut wb = rocksdb::WriteBatch::with_capacity_bytes(batch.bytes() + 16 * batch.len());
-        for &i in order {
+        for &(_, i) in order {
             match batch.op(i as usize) {
                 Op::Put(k, v) => wb.put(k, v),
                 Op::Delete(k) => wb.delete(k),
@@ -136,7 +136,7 @@ impl RocksStore {
     /// Builds `batch` (in key `order`) into a table file and ingests it.
     /// Of several changes to one key only the last is kept, as a
     /// `WriteBatch` would.
-    fn ingest(&self, batch: &Batch, order: &[u32]) -> Result<(), StoreError> {
+    fn ingest(&self, batch: &Batch, order: &[Ordered]) -> Result<(), StoreError> {
         let n = self.next_file.fetch_add(1, Ordering::Relaxed);
         let file = self.path.join(INCOMING).join(format!("{n}.sst"));
         let mut opts = Options::default();
@@ -144,11 +144,13 @@ impl RocksStore {
         let mut writer = SstFileWriter::create(&opts);
         let built = (|| {
             writer.open(&file)?;
-            for (at, &i) in order.iter().enumerate() {
+            for (at, &(head, i)) in order.iter().enumerate() {
                 let op = batch.op(i as usize);
-                let superseded = order
-                    .get(at + 1)
-                    .is_some_and(|&next| batch.op(next as usize).key() == op.key());
+                // Equal keys have equal heads: most changes are told apart
+                // without reading the next key.
+                let superseded = order.get(at + 1).is_some_and(|&(next_head, next)| {
+                    next_head == head && batch.op(next as usize).key() == op.key()
+                });
                 match op {
                     _ if superseded => {}
                     Op::Put(k, v) => writer.put(k, v)?,
@@ -226,12 +228,21 @@ impl KvStore for RocksStore {
         // A table file needs its keys in order; so do fast memtable
         // inserts (RocksDB's skip list reuses its last splice). The sort
         // is stable, so a later change to the same key still wins.
+        let started = std::time::Instant::now();
         let order = key_order(&batch);
-        if batch.len() >= self.ingest_from {
-            self.ingest(&batch, &order)
+        let sorted = started.elapsed();
+        let (how, result) = if batch.len() >= self.ingest_from {
+            ("ingested", self.ingest(&batch, &order))
         } else {
-            self.write_logged(&batch, &order)
-        }
+            ("logged", self.write_logged(&batch, &order))
+        };
+        log::debug!(
+            "store: {how} {} changes ({} bytes) in {:.1?} (ordering {sorted:.1?})",
+            batch.len(),
+            batch.bytes(),
+            started.elapsed()
+        );
+        result
     }
 
     fn compact(&self) -> Result<(), StoreError> {
@@ -267,11 +278,16 @@ impl KvStore for RocksStore {
     }
 }
 
+/// A change's place in key order: its key's first 24 bytes as integers
+/// (zero-padded), and its index in the batch.
+type Ordered = ((u64, u64, u64), u32);
+
 /// The batch's changes in key order (stable: a later change to a key
-/// stays after an earlier one). Each change sorts first by its key's
-/// first 24 bytes held inline, so most comparisons touch no key bytes.
-fn key_order(batch: &Batch) -> Vec<u32> {
-    fn head(key: &[u8]) -> [u64; 3] {
+/// stays after an earlier one). Changes are sorted by their key's first
+/// 24 bytes held inline, as plain integers; only runs with equal heads
+/// (the same key, or keys sharing 24 bytes) then compare whole keys.
+fn key_order(batch: &Batch) -> Vec<Ordered> {
+    fn head(key: &[u8]) -> (u64, u64, u64) {
         let mut padded = [0u8; 24];
         let n = key.len().min(24);
         padded[..n].copy_from_slice(&key[..n]);
@@ -280,24 +296,29 @@ fn key_order(batch: &Batch) -> Vec<u32> {
             w.copy_from_slice(&padded[i * 8..i * 8 + 8]);
             u64::from_be_bytes(w)
         };
-        [word(0), word(1), word(2)]
+        (word(0), word(1), word(2))
     }
-    let mut items: Vec<([u64; 3], u32)> = batch
+    let mut items: Vec<Ordered> = batch
         .ops()
         .enumerate()
         .map(|(i, op)| (head(op.key()), i as u32))
         .collect();
-    items.sort_unstable_by(|a, b| {
-        a.0.cmp(&b.0)
-            .then_with(|| {
-                batch
-                    .op(a.1 as usize)
-                    .key()
-                    .cmp(batch.op(b.1 as usize).key())
-            })
-            .then(a.1.cmp(&b.1))
-    });
-    items.into_iter().map(|(_, i)| i).collect()
+    items.sort_unstable_by_key(|item| item.0);
+    let mut start = 0;
+    while start < items.len() {
+        let run = items[start..]
+            .iter()
+            .take_while(|item| item.0 == items[start].0)
+            .count();
+        if run > 1 {
+            items[start..start + run].sort_unstable_by(|a, b| {
+                let key = |i: u32| batch.op(i as usize).key();
+                key(a.1).cmp(key(b.1)).then(a.1.cmp(&b.1))
+            });
+        }
+        start += run;
+    }
+    items
 }
 
 #[cfg(test)]
@@ -320,7 +341,7 @@ mod tests {
             batch.put(&key, i.to_be_bytes());
             keys.push(key);
         }
-        let order = key_order(&batch);
+        let order: Vec<u32> = key_order(&batch).iter().map(|&(_, i)| i).collect();
         let mut expect: Vec<u32> = (0..keys.len() as u32).collect();
         expect.sort_by(|&a, &b| keys[a as usize].cmp(&keys[b as usize]));
         assert_eq!(order, expect);
