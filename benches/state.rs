@@ -111,7 +111,21 @@ fn overhead() {
                 durable_cpu.push(cpu_seconds() - cpu);
             }
         }
+        // Each durable run against the plain run just before it: robust to
+        // the machine speeding up or slowing down between pairs.
+        let mut ratios: Vec<f64> = plain
+            .iter()
+            .zip(&durable)
+            .map(|(p, d)| (d / p - 1.0) * 100.0)
+            .collect();
         let (p, d) = (Spread::of(&mut plain), Spread::of(&mut durable));
+        let r = Spread::of(&mut ratios);
+        if !ratios.is_empty() {
+            println!(
+                "{workers} worker(s): overhead per pair of runs: median {:+.1}% ({:+.1}% to {:+.1}%)",
+                r.median, r.min, r.max
+            );
+        }
         println!(
             "{workers} worker(s): no state dir {p}; RocksDB checkpoints {d}; overhead {:+.1}% (medians)",
             (d.median / p.median - 1.0) * 100.0

@@ -46,6 +46,12 @@ pub struct JobArgs {
     /// also copies its store after its first checkpoint.
     #[arg(long, env = "RILL_STATE_COPY_INTERVAL", default_value = "60s", value_parser = humantime::parse_duration)]
     pub state_copy_interval: Duration,
+    /// Checkpoint batches of at least this many changes are written as one
+    /// table file that the state store ingests, instead of through its
+    /// write-ahead log and memtable: several times cheaper for large
+    /// checkpoints. 0 ingests every batch.
+    #[arg(long, env = "RILL_STATE_INGEST_FROM", default_value_t = rill_state::INGEST_FROM)]
+    pub state_ingest_from: usize,
     /// How often sources close an epoch, e.g. 1s or 250ms.
     #[arg(long, env = "RILL_EPOCH_INTERVAL", default_value = "1s", value_parser = humantime::parse_duration)]
     pub epoch_interval: Duration,
@@ -72,6 +78,7 @@ impl Default for JobArgs {
             state_cache_keys: 1_000_000,
             key_groups: rill_state::DEFAULT_KEY_GROUPS,
             state_copy_interval: Duration::from_secs(60),
+            state_ingest_from: rill_state::INGEST_FROM,
             epoch_interval: Duration::from_secs(1),
             metrics_addr: None,
             dead_letter_topic: None,

@@ -35,7 +35,9 @@ impl ProcessState {
         std::fs::create_dir_all(&path).map_err(|e| {
             Error::Config(format!("cannot create --state-dir {}: {e}", path.display()))
         })?;
-        let store = RocksStore::open(&path).map_err(|e| open_error(e, dir, args))?;
+        let store = RocksStore::open(&path)
+            .map_err(|e| open_error(e, dir, args))?
+            .ingesting_from(args.state_ingest_from);
         let meta = JobMeta {
             workers: (args.workers * args.processes) as u32,
             processes: args.processes as u32,

@@ -45,11 +45,25 @@ struct Running {
     lines: mpsc::Receiver<String>,
 }
 
-fn start(brokers: &str, input: &str, output: &str, state: &std::path::Path) -> Running {
+/// Starts `key_sums`; with `ingest_all`, every checkpoint batch is
+/// ingested as a table file, else only large ones (none at this size).
+fn start(
+    brokers: &str,
+    input: &str,
+    output: &str,
+    state: &std::path::Path,
+    ingest_all: bool,
+) -> Running {
     let mut child = Command::new(env!("CARGO_BIN_EXE_key_sums"))
         .args(["--brokers", brokers, "--input", input, "--output", output])
         .arg("--state-dir")
         .arg(state)
+        .args(
+            ingest_all
+                .then_some(["--state-ingest-from", "0"])
+                .into_iter()
+                .flatten(),
+        )
         .args(["-w", "2", "--stop-at-end", "--epoch-interval", "100ms"])
         .env("RUST_LOG", "info,rill::checkpoint=debug")
         .stdout(Stdio::null())
@@ -125,7 +139,15 @@ fn sum_survives_repeated_sigkill() {
     let mut attempts = 0;
     while (kills < 6 || mid_write == 0) && attempts < 24 {
         attempts += 1;
-        let mut run = start(&brokers, &input_topic, &output_topic, state.path());
+        // Both ways of writing a checkpoint, each killed both ways.
+        let ingest_all = (attempts / 2) % 2 == 1;
+        let mut run = start(
+            &brokers,
+            &input_topic,
+            &output_topic,
+            state.path(),
+            ingest_all,
+        );
         // Wait until it makes progress (its first checkpoint write), then
         // kill it: at once (inside that write) or a random moment later.
         let _ = wait_for_checkpoint_write(&mut run, Duration::from_secs(10));
@@ -157,7 +179,7 @@ fn sum_survives_repeated_sigkill() {
     eprintln!("killed {kills} times, {mid_write} during a checkpoint write");
 
     // Run to the end.
-    let mut last = start(&brokers, &input_topic, &output_topic, state.path());
+    let mut last = start(&brokers, &input_topic, &output_topic, state.path(), false);
     let status = last.child.wait().unwrap();
     assert!(status.success(), "the final run failed: {status}");
 

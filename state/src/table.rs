@@ -317,8 +317,12 @@ where
             return;
         }
         let target = self.capacity - self.capacity / 10;
-        let evictable =
-            |e: &Entry<S>| !e.dirty() && e.stored.epoch().is_none_or(|s| durable.is_some_and(|d| s <= d));
+        let evictable = |e: &Entry<S>| {
+            !e.dirty()
+                && e.stored
+                    .epoch()
+                    .is_none_or(|s| durable.is_some_and(|d| s <= d))
+        };
         let mut ages: Vec<u64> = self
             .cache
             .values()

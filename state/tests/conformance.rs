@@ -19,7 +19,9 @@ fn on_each(case: Case) {
             .ingesting_from(usize::MAX),
     ));
     let dir = tempfile::tempdir().unwrap();
-    case(Arc::new(RocksStore::open(dir.path()).unwrap().ingesting_from(1)));
+    case(Arc::new(
+        RocksStore::open(dir.path()).unwrap().ingesting_from(1),
+    ));
 }
 
 fn put(store: &dyn KvStore, pairs: &[(&str, &str)]) {
@@ -279,7 +281,9 @@ fn crash_rounds(ingest_from: usize) {
                 "round {round}: acknowledged batch {acked} lost (found {n})"
             );
         }
-        let incoming = std::fs::read_dir(dir.path().join("incoming")).unwrap().count();
+        let incoming = std::fs::read_dir(dir.path().join("incoming"))
+            .unwrap()
+            .count();
         assert_eq!(incoming, 0, "round {round}: unfinished table files kept");
         last_seen = Some(n);
     }
