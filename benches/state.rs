@@ -15,7 +15,8 @@
 //! `BENCH_STATE_MB` (1024), `BENCH_WORKERS` (`1,2`), `BENCH_REPEAT` (5: runs
 //! of each half of `overhead`, alternating; the medians are compared),
 //! `BENCH_MODE` (`plain` or `durable`: run only that half of `overhead`,
-//! for profiling).
+//! for profiling), `BENCH_INGEST_FROM` (`--state-ingest-from`, default
+//! 8192).
 
 use rill::{Job, JobArgs};
 use rill_state::{Batch, KvStore, RocksStore};
@@ -37,6 +38,7 @@ fn args(workers: usize, state_dir: Option<&std::path::Path>) -> JobArgs {
         ..JobArgs::default()
     };
     a.state_cache_keys = 1_000_000;
+    a.state_ingest_from = env("BENCH_INGEST_FROM", rill_state::INGEST_FROM as u64) as usize;
     a
 }
 
@@ -272,21 +274,28 @@ fn recovery() {
     );
 }
 
+/// Put and get rates of `RocksStore` vs a raw RocksDB loop, with synced
+/// batches of 1,000 (written through the log) and of 100,000 changes
+/// (ingested as table files by `RocksStore`).
 fn store() {
+    store_rates(1000);
+    store_rates(100_000);
+}
+
+fn store_rates(batch_size: u64) {
     const N: u64 = 1_000_000;
-    const BATCH: u64 = 1000;
     let value = vec![7u8; 100];
     let key = |i: u64| format!("key-{:012}", i.wrapping_mul(0x9E37_79B9) % (4 * N)).into_bytes();
     println!(
-        "## store: {N} puts (synced batches of {BATCH}), then {N} gets, 16 B keys, 100 B values"
+        "## store: {N} puts (synced batches of {batch_size}), then {N} gets, 16 B keys, 100 B values"
     );
 
     let dir = tempfile::tempdir().expect("tempdir");
     let store = RocksStore::open(dir.path()).expect("open");
     let t = Instant::now();
-    for b in 0..N / BATCH {
+    for b in 0..N / batch_size {
         let mut batch = Batch::new();
-        for i in b * BATCH..(b + 1) * BATCH {
+        for i in b * batch_size..(b + 1) * batch_size {
             batch.put(key(i), value.clone());
         }
         store.write(batch).expect("write");
@@ -310,9 +319,9 @@ fn store() {
     let mut wo = rocksdb::WriteOptions::default();
     wo.set_sync(true);
     let t = Instant::now();
-    for b in 0..N / BATCH {
+    for b in 0..N / batch_size {
         let mut batch = rocksdb::WriteBatch::default();
-        for i in b * BATCH..(b + 1) * BATCH {
+        for i in b * batch_size..(b + 1) * batch_size {
             batch.put(key(i), &value);
         }
         db.write_opt(batch, &wo).expect("write");
