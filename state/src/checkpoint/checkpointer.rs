@@ -175,7 +175,13 @@ impl Checkpointer {
         }
         match resume {
             Some(r) => batch.put(layout::prepared_key(worker), r.to_be_bytes()),
-            None => batch.delete(layout::prepared_key(worker)),
+            // A fresh start: only a marker left by an earlier run needs
+            // removing (on a new store there is nothing to write).
+            None => {
+                if read_prepared(store.as_ref(), worker)?.is_some() {
+                    batch.delete(layout::prepared_key(worker));
+                }
+            }
         }
         let mut catalog = BTreeMap::new();
         if resume.is_some() {
