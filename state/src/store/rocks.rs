@@ -236,12 +236,23 @@ impl KvStore for RocksStore {
         } else {
             ("logged", self.write_logged(&batch, &order))
         };
-        log::debug!(
-            "store: {how} {} changes ({} bytes) in {:.1?} (ordering {sorted:.1?})",
-            batch.len(),
-            batch.bytes(),
-            started.elapsed()
-        );
+        if log::log_enabled!(log::Level::Debug) {
+            // Ingested files land in level 0 until compaction merges them:
+            // a growing count means compaction is falling behind.
+            let level0 = self
+                .db
+                .property_int_value("rocksdb.num-files-at-level0")
+                .ok()
+                .flatten()
+                .unwrap_or(0);
+            log::debug!(
+                "store: {how} {} changes ({} bytes) in {:.1?} (ordering {sorted:.1?}); \
+                 {level0} files in level 0",
+                batch.len(),
+                batch.bytes(),
+                started.elapsed()
+            );
+        }
         result
     }
 
