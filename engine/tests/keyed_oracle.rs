@@ -1,7 +1,8 @@
 //! Seeded oracle tests for the keyed stateful steps (count, sum, aggregate,
 //! reduce, stateful_map, per-epoch emission): 1, 2 and 3 workers, in memory
-//! and with checkpoints to RocksDB under a cache far smaller than the state,
-//! each compared with a from-scratch sequential computation.
+//! and with checkpoints to RocksDB under a cache far smaller than the state
+//! (written through RocksDB's log, and ingested as table files), each
+//! compared with a from-scratch sequential computation.
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -23,29 +24,57 @@ fn input(seed: u64) -> Vec<(String, i64)> {
         .collect()
 }
 
-/// The variants every aggregation runs under: (label, flags).
+/// The variants every aggregation runs under: (label, flags, the state
+/// directory to keep alive while it runs).
 fn variants(workers: usize) -> Vec<(String, JobArgs, Option<tempfile::TempDir>)> {
     let memory = JobArgs {
         workers,
         epoch_interval: Duration::from_millis(20),
         ..JobArgs::default()
     };
-    let dir = tempfile::tempdir().unwrap();
-    let durable = JobArgs {
-        workers,
-        epoch_interval: Duration::from_millis(5),
-        state_dir: Some(dir.path().to_owned()),
-        state_cache_keys: 16,
-        ..JobArgs::default()
-    };
-    vec![
-        (format!("{workers} workers, in memory"), memory, None),
-        (
-            format!("{workers} workers, RocksDB, cache 16 keys"),
-            durable,
-            Some(dir),
-        ),
-    ]
+    let mut out = vec![(format!("{workers} workers, in memory"), memory, None)];
+    for (how, ingest_from) in [("logged", usize::MAX), ("ingested", 0)] {
+        let dir = tempfile::tempdir().unwrap();
+        let durable = JobArgs {
+            workers,
+            epoch_interval: Duration::from_millis(5),
+            state_dir: Some(dir.path().to_owned()),
+            state_cache_keys: 16,
+            state_ingest_from: ingest_from,
+            ..JobArgs::default()
+        };
+        let label = format!("{workers} workers, RocksDB ({how} checkpoints), cache 16 keys");
+        out.push((label, durable, Some(dir)));
+    }
+    out
+}
+
+/// One run of an oracle test: the seed, its input, the worker count, and
+/// the variant's label and flags.
+struct Case<'a> {
+    seed: u64,
+    data: &'a [(String, i64)],
+    workers: usize,
+    label: String,
+    args: JobArgs,
+}
+
+/// Runs `check` for every seed, worker count and variant.
+fn for_each_case(mut check: impl FnMut(Case<'_>)) {
+    for seed in SEEDS {
+        let data = input(seed);
+        for workers in WORKERS {
+            for (label, args, _dir) in variants(workers) {
+                check(Case {
+                    seed,
+                    data: &data,
+                    workers,
+                    label,
+                    args,
+                });
+            }
+        }
+    }
 }
 
 /// Per-key output sequences, in the order the owner worker emitted them.
@@ -64,23 +93,19 @@ fn inputs_by_key(data: &[(String, i64)]) -> BTreeMap<String, Vec<i64>> {
 
 #[test]
 fn count_emits_one_to_n_per_key() {
-    for seed in SEEDS {
-        let data = input(seed);
-        let expected: BTreeMap<String, Vec<u64>> = inputs_by_key(&data)
+    for_each_case(|case| {
+        let expected: BTreeMap<String, Vec<u64>> = inputs_by_key(case.data)
             .into_iter()
             .map(|(k, v)| (k, (1..=v.len() as u64).collect()))
             .collect();
-        for workers in WORKERS {
-            for (label, args, _dir) in variants(workers) {
-                let d = data.clone();
-                let out = rill::testing::run_with(args, move |flow| {
-                    flow.source_iter_keyed("in", d.clone()).count("count")
-                })
-                .unwrap();
-                assert_eq!(by_key(&out), expected, "seed {seed}, {label}");
-            }
-        }
-    }
+        let d = case.data.to_vec();
+        let out = rill::testing::run_with(case.args, move |flow| {
+            flow.source_iter_keyed("in", d.clone()).count("count")
+        })
+        .unwrap();
+        let (seed, label) = (case.seed, &case.label);
+        assert_eq!(by_key(&out), expected, "seed {seed}, {label}");
+    });
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,126 +117,130 @@ enum Out {
 
 #[test]
 fn sum_aggregate_reduce_match_a_sequential_fold() {
-    for seed in SEEDS {
-        let data = input(seed);
-        let per_key = inputs_by_key(&data);
-        for workers in WORKERS {
-            for (label, args, _dir) in variants(workers) {
-                let d = data.clone();
-                let out = rill::testing::run_with(args, move |flow| {
-                    let sums = flow
-                        .source_iter_keyed("in", d.clone())
-                        .sum("sum")
-                        .map("tag-sum", Out::Sum);
-                    let ranges = flow
-                        .source_iter_keyed("in2", d.clone())
-                        .aggregate(
-                            "min-max",
-                            || (i64::MAX, i64::MIN),
-                            |a, v| {
-                                a.0 = a.0.min(v);
-                                a.1 = a.1.max(v);
-                            },
-                        )
-                        .map("tag-range", |(lo, hi)| Out::Range(lo, hi));
-                    let maxes = flow
-                        .source_iter_keyed("in3", d.clone())
-                        .reduce("max", |a, b| a.max(b))
-                        .map("tag-max", Out::Max);
-                    sums.merge("all", [ranges, maxes])
-                })
-                .unwrap();
-                let mut sums: BTreeMap<String, Vec<i64>> = BTreeMap::new();
-                let mut ranges: BTreeMap<String, Vec<(i64, i64)>> = BTreeMap::new();
-                let mut maxes: BTreeMap<String, Vec<i64>> = BTreeMap::new();
-                for (k, o) in out {
-                    match o {
-                        Out::Sum(x) => sums.entry(k).or_default().push(x),
-                        Out::Range(lo, hi) => ranges.entry(k).or_default().push((lo, hi)),
-                        Out::Max(m) => maxes.entry(k).or_default().push(m),
-                    }
-                }
-                for (k, values) in &per_key {
-                    let ctx = format!("seed {seed}, {label}, key {k}");
-                    let lo = *values.iter().min().unwrap();
-                    let hi = *values.iter().max().unwrap();
-                    let n = values.len();
-                    assert_eq!(sums[k].len(), n, "{ctx}: sum outputs");
-                    assert_eq!(sums[k].last(), Some(&values.iter().sum()), "{ctx}");
-                    assert_eq!(ranges[k].len(), n, "{ctx}: aggregate outputs");
-                    assert_eq!(ranges[k].last(), Some(&(lo, hi)), "{ctx}");
-                    assert_eq!(maxes[k].len(), n, "{ctx}: reduce outputs");
-                    assert_eq!(maxes[k].last(), Some(&hi), "{ctx}");
-                    if workers == 1 {
-                        // One worker: each changelog is exactly the running fold.
-                        let mut acc = (0, i64::MAX, i64::MIN);
-                        let mut expect_sums = Vec::new();
-                        let mut expect_ranges = Vec::new();
-                        let mut expect_maxes = Vec::new();
-                        for v in values {
-                            acc = (acc.0 + v, acc.1.min(*v), acc.2.max(*v));
-                            expect_sums.push(acc.0);
-                            expect_ranges.push((acc.1, acc.2));
-                            expect_maxes.push(acc.2);
-                        }
-                        assert_eq!(sums[k], expect_sums, "{ctx}");
-                        assert_eq!(ranges[k], expect_ranges, "{ctx}");
-                        assert_eq!(maxes[k], expect_maxes, "{ctx}");
-                    }
-                }
+    for_each_case(|case| {
+        let Case {
+            seed,
+            data,
+            workers,
+            label,
+            args,
+        } = case;
+        let per_key = inputs_by_key(data);
+        let d = data.to_vec();
+        let out = rill::testing::run_with(args, move |flow| {
+            let sums = flow
+                .source_iter_keyed("in", d.clone())
+                .sum("sum")
+                .map("tag-sum", Out::Sum);
+            let ranges = flow
+                .source_iter_keyed("in2", d.clone())
+                .aggregate(
+                    "min-max",
+                    || (i64::MAX, i64::MIN),
+                    |a, v| {
+                        a.0 = a.0.min(v);
+                        a.1 = a.1.max(v);
+                    },
+                )
+                .map("tag-range", |(lo, hi)| Out::Range(lo, hi));
+            let maxes = flow
+                .source_iter_keyed("in3", d.clone())
+                .reduce("max", |a, b| a.max(b))
+                .map("tag-max", Out::Max);
+            sums.merge("all", [ranges, maxes])
+        })
+        .unwrap();
+        let mut sums: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+        let mut ranges: BTreeMap<String, Vec<(i64, i64)>> = BTreeMap::new();
+        let mut maxes: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+        for (k, o) in out {
+            match o {
+                Out::Sum(x) => sums.entry(k).or_default().push(x),
+                Out::Range(lo, hi) => ranges.entry(k).or_default().push((lo, hi)),
+                Out::Max(m) => maxes.entry(k).or_default().push(m),
             }
         }
-    }
+        for (k, values) in &per_key {
+            let ctx = format!("seed {seed}, {label}, key {k}");
+            let lo = *values.iter().min().unwrap();
+            let hi = *values.iter().max().unwrap();
+            let n = values.len();
+            assert_eq!(sums[k].len(), n, "{ctx}: sum outputs");
+            assert_eq!(sums[k].last(), Some(&values.iter().sum()), "{ctx}");
+            assert_eq!(ranges[k].len(), n, "{ctx}: aggregate outputs");
+            assert_eq!(ranges[k].last(), Some(&(lo, hi)), "{ctx}");
+            assert_eq!(maxes[k].len(), n, "{ctx}: reduce outputs");
+            assert_eq!(maxes[k].last(), Some(&hi), "{ctx}");
+            if workers == 1 {
+                // One worker: each changelog is exactly the running fold.
+                let mut acc = (0, i64::MAX, i64::MIN);
+                let mut expect_sums = Vec::new();
+                let mut expect_ranges = Vec::new();
+                let mut expect_maxes = Vec::new();
+                for v in values {
+                    acc = (acc.0 + v, acc.1.min(*v), acc.2.max(*v));
+                    expect_sums.push(acc.0);
+                    expect_ranges.push((acc.1, acc.2));
+                    expect_maxes.push(acc.2);
+                }
+                assert_eq!(sums[k], expect_sums, "{ctx}");
+                assert_eq!(ranges[k], expect_ranges, "{ctx}");
+                assert_eq!(maxes[k], expect_maxes, "{ctx}");
+            }
+        }
+    });
 }
 
 #[test]
 fn stateful_map_keeps_any_serde_state_and_deletes_on_none() {
     // State: (count, sum) of the key's values since the last reset; every
     // 4th value resets (deletes) the state and outputs the average.
-    for seed in SEEDS {
-        let data = input(seed);
-        let per_key = inputs_by_key(&data);
-        for workers in WORKERS {
-            for (label, args, _dir) in variants(workers) {
-                let d = data.clone();
-                let out = rill::testing::run_with(args, move |flow| {
-                    flow.source_iter_keyed("in", d.clone()).stateful_map(
-                        "avg-of-4",
-                        |_, state: Option<(u32, i64)>, v| {
-                            let (n, s) = state.unwrap_or((0, 0));
-                            let (n, s) = (n + 1, s + v);
-                            if n == 4 {
-                                (None, Some(s / 4))
-                            } else {
-                                (Some((n, s)), None)
-                            }
-                        },
-                    )
-                })
-                .unwrap();
-                let got = by_key(&out);
-                for (k, values) in &per_key {
-                    let outs = &got[k];
-                    assert_eq!(outs.len(), values.len(), "seed {seed}, {label}, {k}");
-                    let resets = outs.iter().filter(|o| o.is_some()).count();
-                    assert_eq!(resets, values.len() / 4, "seed {seed}, {label}, {k}");
-                    if workers == 1 {
-                        let expected: Vec<Option<i64>> = values
-                            .chunks(4)
-                            .flat_map(|c| {
-                                let mut v = vec![None; c.len()];
-                                if c.len() == 4 {
-                                    v[3] = Some(c.iter().sum::<i64>() / 4);
-                                }
-                                v
-                            })
-                            .collect();
-                        assert_eq!(outs, &expected, "seed {seed}, {label}, {k}");
+    for_each_case(|case| {
+        let Case {
+            seed,
+            data,
+            workers,
+            label,
+            args,
+        } = case;
+        let per_key = inputs_by_key(data);
+        let d = data.to_vec();
+        let out = rill::testing::run_with(args, move |flow| {
+            flow.source_iter_keyed("in", d.clone()).stateful_map(
+                "avg-of-4",
+                |_, state: Option<(u32, i64)>, v| {
+                    let (n, s) = state.unwrap_or((0, 0));
+                    let (n, s) = (n + 1, s + v);
+                    if n == 4 {
+                        (None, Some(s / 4))
+                    } else {
+                        (Some((n, s)), None)
                     }
-                }
+                },
+            )
+        })
+        .unwrap();
+        let got = by_key(&out);
+        for (k, values) in &per_key {
+            let outs = &got[k];
+            assert_eq!(outs.len(), values.len(), "seed {seed}, {label}, {k}");
+            let resets = outs.iter().filter(|o| o.is_some()).count();
+            assert_eq!(resets, values.len() / 4, "seed {seed}, {label}, {k}");
+            if workers == 1 {
+                let expected: Vec<Option<i64>> = values
+                    .chunks(4)
+                    .flat_map(|c| {
+                        let mut v = vec![None; c.len()];
+                        if c.len() == 4 {
+                            v[3] = Some(c.iter().sum::<i64>() / 4);
+                        }
+                        v
+                    })
+                    .collect();
+                assert_eq!(outs, &expected, "seed {seed}, {label}, {k}");
             }
         }
-    }
+    });
 }
 
 #[test]
