@@ -161,7 +161,8 @@ impl RocksStore {
         })();
         let result = built.and_then(|()| {
             let mut ingest = IngestExternalFileOptions::default();
-            // Linked into the store, not copied; removed here on success.
+            // Linked into the store, not copied; RocksDB removes this
+            // name once the file is in (a failure leaves it to us).
             ingest.set_move_files(true);
             self.db.ingest_external_file_opts(&ingest, vec![&file])
         });
