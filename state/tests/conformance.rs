@@ -316,7 +316,9 @@ fn rocksdb_drops_a_table_file_a_crash_left_unfinished() {
     assert_eq!(get(&s, "a").as_deref(), Some("1"));
     put(&s, &[("b", "2")]);
     assert_eq!(get(&s, "b").as_deref(), Some("2"));
-    let left = std::fs::read_dir(dir.path().join("incoming")).unwrap().count();
+    let left = std::fs::read_dir(dir.path().join("incoming"))
+        .unwrap()
+        .count();
     assert_eq!(left, 0, "an ingested file was left in incoming/");
 }
 
