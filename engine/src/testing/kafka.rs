@@ -135,6 +135,12 @@ pub fn produce<'a>(
     producer.flush(TIMEOUT).expect("flush the test producer");
 }
 
+/// How long [`read_topic`] keeps reading after every partition reported
+/// its end: right after a produce, Tansu can report an end of partition
+/// before the last records are visible (a CI run once read 38,200 of
+/// 40,000).
+pub const SETTLE: Duration = Duration::from_millis(500);
+
 /// A record read back from a topic.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReadRecord {
@@ -152,7 +158,8 @@ pub struct ReadRecord {
 
 /// Reads every record of `topic` until the consumer has caught up with every
 /// partition (end-of-partition events; Tansu under-reports end offsets, so
-/// they are not used), in partition order, then offset order.
+/// they are not used) and nothing new has come for [`SETTLE`], in partition
+/// order, then offset order.
 pub fn read_topic(brokers: &str, topic: &str) -> Vec<ReadRecord> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
@@ -181,7 +188,8 @@ pub fn read_topic(brokers: &str, topic: &str) -> Vec<ReadRecord> {
     let mut out: BTreeMap<i32, Vec<ReadRecord>> = BTreeMap::new();
     let mut at_end: std::collections::BTreeSet<i32> = Default::default();
     let deadline = Instant::now() + TIMEOUT * 4;
-    while at_end.len() < partitions.len() {
+    let mut last_news = Instant::now();
+    while at_end.len() < partitions.len() || last_news.elapsed() < SETTLE {
         assert!(Instant::now() < deadline, "timed out reading {topic}");
         match consumer.poll(Duration::from_millis(100)) {
             None => continue,
@@ -191,6 +199,7 @@ pub fn read_topic(brokers: &str, topic: &str) -> Vec<ReadRecord> {
             Some(Err(e)) => panic!("reading {topic}: {e}"),
             Some(Ok(m)) => {
                 at_end.remove(&m.partition());
+                last_news = Instant::now();
                 let headers = m
                     .headers()
                     .map(|h| {
