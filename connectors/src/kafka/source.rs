@@ -6,6 +6,7 @@ use rdkafka::message::Message;
 use rdkafka::ClientContext;
 use rdkafka::{Offset, TopicPartitionList};
 use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
 
 use super::{assign_partitions, KafkaConfig, SourceOptions, StartOffset, BROKER_TIMEOUT};
 use crate::{ConnectorError, Result};
@@ -27,6 +28,13 @@ pub struct RawRecord<'a> {
     pub timestamp: Option<i64>,
 }
 
+/// How long a bounded read keeps a partition open after an end-of-partition
+/// event that came past the end offset seen at start-up: the broker either
+/// under-reports end offsets (Tansu reports 1) or is still receiving records,
+/// and right after a produce its end-of-partition event can come before the
+/// last records are visible.
+const SETTLE: Duration = Duration::from_millis(300);
+
 #[derive(Debug, Clone)]
 struct PartitionState {
     /// The offset of the next record to read.
@@ -36,6 +44,49 @@ struct PartitionState {
     end: Option<i64>,
     /// For bounded reads: the partition reached its end.
     done: bool,
+    /// For bounded reads: when an end-of-partition event past `end` came,
+    /// with no record since (the partition is done once it is [`SETTLE`] old).
+    settling: Option<Instant>,
+}
+
+impl PartitionState {
+    fn new(next: i64, end: Option<i64>) -> Self {
+        PartitionState {
+            next,
+            end,
+            done: false,
+            settling: None,
+        }
+    }
+
+    /// An end-of-partition event at `now`. At exactly the end seen at
+    /// start-up the partition is done; past it, done after [`SETTLE`]
+    /// without another record.
+    fn end_of_partition(&mut self, now: Instant) {
+        match self.end {
+            Some(end) if self.next == end => self.done = true,
+            Some(end) if self.next > end => {
+                self.settling.get_or_insert(now);
+            }
+            _ => {}
+        }
+    }
+
+    /// A record at `offset` was read.
+    fn read(&mut self, offset: i64) {
+        self.next = offset + 1;
+        self.settling = None;
+    }
+
+    /// Marks the partition done if it has settled by `now`.
+    fn settle(&mut self, now: Instant) {
+        if self
+            .settling
+            .is_some_and(|since| now.duration_since(since) >= SETTLE)
+        {
+            self.done = true;
+        }
+    }
 }
 
 /// Logs librdkafka's errors, except the end-of-partition events bounded reads
@@ -111,14 +162,7 @@ impl KafkaReader {
             list.add_partition_offset(topic, p, Offset::Offset(start))
                 .map_err(|e| ConnectorError::kafka("building the assignment", e))?;
             let end = options.bounded.then_some(high);
-            partitions.insert(
-                p,
-                PartitionState {
-                    next: start,
-                    end,
-                    done: false,
-                },
-            );
+            partitions.insert(p, PartitionState::new(start, end));
         }
         consumer
             .assign(&list)
@@ -172,14 +216,16 @@ impl KafkaReader {
         E: From<ConnectorError>,
     {
         let mut read = 0;
+        let now = Instant::now();
+        for state in self.partitions.values_mut() {
+            state.settle(now);
+        }
         while read < max && !self.is_finished() {
             let message = match self.consumer.poll(std::time::Duration::ZERO) {
                 None => break,
                 Some(Err(KafkaError::PartitionEOF(p))) => {
                     if let Some(state) = self.partitions.get_mut(&p) {
-                        if state.end.is_some_and(|end| state.next >= end) {
-                            state.done = true;
-                        }
+                        state.end_of_partition(Instant::now());
                     }
                     continue;
                 }
@@ -201,7 +247,7 @@ impl KafkaReader {
                 // Produced after a bounded read ended: not part of this run.
                 continue;
             }
-            state.next = offset + 1;
+            state.read(offset);
             read += 1;
             handle(RawRecord {
                 topic: &self.topic,
@@ -250,4 +296,44 @@ pub(crate) fn partition_count<C: ConsumerContext>(
         )));
     }
     Ok(t.partitions().len() as i32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bounded_partition_ends_at_once_at_the_reported_end() {
+        let now = Instant::now();
+        let mut p = PartitionState::new(0, Some(3));
+        p.end_of_partition(now);
+        assert!(!p.done, "end of partition before the reported end");
+        for offset in 0..3 {
+            p.read(offset);
+        }
+        p.end_of_partition(now);
+        assert!(p.done);
+    }
+
+    #[test]
+    fn past_an_under_reported_end_a_partition_settles_first() {
+        let start = Instant::now();
+        // Tansu reports an end offset of 1 whatever the partition holds.
+        let mut p = PartitionState::new(0, Some(1));
+        for offset in 0..5 {
+            p.read(offset);
+        }
+        p.end_of_partition(start);
+        p.settle(start + SETTLE / 2);
+        assert!(!p.done, "done before settling");
+        // A record that was not yet visible arrives: the wait starts over.
+        p.read(5);
+        p.settle(start + SETTLE);
+        assert!(!p.done, "done although a record just came");
+        let again = start + SETTLE;
+        p.end_of_partition(again);
+        p.settle(again + SETTLE);
+        assert!(p.done);
+        assert_eq!(p.next, 6);
+    }
 }
