@@ -49,29 +49,39 @@ fn variants(workers: usize) -> Vec<(String, JobArgs, Option<tempfile::TempDir>)>
     out
 }
 
-/// One run of an oracle test: the seed, its input, the worker count, and
-/// the variant's label and flags.
+/// One run of an oracle test: the seed, its input (also per key), the
+/// worker count and the variant's label.
 struct Case<'a> {
     seed: u64,
     data: &'a [(String, i64)],
+    per_key: &'a BTreeMap<String, Vec<i64>>,
     workers: usize,
     label: String,
-    args: JobArgs,
 }
 
-/// Runs `check` for every seed, worker count and variant.
-fn for_each_case(mut check: impl FnMut(Case<'_>)) {
+impl Case<'_> {
+    /// Names the run and `key` in an assertion message.
+    fn about(&self, key: &str) -> String {
+        format!("seed {}, {}, key {key}", self.seed, self.label)
+    }
+}
+
+/// Runs `check` for every seed, worker count and variant, with the
+/// variant's flags.
+fn for_each_case(mut check: impl FnMut(&Case<'_>, JobArgs)) {
     for seed in SEEDS {
         let data = input(seed);
+        let per_key = inputs_by_key(&data);
         for workers in WORKERS {
             for (label, args, _dir) in variants(workers) {
-                check(Case {
+                let case = Case {
                     seed,
                     data: &data,
+                    per_key: &per_key,
                     workers,
                     label,
-                    args,
-                });
+                };
+                check(&case, args);
             }
         }
     }
@@ -93,18 +103,18 @@ fn inputs_by_key(data: &[(String, i64)]) -> BTreeMap<String, Vec<i64>> {
 
 #[test]
 fn count_emits_one_to_n_per_key() {
-    for_each_case(|case| {
-        let expected: BTreeMap<String, Vec<u64>> = inputs_by_key(case.data)
-            .into_iter()
-            .map(|(k, v)| (k, (1..=v.len() as u64).collect()))
+    for_each_case(|case, args| {
+        let expected: BTreeMap<String, Vec<u64>> = case
+            .per_key
+            .iter()
+            .map(|(k, v)| (k.clone(), (1..=v.len() as u64).collect()))
             .collect();
         let d = case.data.to_vec();
-        let out = rill::testing::run_with(case.args, move |flow| {
+        let out = rill::testing::run_with(args, move |flow| {
             flow.source_iter_keyed("in", d.clone()).count("count")
         })
         .unwrap();
-        let (seed, label) = (case.seed, &case.label);
-        assert_eq!(by_key(&out), expected, "seed {seed}, {label}");
+        assert_eq!(by_key(&out), expected, "seed {}, {}", case.seed, case.label);
     });
 }
 
@@ -117,16 +127,8 @@ enum Out {
 
 #[test]
 fn sum_aggregate_reduce_match_a_sequential_fold() {
-    for_each_case(|case| {
-        let Case {
-            seed,
-            data,
-            workers,
-            label,
-            args,
-        } = case;
-        let per_key = inputs_by_key(data);
-        let d = data.to_vec();
+    for_each_case(|case, args| {
+        let d = case.data.to_vec();
         let out = rill::testing::run_with(args, move |flow| {
             let sums = flow
                 .source_iter_keyed("in", d.clone())
@@ -160,8 +162,8 @@ fn sum_aggregate_reduce_match_a_sequential_fold() {
                 Out::Max(m) => maxes.entry(k).or_default().push(m),
             }
         }
-        for (k, values) in &per_key {
-            let ctx = format!("seed {seed}, {label}, key {k}");
+        for (k, values) in case.per_key {
+            let ctx = case.about(k);
             let lo = *values.iter().min().unwrap();
             let hi = *values.iter().max().unwrap();
             let n = values.len();
@@ -171,7 +173,7 @@ fn sum_aggregate_reduce_match_a_sequential_fold() {
             assert_eq!(ranges[k].last(), Some(&(lo, hi)), "{ctx}");
             assert_eq!(maxes[k].len(), n, "{ctx}: reduce outputs");
             assert_eq!(maxes[k].last(), Some(&hi), "{ctx}");
-            if workers == 1 {
+            if case.workers == 1 {
                 // One worker: each changelog is exactly the running fold.
                 let mut acc = (0, i64::MAX, i64::MIN);
                 let mut expect_sums = Vec::new();
@@ -195,16 +197,8 @@ fn sum_aggregate_reduce_match_a_sequential_fold() {
 fn stateful_map_keeps_any_serde_state_and_deletes_on_none() {
     // State: (count, sum) of the key's values since the last reset; every
     // 4th value resets (deletes) the state and outputs the average.
-    for_each_case(|case| {
-        let Case {
-            seed,
-            data,
-            workers,
-            label,
-            args,
-        } = case;
-        let per_key = inputs_by_key(data);
-        let d = data.to_vec();
+    for_each_case(|case, args| {
+        let d = case.data.to_vec();
         let out = rill::testing::run_with(args, move |flow| {
             flow.source_iter_keyed("in", d.clone()).stateful_map(
                 "avg-of-4",
@@ -221,12 +215,13 @@ fn stateful_map_keeps_any_serde_state_and_deletes_on_none() {
         })
         .unwrap();
         let got = by_key(&out);
-        for (k, values) in &per_key {
+        for (k, values) in case.per_key {
+            let ctx = case.about(k);
             let outs = &got[k];
-            assert_eq!(outs.len(), values.len(), "seed {seed}, {label}, {k}");
+            assert_eq!(outs.len(), values.len(), "{ctx}");
             let resets = outs.iter().filter(|o| o.is_some()).count();
-            assert_eq!(resets, values.len() / 4, "seed {seed}, {label}, {k}");
-            if workers == 1 {
+            assert_eq!(resets, values.len() / 4, "{ctx}");
+            if case.workers == 1 {
                 let expected: Vec<Option<i64>> = values
                     .chunks(4)
                     .flat_map(|c| {
@@ -237,7 +232,7 @@ fn stateful_map_keeps_any_serde_state_and_deletes_on_none() {
                         v
                     })
                     .collect();
-                assert_eq!(outs, &expected, "seed {seed}, {label}, {k}");
+                assert_eq!(outs, &expected, "{ctx}");
             }
         }
     });

@@ -7,15 +7,7 @@ use std::net::TcpStream;
 use std::sync::Arc;
 
 fn scrape(addr: std::net::SocketAddr) -> String {
-    let mut stream = TcpStream::connect(addr).unwrap();
-    write!(
-        stream,
-        "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut body = String::new();
-    stream.read_to_string(&mut body).unwrap();
-    body
+    try_scrape(&addr.to_string()).expect("the endpoint answers")
 }
 
 #[test]
