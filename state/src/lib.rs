@@ -29,6 +29,7 @@ mod ids;
 mod key_groups;
 pub mod store;
 mod table;
+mod versions;
 
 pub use checkpoint::{CheckpointError, Checkpointer};
 pub use ids::{Epoch, Fault, StepId, WorkerIndex};

@@ -386,13 +386,8 @@ impl Stager<'_> {
             }
             None => None,
         };
-        self.checkpointer.stage_version(
-            self.epoch,
-            (self.step, group),
-            self.key_buf,
-            value,
-            entry.stored.epoch(),
-        );
+        self.checkpointer
+            .stage_version(self.epoch, (self.step, group), self.key_buf, value);
         let live = entry.value.is_some();
         self.live_delta += i64::from(live) - i64::from(entry.stored.live());
         entry.stored = Stored::new(self.epoch, live);

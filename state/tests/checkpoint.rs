@@ -119,6 +119,8 @@ fn garbage_collection_keeps_one_version_per_key() {
             c.borrow_mut().complete(epoch);
         }
         c.borrow_mut().flush_garbage().unwrap();
+        // Replaced versions are the store's to drop as it compacts.
+        store.compact().unwrap();
         assert_eq!(versions(&*store), 100, "{}", store.kind());
         assert!(
             store.scan(b"u", b"", usize::MAX).unwrap().is_empty(),
@@ -136,24 +138,78 @@ fn deletions_hide_older_versions_and_are_collected_once_complete() {
     on_each(|store| {
         let c = worker(&store, 0, None);
         let mut t = table(&c, "sum", 100);
-        add(&mut t, "gone", 0, 3);
         add(&mut t, "kept", 0, 4);
-        t.stage(0).unwrap();
-        c.borrow_mut().prepare(0).unwrap();
-        c.borrow_mut().complete(0);
-        t.update("gone".to_owned(), 1, |_, s| *s = None).unwrap();
-        t.stage(1).unwrap();
-        c.borrow_mut().prepare(1).unwrap();
+        // Three versions of "gone", none compacted away before it is
+        // deleted: the collection must take all of them, or an older one
+        // would come back.
+        for epoch in 0..3 {
+            add(&mut t, "gone", epoch, 3);
+            t.stage(epoch).unwrap();
+            c.borrow_mut().prepare(epoch).unwrap();
+            c.borrow_mut().complete(epoch);
+        }
+        t.update("gone".to_owned(), 3, |_, s| *s = None).unwrap();
+        t.stage(3).unwrap();
+        c.borrow_mut().prepare(3).unwrap();
         assert_eq!(value(&mut t, "gone"), None, "{}", store.kind());
         drop((t, c));
-        // Resume at 1: the deletion hides version 0 of "gone".
+        // Resume at 3: the deletion hides the older versions of "gone".
         let c = worker(&store, 0, resume_of(&*store, 1));
         let mut t = table(&c, "sum", 100);
         assert_eq!(value(&mut t, "gone"), None, "{}", store.kind());
         assert_eq!(value(&mut t, "kept"), Some(4));
         // Opening at a complete epoch collected its garbage: the deletion
-        // and the version it hid are both gone.
-        assert_eq!(versions(&*store), 1, "only 'kept' remains");
+        // and every version it hid are gone, before any compaction.
+        let left: Vec<_> = store.scan(b"v", b"", usize::MAX).unwrap();
+        assert_eq!(left.len(), 1, "{}: only 'kept' remains", store.kind());
+        drop((t, c));
+        let c = worker(&store, 0, resume_of(&*store, 1));
+        let mut t = table(&c, "sum", 100);
+        assert_eq!(value(&mut t, "gone"), None, "{}", store.kind());
+    });
+}
+
+#[test]
+fn a_resume_fences_the_epochs_it_discards_for_good() {
+    on_each(|store| {
+        let (c0, c1) = (worker(&store, 0, None), worker(&store, 1, None));
+        let (mut t0, mut t1) = (table(&c0, "sum", 100), table(&c1, "sum", 100));
+        for epoch in 0..3u64 {
+            add(&mut t0, "a", epoch, 1);
+            t0.stage(epoch).unwrap();
+            c0.borrow_mut().prepare(epoch).unwrap();
+        }
+        add(&mut t1, "b", 0, 10);
+        t1.stage(0).unwrap();
+        c1.borrow_mut().prepare(0).unwrap();
+        drop((t0, t1, c0, c1));
+        // Worker 0 got to 2, worker 1 to 0: the job resumes at 0, and
+        // epochs 1..=2 of worker 0 are discarded and fenced.
+        let resume = resume_of(&*store, 2);
+        assert_eq!(resume, Some(0));
+        let c0 = worker(&store, 0, resume);
+        let _c1 = worker(&store, 1, resume);
+        let fences = store.scan(b"f", b"", usize::MAX).unwrap();
+        assert_eq!(fences.len(), 1, "{}", store.kind());
+        assert_eq!(store.versions().distrusted(), vec![(1, 2)]);
+        let mut t0 = table(&c0, "sum", 100);
+        assert_eq!(value(&mut t0, "a"), Some(1), "{}", store.kind());
+        // Later checkpoints complete past the fence; "a" is never written
+        // again, and its version 0 must outlive every compaction.
+        for epoch in 1..6u64 {
+            add(&mut t0, "other", epoch, 1);
+            t0.stage(epoch).unwrap();
+            c0.borrow_mut().prepare(epoch).unwrap();
+            c0.borrow_mut().complete(epoch);
+        }
+        c0.borrow_mut().flush_garbage().unwrap();
+        store.compact().unwrap();
+        drop((t0, c0));
+        let c0 = worker(&store, 0, Some(5));
+        let mut t0 = table(&c0, "sum", 100);
+        assert_eq!(value(&mut t0, "a"), Some(1), "{}", store.kind());
+        assert_eq!(value(&mut t0, "other"), Some(5));
+        assert_eq!(store.versions().distrusted(), vec![(1, 2)]);
     });
 }
 

@@ -98,6 +98,42 @@ fn scan_is_ordered_bounded_by_prefix_from_and_limit() {
 }
 
 #[test]
+fn a_range_deletion_removes_from_its_first_key_up_to_its_end() {
+    on_each(|s| {
+        put(
+            &*s,
+            &[
+                ("r/0", "a"),
+                ("r/1", "b"),
+                ("r/2", "c"),
+                ("r/3", "d"),
+                ("s", "e"),
+            ],
+        );
+        let mut b = Batch::new();
+        b.delete_range_with(
+            |k| k.extend_from_slice(b"r/1"),
+            |k| k.extend_from_slice(b"r/3"),
+        );
+        b.put(b"t", b"f");
+        s.write(b).unwrap();
+        let keys: Vec<Vec<u8>> = s
+            .scan(b"", b"", usize::MAX)
+            .unwrap()
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
+        let want: Vec<&[u8]> = vec![b"r/0", b"r/3", b"s", b"t"];
+        let got: Vec<&[u8]> = keys
+            .iter()
+            .map(|k| k.as_slice())
+            .filter(|k| !k.starts_with(b"\x00"))
+            .collect();
+        assert_eq!(got, want, "{}", s.kind());
+    });
+}
+
+#[test]
 fn every_store_carries_the_format_version() {
     on_each(|s| {
         assert_eq!(

@@ -113,17 +113,47 @@ fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
-/// Adds the deletions that garbage-collect the versions one undo list
-/// replaced, once its epoch is complete.
+/// Adds the deletions that garbage-collect what one undo list's epoch
+/// deleted, once it is complete: the deletion and every older version of
+/// its key, in one range. (Versions a newer one replaced are the store's
+/// to drop: see [`crate::store::VersionGc`].)
 fn collect_garbage(epoch: u64, undo: &UndoLog, batch: &mut Batch) -> Result<(), StoreError> {
+    let mut prefix = Vec::new();
     for u in undo.iter() {
         let u = u?;
-        if let Some(previous) = u.previous {
-            batch.delete_with(|k| layout::write_version_key(k, u.prefix, previous));
-        }
         if u.deleted {
-            batch.delete_with(|k| layout::write_version_key(k, u.prefix, epoch));
+            prefix.clear();
+            u.write_prefix(&mut prefix);
+            layout::delete_versions_through(batch, &prefix, epoch);
         }
+    }
+    Ok(())
+}
+
+/// Fences the epochs a resume at `resume` discards from `worker`'s
+/// versions (it last prepared `prepared`), and loads every fence into the
+/// store's garbage rule, whose horizon starts at the resume epoch.
+fn fence(
+    store: &dyn KvStore,
+    worker: u32,
+    resume: Option<u64>,
+    batch: &mut Batch,
+) -> Result<(), StoreError> {
+    let gc = store.versions();
+    let prepared = read_prepared(store, worker)?;
+    if let Some(p) = prepared.filter(|&p| resume.is_none_or(|r| p > r)) {
+        let from = resume.map_or(0, |r| r + 1);
+        gc.distrust(from, p);
+        batch.put(layout::fence_key(from, p), []);
+    }
+    for (key, _) in store.scan(&[layout::FENCE], &[], usize::MAX)? {
+        match (layout::be_u64(&key, 1), layout::be_u64(&key, 9)) {
+            (Some(from), Some(to)) => gc.distrust(from, to),
+            _ => return Err(StoreError::Codec("a malformed fence".into())),
+        }
+    }
+    if let Some(r) = resume {
+        gc.advance(r);
     }
     Ok(())
 }
@@ -139,6 +169,8 @@ impl Checkpointer {
         resume: Option<u64>,
     ) -> Result<Self, CheckpointError> {
         let mut batch = Batch::new();
+        fence(store.as_ref(), worker, resume, &mut batch)?;
+        let mut prefix = Vec::new();
         for (key, value) in store.scan(&layout::undo_prefix(worker), &[], usize::MAX)? {
             let epoch =
                 layout::be_u64(&key, 5).ok_or_else(|| StoreError::Codec("undo key".into()))?;
@@ -148,7 +180,9 @@ impl Checkpointer {
                 _ => {
                     for u in undo.iter() {
                         let u = u?;
-                        batch.delete_with(|k| layout::write_version_key(k, u.prefix, epoch));
+                        prefix.clear();
+                        u.write_prefix(&mut prefix);
+                        batch.delete_with(|k| layout::write_version_key(k, &prefix, epoch));
                     }
                 }
             }
@@ -314,17 +348,15 @@ impl Checkpointer {
 
     /// Stages a version of `key` (already encoded) of step `step` (the id
     /// [`Checkpointer::register`] returned) in key group `group` at
-    /// `epoch`: `value` is the encoded state, `None` a deletion; `previous`
-    /// is the epoch of the version it replaces. Nothing is allocated per
-    /// version: key, value and undo record go straight into the epoch's
-    /// buffers.
+    /// `epoch`: `value` is the encoded state, `None` a deletion. Nothing
+    /// is allocated per version: key, value and undo record go straight
+    /// into the epoch's buffers.
     pub fn stage_version(
         &mut self,
         epoch: u64,
         (step, group): (u64, u32),
         key: &[u8],
         value: Option<&[u8]>,
-        previous: Option<u64>,
     ) {
         let (batch, undo) = self.staged.entry(epoch).or_default();
         let staged: Result<(), std::convert::Infallible> = batch.put_with(
@@ -338,11 +370,7 @@ impl Checkpointer {
             },
         );
         let Ok(()) = staged;
-        undo.push_with(
-            |p| layout::write_version_prefix(p, step, group, key),
-            previous,
-            value.is_none(),
-        );
+        undo.push(step, group, key, value.is_none());
     }
 
     /// Adjusts the live-key count of `step` (reported per checkpoint).
@@ -417,9 +445,11 @@ impl Checkpointer {
     }
 
     /// Checkpoint `epoch` is complete (every worker prepared it): the
-    /// versions replaced up to it become garbage, deleted with the next
+    /// versions replaced up to it become garbage, for the store to drop
+    /// as it compacts; keys deleted up to it are deleted with the next
     /// batch (or by [`Checkpointer::flush_garbage`]).
     pub fn complete(&mut self, epoch: u64) {
+        self.store.versions().advance(epoch);
         let later = self.pending_undo.split_off(&(epoch + 1));
         let done = std::mem::replace(&mut self.pending_undo, later);
         for (e, undo) in done {

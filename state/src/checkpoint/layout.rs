@@ -9,6 +9,10 @@
 //! | `p` | worker                                          | last prepared epoch        |
 //! | `u` | worker, epoch                                   | an [`UndoLog`]             |
 //! | `i` | epoch, worker                                   | [`CheckpointInfo`]         |
+//! | `f` | first epoch, last epoch                          | (empty)                    |
+//!
+//! An `f` record fences epochs whose versions a resume discarded (see
+//! [`crate::store::VersionGc::distrust`]).
 //!
 //! Versions of one key sort newest first (the epoch is stored inverted), so
 //! the newest version is the first entry under the key's prefix.
@@ -47,36 +51,54 @@ pub struct CheckpointInfo {
     pub keys: BTreeMap<String, u64>,
 }
 
-/// One record of an [`UndoLog`]: how to undo (at resume) or
-/// garbage-collect (at completion) one version written in an epoch.
+/// One record of an [`UndoLog`]: a version written in an epoch, to undo
+/// at resume if its checkpoint never completed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Undo<'a> {
-    /// The key's version prefix (everything but the epoch).
-    pub prefix: &'a [u8],
-    /// The epoch of the version it replaced, if any.
-    pub previous: Option<u64>,
-    /// True when the version is a deletion.
+    /// The step's id (see [`crate::Checkpointer::register`]).
+    pub step: u64,
+    /// The key's group.
+    pub group: u32,
+    /// The key, encoded.
+    pub key: &'a [u8],
+    /// True when the version is a deletion (at completion it and every
+    /// older version of the key are removed).
     pub deleted: bool,
 }
 
-const HAS_PREVIOUS: u8 = 1;
-const DELETED: u8 = 2;
+impl Undo<'_> {
+    /// Appends the key's version prefix (everything but the epoch) to `out`.
+    pub fn write_prefix(&self, out: &mut Vec<u8>) {
+        write_version_prefix(out, self.step, self.group, self.key);
+    }
+}
+
+const DELETED: u8 = 1;
+const NEW_STEP: u8 = 2;
 
 /// The [`Undo`] records of the versions one worker wrote in one epoch,
-/// laid end to end in one buffer (also the stored form): per record the
-/// prefix length (u32, big-endian), the prefix, a flags byte (1: replaced
-/// a version, 2: a deletion) and, if it replaced one, that version's epoch
-/// (u64, big-endian).
+/// laid end to end in one buffer (also the stored form). Per record: a
+/// flags byte (1: a deletion; 2: a step id follows), the step id (u64,
+/// big-endian) when it differs from the record before, the key group
+/// (u32, big-endian), the key's length (u32, big-endian) and the key.
+/// A step stages its keys together, so the step id is written about once
+/// per step and a record of a `u64` key takes 17 bytes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UndoLog {
     bytes: Vec<u8>,
     records: usize,
+    /// The step of the last record pushed.
+    step: Option<u64>,
 }
 
 impl UndoLog {
     /// A log read back from the store.
     pub fn from_bytes(bytes: Vec<u8>) -> Self {
-        UndoLog { bytes, records: 0 }
+        UndoLog {
+            bytes,
+            records: 0,
+            step: None,
+        }
     }
 
     /// The stored form.
@@ -89,29 +111,25 @@ impl UndoLog {
         self.records
     }
 
-    /// Adds a record whose prefix `prefix` appends to the buffer.
-    pub fn push_with(
-        &mut self,
-        prefix: impl FnOnce(&mut Vec<u8>),
-        previous: Option<u64>,
-        deleted: bool,
-    ) {
-        let at = self.bytes.len();
-        self.bytes.extend_from_slice(&[0; 4]);
-        prefix(&mut self.bytes);
-        let len = (self.bytes.len() - at - 4) as u32;
-        self.bytes[at..at + 4].copy_from_slice(&len.to_be_bytes());
+    /// Adds a record.
+    pub fn push(&mut self, step: u64, group: u32, key: &[u8], deleted: bool) {
+        let new_step = self.step != Some(step);
         let mut flags = 0;
-        if previous.is_some() {
-            flags |= HAS_PREVIOUS;
-        }
         if deleted {
             flags |= DELETED;
         }
-        self.bytes.push(flags);
-        if let Some(p) = previous {
-            self.bytes.extend_from_slice(&p.to_be_bytes());
+        if new_step {
+            flags |= NEW_STEP;
         }
+        self.bytes.push(flags);
+        if new_step {
+            self.bytes.extend_from_slice(&step.to_be_bytes());
+            self.step = Some(step);
+        }
+        self.bytes.extend_from_slice(&group.to_be_bytes());
+        self.bytes
+            .extend_from_slice(&(key.len() as u32).to_be_bytes());
+        self.bytes.extend_from_slice(key);
         self.records += 1;
     }
 
@@ -121,21 +139,25 @@ impl UndoLog {
             *self = other;
             return;
         }
+        // The first record of `other` names its step: the stored form
+        // stays readable from the start.
         self.bytes.extend_from_slice(&other.bytes);
         self.records += other.records;
+        self.step = other.step;
     }
 
     /// The records in order; a malformed log ends with an error.
     pub fn iter(&self) -> impl Iterator<Item = Result<Undo<'_>, StoreError>> + '_ {
         let mut at = 0;
+        let mut step = None;
         std::iter::from_fn(move || {
             if at >= self.bytes.len() {
                 return None;
             }
-            let record = parse_undo(&self.bytes, at);
-            match record {
+            match parse_undo(&self.bytes, at, step) {
                 Some((undo, next)) => {
                     at = next;
+                    step = Some(undo.step);
                     Some(Ok(undo))
                 }
                 None => {
@@ -147,32 +169,35 @@ impl UndoLog {
     }
 }
 
-fn parse_undo(bytes: &[u8], at: usize) -> Option<(Undo<'_>, usize)> {
-    let len = be_u32(bytes, at)? as usize;
-    let prefix = bytes.get(at + 4..at + 4 + len)?;
-    let mut next = at + 4 + len;
-    let flags = *bytes.get(next)?;
-    next += 1;
-    let previous = if flags & HAS_PREVIOUS != 0 {
+fn parse_undo(bytes: &[u8], at: usize, step: Option<u64>) -> Option<(Undo<'_>, usize)> {
+    let flags = *bytes.get(at)?;
+    let mut next = at + 1;
+    let step = if flags & NEW_STEP != 0 {
         next += 8;
-        Some(be_u64(bytes, next - 8)?)
+        be_u64(bytes, next - 8)?
     } else {
-        None
+        step?
     };
+    let group = be_u32(bytes, next)?;
+    let len = be_u32(bytes, next + 4)? as usize;
+    next += 8;
+    let key = bytes.get(next..next + len)?;
     let undo = Undo {
-        prefix,
-        previous,
+        step,
+        group,
+        key,
         deleted: flags & DELETED != 0,
     };
-    Some((undo, next))
+    Some((undo, next + len))
 }
 
 pub(crate) const META: &[u8] = b"m";
 pub(crate) const CATALOG: u8 = b'c';
-pub(crate) const VERSION: u8 = b'v';
+pub(crate) const VERSION: u8 = crate::versions::VERSION_TAG;
 pub(crate) const PREPARED: u8 = b'p';
 pub(crate) const UNDO: u8 = b'u';
 pub(crate) const INFO: u8 = b'i';
+pub(crate) const FENCE: u8 = b'f';
 
 /// The stable id of a step in keys: a hash of its name.
 pub(crate) fn step_hash(name: &str) -> u64 {
@@ -231,6 +256,27 @@ pub(crate) fn undo_key(worker: u32, epoch: u64) -> Vec<u8> {
     k
 }
 
+pub(crate) fn fence_key(from: u64, to: u64) -> Vec<u8> {
+    let mut k = vec![FENCE];
+    k.extend_from_slice(&from.to_be_bytes());
+    k.extend_from_slice(&to.to_be_bytes());
+    k
+}
+
+/// Appends to `batch` the deletion of every version of `prefix` at or
+/// below `epoch`.
+pub(crate) fn delete_versions_through(batch: &mut crate::store::Batch, prefix: &[u8], epoch: u64) {
+    batch.delete_range_with(
+        |k| write_version_key(k, prefix, epoch),
+        |k| {
+            // Just past the oldest possible version (epoch 0).
+            k.extend_from_slice(prefix);
+            k.extend_from_slice(&[0xff; 8]);
+            k.push(0);
+        },
+    );
+}
+
 pub(crate) fn info_key(epoch: u64, worker: u32) -> Vec<u8> {
     let mut k = vec![INFO];
     k.extend_from_slice(&epoch.to_be_bytes());
@@ -266,34 +312,37 @@ mod tests {
     #[test]
     fn an_undo_log_reads_back_what_was_pushed() {
         let mut log = UndoLog::default();
-        log.push_with(|p| p.extend_from_slice(b"first"), None, false);
-        log.push_with(|p| p.extend_from_slice(b""), Some(7), true);
-        log.push_with(|p| p.extend_from_slice(b"third"), Some(u64::MAX), false);
+        log.push(7, 1, b"first", false);
+        log.push(7, 2, b"", true);
+        log.push(9, 3, b"third", false);
         let mut other = UndoLog::default();
-        other.push_with(|p| p.extend_from_slice(b"fourth"), None, true);
+        other.push(9, 4, b"fourth", true);
         log.append(other);
         assert_eq!(log.pushed(), 4);
         let stored = UndoLog::from_bytes(log.as_bytes().to_vec());
         let back: Vec<Undo<'_>> = stored.iter().map(Result::unwrap).collect();
         let expect = [
-            (&b"first"[..], None, false),
-            (&b""[..], Some(7), true),
-            (&b"third"[..], Some(u64::MAX), false),
-            (&b"fourth"[..], None, true),
+            (7, 1, &b"first"[..], false),
+            (7, 2, &b""[..], true),
+            (9, 3, &b"third"[..], false),
+            (9, 4, &b"fourth"[..], true),
         ];
         assert_eq!(back.len(), expect.len());
-        for (u, (prefix, previous, deleted)) in back.iter().zip(expect) {
+        for (u, (step, group, key, deleted)) in back.iter().zip(expect) {
             assert_eq!(
-                (u.prefix, u.previous, u.deleted),
-                (prefix, previous, deleted)
+                (u.step, u.group, u.key, u.deleted),
+                (step, group, key, deleted)
             );
         }
+        let mut prefix = Vec::new();
+        back[0].write_prefix(&mut prefix);
+        assert_eq!(prefix, version_prefix(7, 1, b"first"));
     }
 
     #[test]
     fn a_truncated_undo_log_is_an_error_not_a_short_list() {
         let mut log = UndoLog::default();
-        log.push_with(|p| p.extend_from_slice(b"prefix"), Some(3), false);
+        log.push(3, 1, b"prefix", false);
         let bytes = log.as_bytes();
         let cut = UndoLog::from_bytes(bytes[..bytes.len() - 2].to_vec());
         let read: Vec<_> = cut.iter().collect();

@@ -3,15 +3,24 @@
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use super::{check_format, Batch, Entries, KvStore, Op, StoreError};
+use crate::versions::VersionGc;
+
+type Map = BTreeMap<Vec<u8>, Vec<u8>>;
 
 /// An in-memory [`KvStore`]. A batch is applied under the write lock, so a
-/// reader sees all of it or none of it.
+/// reader sees all of it or none of it. Garbage versions ([`VersionGc`])
+/// are dropped after the first write or compaction that follows a move of
+/// the horizon.
 #[derive(Debug)]
 pub struct MemoryStore {
-    map: RwLock<BTreeMap<Vec<u8>, Vec<u8>>>,
+    map: RwLock<Map>,
+    gc: VersionGc,
+    /// The horizon (plus one) of the last garbage pass.
+    collected: AtomicU64,
 }
 
 impl MemoryStore {
@@ -19,6 +28,8 @@ impl MemoryStore {
     pub fn new() -> Self {
         let store = MemoryStore {
             map: RwLock::new(BTreeMap::new()),
+            gc: VersionGc::new(),
+            collected: AtomicU64::new(0),
         };
         check_format(&store, "memory", true).expect("an empty memory store accepts its format");
         store
@@ -30,6 +41,16 @@ impl MemoryStore {
 
     fn write_lock(&self) -> RwLockWriteGuard<'_, BTreeMap<Vec<u8>, Vec<u8>>> {
         self.map.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Drops garbage versions if the horizon moved since the last pass.
+    fn collect(&self, map: &mut Map, always: bool) {
+        let horizon = self.gc.horizon().map_or(0, |h| h + 1);
+        if !always && self.collected.swap(horizon, Ordering::AcqRel) == horizon {
+            return;
+        }
+        let mut pass = self.gc.pass();
+        map.retain(|k, _| !pass.drops(k));
     }
 }
 
@@ -69,13 +90,28 @@ impl KvStore for MemoryStore {
                 Op::Delete(k) => {
                     map.remove(k);
                 }
+                Op::DeleteRange(from, to) => {
+                    let doomed: Vec<Vec<u8>> = map
+                        .range::<[u8], _>((Bound::Included(from), Bound::Excluded(to)))
+                        .map(|(k, _)| k.clone())
+                        .collect();
+                    for k in doomed {
+                        map.remove(&k);
+                    }
+                }
             }
         }
+        self.collect(&mut map, false);
         Ok(())
     }
 
     fn compact(&self) -> Result<(), StoreError> {
+        self.collect(&mut self.write_lock(), true);
         Ok(())
+    }
+
+    fn versions(&self) -> &VersionGc {
+        &self.gc
     }
 
     fn live_bytes(&self) -> Result<u64, StoreError> {

@@ -6,16 +6,19 @@ mod error;
 mod memory;
 mod rocks;
 
+pub use crate::versions::{VersionGc, VersionPass};
 pub use error::StoreError;
 pub use memory::MemoryStore;
 pub use rocks::{RocksStore, INGEST_FROM};
 
-/// The version of the on-disk layout this build reads and writes (2: undo
-/// logs are flat byte records instead of bincode lists).
+/// The version of the on-disk layout this build reads and writes (3:
+/// replaced versions are dropped by compaction, not by deletions; undo
+/// records name the step once per run of records; crash leftovers are
+/// fenced. 2: undo logs are flat byte records instead of bincode lists).
 ///
 /// Stored under [`FORMAT_KEY`] in every store when it is created and checked
 /// on every open: a store written by another format is refused, never misread.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 
 /// The reserved key holding [`FORMAT_VERSION`].
 pub const FORMAT_KEY: &[u8] = b"\x00format";
@@ -30,15 +33,27 @@ pub enum Op<'a> {
     Put(&'a [u8], &'a [u8]),
     /// Removes the key (a no-op when absent).
     Delete(&'a [u8]),
+    /// Removes every key from the first (included) to the second
+    /// (excluded).
+    DeleteRange(&'a [u8], &'a [u8]),
 }
 
 impl<'a> Op<'a> {
-    /// The key the change is to.
+    /// The key the change is to (for a range, its first key).
     pub fn key(&self) -> &'a [u8] {
         match *self {
-            Op::Put(k, _) | Op::Delete(k) => k,
+            Op::Put(k, _) | Op::Delete(k) | Op::DeleteRange(k, _) => k,
         }
     }
+}
+
+/// What kind of change a [`Span`] holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Put,
+    Delete,
+    /// The "value" is the range's end.
+    DeleteRange,
 }
 
 /// Where one change's bytes lie in a [`Batch`]'s buffer.
@@ -46,8 +61,8 @@ impl<'a> Op<'a> {
 struct Span {
     start: usize,
     key_len: u32,
-    /// The value's length; `None` for a delete.
-    value_len: Option<u32>,
+    value_len: u32,
+    kind: Kind,
 }
 
 /// Changes applied all together or not at all by [`KvStore::write`].
@@ -79,7 +94,8 @@ impl Batch {
         self.spans.push(Span {
             start,
             key_len: len32(key.len()),
-            value_len: Some(len32(value.len())),
+            value_len: len32(value.len()),
+            kind: Kind::Put,
         });
     }
 
@@ -101,7 +117,8 @@ impl Batch {
         self.spans.push(Span {
             start,
             key_len: len32(key_len),
-            value_len: Some(len32(self.data.len() - start - key_len)),
+            value_len: len32(self.data.len() - start - key_len),
+            kind: Kind::Put,
         });
         Ok(())
     }
@@ -118,7 +135,29 @@ impl Batch {
         self.spans.push(Span {
             start,
             key_len: len32(self.data.len() - start),
-            value_len: None,
+            value_len: 0,
+            kind: Kind::Delete,
+        });
+    }
+
+    /// Adds a deletion of every key from `from` (included) to `to`
+    /// (excluded), each appended straight into the buffer by its closure.
+    /// The range must not cover another change of the same batch: a store
+    /// may apply ranges and the other changes in either order.
+    pub fn delete_range_with(
+        &mut self,
+        from: impl FnOnce(&mut Vec<u8>),
+        to: impl FnOnce(&mut Vec<u8>),
+    ) {
+        let start = self.data.len();
+        from(&mut self.data);
+        let key_len = self.data.len() - start;
+        to(&mut self.data);
+        self.spans.push(Span {
+            start,
+            key_len: len32(key_len),
+            value_len: len32(self.data.len() - start - key_len),
+            kind: Kind::DeleteRange,
         });
     }
 
@@ -156,9 +195,11 @@ impl Batch {
         let s = self.spans[i];
         let key_end = s.start + s.key_len as usize;
         let key = &self.data[s.start..key_end];
-        match s.value_len {
-            Some(n) => Op::Put(key, &self.data[key_end..key_end + n as usize]),
-            None => Op::Delete(key),
+        let value = &self.data[key_end..key_end + s.value_len as usize];
+        match s.kind {
+            Kind::Put => Op::Put(key, value),
+            Kind::Delete => Op::Delete(key),
+            Kind::DeleteRange => Op::DeleteRange(key, value),
         }
     }
 
@@ -178,7 +219,9 @@ impl Batch {
 ///   none of it;
 /// - once `write` returns, the batch survives a crash of the process (the
 ///   memory store survives only for as long as the process);
-/// - a store remembers its [`FORMAT_VERSION`] and refuses another.
+/// - a store remembers its [`FORMAT_VERSION`] and refuses another;
+/// - a version key that [`VersionGc`] calls garbage may disappear at any
+///   time after its horizon passed; nothing else disappears unasked.
 pub trait KvStore: Send + Sync + 'static {
     /// A short name for logs and errors: `"rocksdb"` or `"memory"`.
     fn kind(&self) -> &'static str;
@@ -194,8 +237,13 @@ pub trait KvStore: Send + Sync + 'static {
     /// Applies `batch` atomically and durably.
     fn write(&self, batch: Batch) -> Result<(), StoreError>;
 
-    /// Reclaims the space of deleted entries now rather than eventually.
+    /// Reclaims the space of deleted entries and of garbage versions now
+    /// rather than eventually.
     fn compact(&self) -> Result<(), StoreError>;
+
+    /// The rule by which this store drops garbage versions on its own
+    /// (see [`VersionGc`]): the checkpoint layer moves its horizon.
+    fn versions(&self) -> &VersionGc;
 
     /// Bytes of live data files: what the store occupies on disk (or in
     /// memory) apart from logs.
@@ -264,6 +312,10 @@ mod tests {
         )
         .unwrap();
         b.delete_with(|k| k.extend_from_slice(b"k4"));
+        b.delete_range_with(
+            |k| k.extend_from_slice(b"k5"),
+            |k| k.extend_from_slice(b"k7"),
+        );
         a.append(b);
         let ops: Vec<Op<'_>> = a.ops().collect();
         assert_eq!(
@@ -273,10 +325,11 @@ mod tests {
                 Op::Delete(b"k2"),
                 Op::Put(b"k3", b"v3"),
                 Op::Delete(b"k4"),
+                Op::DeleteRange(b"k5", b"k7"),
             ]
         );
-        assert_eq!(a.len(), 4);
-        assert_eq!(a.bytes(), 2 + 2 + 2 + 2 + 2 + 2);
+        assert_eq!(a.len(), 5);
+        assert_eq!(a.bytes(), 2 + 2 + 2 + 2 + 2 + 2 + 2 + 2);
     }
 
     #[test]
