@@ -118,6 +118,9 @@ fn now_ms() -> u64 {
 /// its key, in one range. (Versions a newer one replaced are the store's
 /// to drop: see [`crate::store::VersionGc`].)
 fn collect_garbage(epoch: u64, undo: &UndoLog, batch: &mut Batch) -> Result<(), StoreError> {
+    if !undo.may_delete() {
+        return Ok(());
+    }
     let mut prefix = Vec::new();
     for u in undo.iter() {
         let u = u?;

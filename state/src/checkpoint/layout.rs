@@ -87,6 +87,8 @@ const NEW_STEP: u8 = 2;
 pub struct UndoLog {
     bytes: Vec<u8>,
     records: usize,
+    /// Deletions among the records pushed.
+    deletions: usize,
     /// The step of the last record pushed.
     step: Option<u64>,
 }
@@ -97,6 +99,7 @@ impl UndoLog {
         UndoLog {
             bytes,
             records: 0,
+            deletions: 0,
             step: None,
         }
     }
@@ -111,12 +114,18 @@ impl UndoLog {
         self.records
     }
 
+    /// True when the log may hold a deletion: always for a log read back.
+    pub fn may_delete(&self) -> bool {
+        self.deletions > 0 || (self.records == 0 && !self.bytes.is_empty())
+    }
+
     /// Adds a record.
     pub fn push(&mut self, step: u64, group: u32, key: &[u8], deleted: bool) {
         let new_step = self.step != Some(step);
         let mut flags = 0;
         if deleted {
             flags |= DELETED;
+            self.deletions += 1;
         }
         if new_step {
             flags |= NEW_STEP;
@@ -143,6 +152,7 @@ impl UndoLog {
         // stays readable from the start.
         self.bytes.extend_from_slice(&other.bytes);
         self.records += other.records;
+        self.deletions += other.deletions;
         self.step = other.step;
     }
 
@@ -319,6 +329,7 @@ mod tests {
         other.push(9, 4, b"fourth", true);
         log.append(other);
         assert_eq!(log.pushed(), 4);
+        assert!(log.may_delete());
         let stored = UndoLog::from_bytes(log.as_bytes().to_vec());
         let back: Vec<Undo<'_>> = stored.iter().map(Result::unwrap).collect();
         let expect = [
@@ -344,6 +355,9 @@ mod tests {
         let mut log = UndoLog::default();
         log.push(3, 1, b"prefix", false);
         let bytes = log.as_bytes();
+        // No deletion pushed: nothing to collect. Read back: unknown.
+        assert!(!log.may_delete());
+        assert!(UndoLog::from_bytes(bytes.to_vec()).may_delete());
         let cut = UndoLog::from_bytes(bytes[..bytes.len() - 2].to_vec());
         let read: Vec<_> = cut.iter().collect();
         assert_eq!(read.len(), 1);

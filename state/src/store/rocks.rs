@@ -134,11 +134,12 @@ impl RocksStore {
         map_err(&self.path.display().to_string(), e)
     }
 
-    /// Writes `batch` through the write-ahead log, in `order`.
-    fn write_logged(&self, batch: &Batch, order: &[Ordered]) -> Result<(), StoreError> {
+    /// Writes `batch` through the write-ahead log, its changes in `sorted`
+    /// order.
+    fn write_logged(&self, batch: &Batch, sorted: &[Op<'_>]) -> Result<(), StoreError> {
         let mut wb = rocksdb::WriteBatch::with_capacity_bytes(batch.bytes() + 16 * batch.len());
-        for &(_, i) in order {
-            match batch.op(i as usize) {
+        for &op in sorted {
+            match op {
                 Op::Put(k, v) => wb.put(k, v),
                 Op::Delete(k) => wb.delete(k),
                 Op::DeleteRange(from, to) => wb.delete_range(from, to),
@@ -149,10 +150,10 @@ impl RocksStore {
         self.db.write_opt(wb, &opts).map_err(|e| self.err(e))
     }
 
-    /// Builds `batch` (in key `order`) into a table file and ingests it.
-    /// Of several changes to one key only the last is kept, as a
-    /// `WriteBatch` would.
-    fn ingest(&self, batch: &Batch, order: &[Ordered]) -> Result<(), StoreError> {
+    /// Builds a batch's changes (`sorted`, in key `order`) into a table
+    /// file and ingests it. Of several changes to one key only the last is
+    /// kept, as a `WriteBatch` would.
+    fn ingest(&self, order: &[Ordered], sorted: &[Op<'_>]) -> Result<(), StoreError> {
         let n = self.next_file.fetch_add(1, Ordering::Relaxed);
         let file = self.path.join(INCOMING).join(format!("{n}.sst"));
         let mut opts = Options::default();
@@ -160,13 +161,11 @@ impl RocksStore {
         let mut writer = SstFileWriter::create(&opts);
         let built = (|| {
             writer.open(&file)?;
-            for (at, &(head, i)) in order.iter().enumerate() {
-                let op = batch.op(i as usize);
+            for (at, &op) in sorted.iter().enumerate() {
                 // Equal keys have equal heads: most changes are told apart
                 // without reading the next key.
-                let superseded = order.get(at + 1).is_some_and(|&(next_head, next)| {
-                    let next = batch.op(next as usize);
-                    next_head == head
+                let superseded = sorted.get(at + 1).is_some_and(|&next| {
+                    order[at + 1].0 == order[at].0
                         && !matches!(next, Op::DeleteRange(..))
                         && next.key() == op.key()
                 });
@@ -285,11 +284,14 @@ impl KvStore for RocksStore {
         // is stable, so a later change to the same key still wins.
         let started = std::time::Instant::now();
         let order = key_order(&batch);
+        // Fetched in one tight loop, whose cache misses overlap, rather
+        // than one at a time between calls into RocksDB.
+        let ops: Vec<Op<'_>> = order.iter().map(|&(_, i)| batch.op(i as usize)).collect();
         let sorted = started.elapsed();
         let (how, result) = if batch.len() >= self.ingest_from {
-            ("ingested", self.ingest(&batch, &order))
+            ("ingested", self.ingest(&order, &ops))
         } else {
-            ("logged", self.write_logged(&batch, &order))
+            ("logged", self.write_logged(&batch, &ops))
         };
         if log::log_enabled!(log::Level::Debug) {
             // Ingested files land in level 0 until compaction merges them:
