@@ -19,6 +19,9 @@ use crate::versions::{VersionGc, VersionPass};
 /// rather than written through the memtable (see [`RocksStore`]).
 pub const INGEST_FROM: usize = 8192;
 
+/// Level-0 files that start a compaction (see [`RocksStore::open`]).
+const L0_COMPACTION_TRIGGER: i32 = 8;
+
 /// Where table files are built before they are ingested, inside the
 /// store's directory (RocksDB leaves subdirectories alone).
 const INCOMING: &str = "incoming";
@@ -74,6 +77,12 @@ impl RocksStore {
         opts.set_paranoid_checks(true);
         opts.set_keep_log_file_num(3);
         opts.set_max_log_file_size(1 << 20);
+        // Every checkpoint adds a level-0 file holding the keys that
+        // changed; compaction then rewrites the level below. Waiting for 8
+        // files instead of RocksDB's 4 rewrites it half as often: compaction
+        // CPU in a 2-worker job changing 100,000 keys per epoch fell from
+        // 0.65 to 0.39 s per 1,000M records (benches/RESULTS.md).
+        opts.set_level_zero_file_num_compaction_trigger(L0_COMPACTION_TRIGGER);
         let gc = Arc::new(VersionGc::new());
         opts.set_compaction_filter_factory(Collecting(gc.clone()));
         let db = DB::open(&opts, path).map_err(|e| map_err(&location, e))?;
