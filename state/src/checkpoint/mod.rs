@@ -6,10 +6,13 @@
 //! up to `e` — versions, the undo list of `e`, deletions of garbage, and
 //! the "worker prepared `e`" marker — as one synced atomic batch. When every
 //! worker has prepared `e` the checkpoint is complete, and
-//! [`Checkpointer::complete`] turns the undo lists up to `e` into deletions
-//! of the versions they replaced. At start-up [`resume_epoch`] is the
-//! minimum prepared epoch over the workers, and [`Checkpointer::open`]
-//! discards every version above it.
+//! [`Checkpointer::complete`] moves the store's garbage horizon to `e`
+//! (versions replaced by one at or below it are dropped as the store
+//! compacts: [`crate::store::VersionGc`]) and turns the deletions in the
+//! undo lists up to `e` into range deletions of their keys' versions. At
+//! start-up [`resume_epoch`] is the minimum prepared epoch over the
+//! workers, and [`Checkpointer::open`] discards every version above it and
+//! fences the discarded epochs.
 
 mod checkpointer;
 mod error;
