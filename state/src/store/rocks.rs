@@ -38,9 +38,9 @@ const INCOMING: &str = "incoming";
 ///
 /// A table file left half-built by a crash was never ingested, so it is
 /// never seen; the next open removes it. Table files are written
-/// uncompressed: compaction compresses what it rewrites, and dropping the
-/// compression halved the writer's work for one more sync'd megabyte or
-/// so per batch.
+/// uncompressed: compaction compresses what it rewrites, and not
+/// compressing cut the writer's CPU by about a sixth (0.25 to 0.21 s per
+/// 300M-record 2-worker run) for about 1.3 times the bytes synced.
 ///
 /// Garbage versions ([`VersionGc`]) are dropped by a compaction filter.
 pub struct RocksStore {
