@@ -93,6 +93,7 @@ impl Job {
         let process_state = ProcessState::open(&args)?;
         let store = process_state.store.clone();
         let local_resume = process_state.local_resume;
+        let created = process_state.created;
         let processes = args.processes;
         let shared = Arc::new(ProcessShared::new(self.name.clone(), args, metrics));
         let worker_shared = shared.clone();
@@ -108,7 +109,7 @@ impl Job {
                     .metrics
                     .resume_epoch
                     .set(resume.map_or(-1, |e| e as i64));
-                match open_worker(store, worker.index(), resume) {
+                match open_worker(store, worker.index(), resume, created.as_ref()) {
                     Ok(c) => {
                         ctx.checkpointer = Some(c);
                         ctx.start_epoch = resume.map_or(0, |e| e + 1);

@@ -7,7 +7,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use rill_state::checkpoint::{self, JobMeta};
-use rill_state::{Checkpointer, KvStore, RocksStore, SharedCheckpointer, StoreError};
+use rill_state::{Checkpointer, KvStore, OpeningStore, RocksStore, SharedCheckpointer, StoreError};
 use timely::dataflow::operators::vec::{Broadcast, Input};
 use timely::dataflow::operators::{Inspect, Probe};
 use timely::worker::Worker;
@@ -19,30 +19,56 @@ pub(crate) struct ProcessState {
     pub store: Option<Arc<dyn KvStore>>,
     /// The resume epoch over this process's workers.
     pub local_resume: Option<u64>,
+    /// The job's shape, when the store is new: it is then still being
+    /// created on another thread, and each worker writes the shape with
+    /// its first checkpoint ([`Checkpointer::create`]).
+    pub created: Option<JobMeta>,
 }
 
 impl ProcessState {
     /// Opens `DIR/process-N` and checks that it was written by a job of the
-    /// same shape.
+    /// same shape. A new (missing or empty) directory holds no state to
+    /// resume: the store is created in the background while the job starts.
     pub fn open(args: &JobArgs) -> Result<Self> {
         let Some(dir) = &args.state_dir else {
             return Ok(ProcessState {
                 store: None,
                 local_resume: None,
+                created: None,
             });
         };
         let path = dir.join(format!("process-{}", args.process_id));
-        std::fs::create_dir_all(&path).map_err(|e| {
-            Error::Config(format!("cannot create --state-dir {}: {e}", path.display()))
-        })?;
-        let store = RocksStore::open(&path)
-            .map_err(|e| open_error(e, dir, args))?
-            .ingesting_from(args.state_ingest_from);
+        let location = path.display().to_string();
         let meta = JobMeta {
             workers: (args.workers * args.processes) as u32,
             processes: args.processes as u32,
         };
-        let location = path.display().to_string();
+        // Missing or empty; a directory that cannot be read is opened now,
+        // so that the error comes at start-up.
+        let new = match std::fs::read_dir(&path) {
+            Ok(mut entries) => entries.next().is_none(),
+            Err(e) => e.kind() == std::io::ErrorKind::NotFound,
+        };
+        std::fs::create_dir_all(&path).map_err(|e| {
+            Error::Config(format!("cannot create --state-dir {}: {e}", path.display()))
+        })?;
+        let ingest_from = args.state_ingest_from;
+        if new {
+            let store = OpeningStore::spawn(location.clone(), move || {
+                let store = RocksStore::open(&path)?.ingesting_from(ingest_from);
+                Ok(Box::new(store) as Box<dyn KvStore>)
+            })
+            .map_err(|e| open_error(e, dir, args))?;
+            log::info!("state in {location}: a new store, starting empty");
+            return Ok(ProcessState {
+                store: Some(Arc::new(store)),
+                local_resume: None,
+                created: Some(meta),
+            });
+        }
+        let store = RocksStore::open(&path)
+            .map_err(|e| open_error(e, dir, args))?
+            .ingesting_from(ingest_from);
         checkpoint::check_job_meta(&store, &location, &meta)
             .map_err(|e| Error::state("state", e))?;
         let first = (args.process_id * args.workers) as u32;
@@ -56,6 +82,7 @@ impl ProcessState {
         Ok(ProcessState {
             store: Some(Arc::new(store)),
             local_resume,
+            created: None,
         })
     }
 }
@@ -120,13 +147,18 @@ pub(crate) fn agree_resume(worker: &mut Worker, local: Option<u64>) -> Option<u6
     }
 }
 
-/// Opens this worker's checkpointer at the agreed resume epoch.
+/// Opens this worker's checkpointer at the agreed resume epoch (`created`:
+/// the job's shape, if this process's store is new).
 pub(crate) fn open_worker(
     store: &Arc<dyn KvStore>,
     worker: usize,
     resume: Option<u64>,
+    created: Option<&JobMeta>,
 ) -> Result<SharedCheckpointer> {
-    let c = Checkpointer::open(store.clone(), worker as u32, resume)
-        .map_err(|e| Error::state("state", e))?;
+    let c = match (created, resume) {
+        (Some(meta), None) => Checkpointer::create(store.clone(), worker as u32, meta),
+        _ => Checkpointer::open(store.clone(), worker as u32, resume),
+    }
+    .map_err(|e| Error::state("state", e))?;
     Ok(Rc::new(RefCell::new(c)))
 }

@@ -7,8 +7,10 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use rill_state::checkpoint::{self, CheckpointError, Checkpointer};
-use rill_state::{Batch, KeyGroups, KvStore, MemoryStore, RocksStore, SharedCheckpointer, Table};
+use rill_state::checkpoint::{self, CheckpointError, Checkpointer, JobMeta};
+use rill_state::{
+    Batch, KeyGroups, KvStore, MemoryStore, OpeningStore, RocksStore, SharedCheckpointer, Table,
+};
 
 fn on_each(case: fn(Arc<dyn KvStore>)) {
     case(Arc::new(MemoryStore::new()));
@@ -112,6 +114,54 @@ fn a_fresh_start_discards_everything_when_a_worker_never_prepared() {
         assert_eq!(versions(&*store), 0, "{}", store.kind());
         assert_eq!(value(&mut t0, "a"), None);
     });
+}
+
+#[test]
+fn a_new_store_is_written_to_before_it_is_open_and_records_the_job_shape() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("process-0");
+    let (open, opening) = std::sync::mpsc::channel::<()>();
+    let opened_path = path.clone();
+    let store: Arc<dyn KvStore> = Arc::new(
+        OpeningStore::spawn(path.display().to_string(), move || {
+            // The store opens only once the job has started on it.
+            opening.recv().ok();
+            Ok(Box::new(RocksStore::open(&opened_path)?) as Box<dyn KvStore>)
+        })
+        .unwrap(),
+    );
+    let shape = JobMeta {
+        workers: 2,
+        processes: 1,
+    };
+    // Creating checkpointers and tables and updating keys reads nothing:
+    // none of it waits for the store (this test would hang if it did).
+    let [(c0, mut t0), (c1, mut t1)] = [0, 1].map(|w| {
+        let c = Rc::new(RefCell::new(
+            Checkpointer::create(store.clone(), w, &shape).unwrap(),
+        ));
+        let t = table(&c, "sum", 100);
+        (c, t)
+    });
+    add(&mut t0, "a", 0, 1);
+    add(&mut t1, "b", 0, 2);
+    open.send(()).unwrap();
+    for (c, t) in [(&c0, &mut t0), (&c1, &mut t1)] {
+        t.stage(0).unwrap();
+        c.borrow_mut().prepare(0).unwrap();
+    }
+    assert_eq!(resume_of(&*store, 2), Some(0));
+    // The shape came with the checkpoint: another shape is refused.
+    let other = JobMeta {
+        workers: 3,
+        processes: 1,
+    };
+    let refused = checkpoint::check_job_meta(&*store, "process-0", &other);
+    assert!(
+        matches!(refused, Err(CheckpointError::Rescaled { .. })),
+        "{refused:?}"
+    );
+    checkpoint::check_job_meta(&*store, "process-0", &shape).unwrap();
 }
 
 #[test]

@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use super::layout::{self, CheckpointInfo, StepMeta, UndoLog};
+use super::layout::{self, CheckpointInfo, JobMeta, StepMeta, UndoLog};
 use super::CheckpointError;
 use crate::codec::{decode, encode};
 use crate::store::{Batch, KvStore, StoreError};
@@ -229,19 +229,44 @@ impl Checkpointer {
         }
         store.write(batch)?;
         Ok(Checkpointer {
+            catalog,
+            keys,
+            info_epochs,
+            ..Checkpointer::empty(store, worker, resume)
+        })
+    }
+
+    /// Opens worker `worker`'s side of a store created for this job and
+    /// still empty. It reads nothing, so the store may still be opening
+    /// ([`crate::store::OpeningStore`]). The job's shape (`meta`, see
+    /// [`super::check_job_meta`]) is written with this worker's first
+    /// checkpoint: a store holding a prepared checkpoint always says
+    /// which shape wrote it.
+    pub fn create(
+        store: Arc<dyn KvStore>,
+        worker: u32,
+        meta: &JobMeta,
+    ) -> Result<Self, CheckpointError> {
+        let mut created = Checkpointer::empty(store, worker, None);
+        created.extra.put(layout::META, encode(meta)?);
+        Ok(created)
+    }
+
+    fn empty(store: Arc<dyn KvStore>, worker: u32, resume: Option<u64>) -> Self {
+        Checkpointer {
             store,
             worker,
             resume,
-            catalog,
+            catalog: BTreeMap::new(),
             registered: BTreeMap::new(),
             staged: BTreeMap::new(),
             pending_undo: BTreeMap::new(),
             extra: Batch::new(),
             garbage: Vec::new(),
             prepared: resume,
-            keys,
-            info_epochs,
-        })
+            keys: BTreeMap::new(),
+            info_epochs: VecDeque::new(),
+        }
     }
 
     /// The epoch the job resumed from (`None` on a fresh start).

@@ -3,7 +3,7 @@
 use crate::Fault;
 
 /// What went wrong in a store.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum StoreError {
     /// The store could not be opened, read or written (disk full,
     /// permissions, a lock held by another process).

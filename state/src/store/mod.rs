@@ -4,11 +4,13 @@
 
 mod error;
 mod memory;
+mod opening;
 mod rocks;
 
 pub use crate::versions::{VersionGc, VersionPass};
 pub use error::StoreError;
 pub use memory::MemoryStore;
+pub use opening::OpeningStore;
 pub use rocks::{RocksStore, INGEST_FROM};
 
 /// The version of the on-disk layout this build reads and writes (3:
