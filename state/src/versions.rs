@@ -28,7 +28,8 @@ pub(crate) const VERSION_TAG: u8 = b'v';
 pub struct VersionGc {
     /// The newest complete checkpoint plus one; 0 before any.
     horizon: AtomicU64,
-    /// Inclusive epoch ranges whose versions never supersede others.
+    /// Inclusive epoch ranges whose versions never supersede others:
+    /// sorted, disjoint and not adjacent.
     distrusted: RwLock<Vec<(u64, u64)>>,
 }
 
@@ -52,15 +53,24 @@ impl VersionGc {
     }
 
     /// Versions at epochs `from..=to` may be leftovers of a crash: they
-    /// never make older versions garbage.
+    /// never make older versions garbage. Overlapping and adjacent ranges
+    /// are merged, so a compaction's check stays a binary search however
+    /// many times the job has resumed.
     pub fn distrust(&self, from: u64, to: u64) {
-        let mut d = self.distrusted.write().unwrap_or_else(|p| p.into_inner());
-        if !d.contains(&(from, to)) {
-            d.push((from, to));
+        if from > to {
+            return;
         }
+        let mut d = self.distrusted.write().unwrap_or_else(|p| p.into_inner());
+        // The ranges are sorted and disjoint, and none touches another.
+        let first = d.partition_point(|&(_, end)| end.saturating_add(1) < from);
+        let last = d.partition_point(|&(start, _)| start <= to.saturating_add(1));
+        let merged = d[first..last]
+            .iter()
+            .fold((from, to), |(f, t), &(a, b)| (f.min(a), t.max(b)));
+        d.splice(first..last, [merged]);
     }
 
-    /// The distrusted epoch ranges, inclusive, in the order they came.
+    /// The distrusted epoch ranges, inclusive, sorted and merged.
     pub fn distrusted(&self) -> Vec<(u64, u64)> {
         self.distrusted
             .read()
@@ -113,10 +123,12 @@ impl VersionPass {
             self.last.extend_from_slice(prefix);
             self.superseded = false;
         }
-        let trusted = !self
+        // The first range not wholly below `epoch` is the only candidate.
+        let at = self.distrusted.partition_point(|&(_, to)| to < epoch);
+        let trusted = self
             .distrusted
-            .iter()
-            .any(|&(from, to)| (from..=to).contains(&epoch));
+            .get(at)
+            .is_none_or(|&(from, _)| epoch < from);
         if epoch <= horizon && trusted {
             self.superseded = true;
         }
@@ -192,5 +204,45 @@ mod tests {
         let mut more = keys;
         more.push(version(b"a", 8));
         assert_eq!(kept(&gc, more), vec![version(b"a", 8)]);
+    }
+
+    #[test]
+    fn distrusted_ranges_are_kept_sorted_and_merged() {
+        let gc = VersionGc::new();
+        for (from, to) in [(20, 22), (5, 6), (10, 12), (7, 7), (11, 15), (30, 29)] {
+            gc.distrust(from, to);
+        }
+        // 7 touches 5..=6; 11..=15 overlaps 10..=12; 30..=29 is empty.
+        assert_eq!(gc.distrusted(), vec![(5, 7), (10, 15), (20, 22)]);
+        gc.distrust(8, 19);
+        assert_eq!(gc.distrusted(), vec![(5, 22)]);
+        gc.distrust(0, u64::MAX);
+        assert_eq!(gc.distrusted(), vec![(0, u64::MAX)]);
+        // Every epoch is now distrusted: nothing is ever garbage.
+        gc.advance(100);
+        let keys = vec![version(b"a", 1), version(b"a", 50)];
+        assert_eq!(kept(&gc, keys).len(), 2);
+    }
+
+    #[test]
+    fn only_epochs_inside_a_distrusted_range_are_distrusted() {
+        let gc = VersionGc::new();
+        gc.distrust(5, 6);
+        gc.distrust(10, 12);
+        gc.advance(20);
+        for (epoch, trusted) in [
+            (4, true),
+            (5, false),
+            (6, false),
+            (7, true),
+            (9, true),
+            (10, false),
+            (12, false),
+            (13, true),
+        ] {
+            let keys = vec![version(b"a", 0), version(b"a", epoch)];
+            let survivors = kept(&gc, keys).len();
+            assert_eq!(survivors, if trusted { 1 } else { 2 }, "epoch {epoch}");
+        }
     }
 }
