@@ -43,12 +43,9 @@ impl ProcessState {
             workers: (args.workers * args.processes) as u32,
             processes: args.processes as u32,
         };
-        // Missing or empty; a directory that cannot be read is opened now,
-        // so that the error comes at start-up.
-        let new = match std::fs::read_dir(&path) {
-            Ok(mut entries) => entries.next().is_none(),
-            Err(e) => e.kind() == std::io::ErrorKind::NotFound,
-        };
+        // A directory that cannot be read is opened now, so that the error
+        // comes at start-up.
+        let new = RocksStore::is_new(&path);
         std::fs::create_dir_all(&path).map_err(|e| {
             Error::Config(format!("cannot create --state-dir {}: {e}", path.display()))
         })?;

@@ -45,8 +45,15 @@ fn two_workers(
     store: &Arc<dyn KvStore>,
     resume: Option<u64>,
 ) -> [(SharedCheckpointer, Table<String, u64>); 2] {
+    two_workers_from(|w| Checkpointer::open(store.clone(), w, resume).unwrap())
+}
+
+/// Workers 0 and 1 from `open`, each with a "sum" table.
+fn two_workers_from(
+    open: impl Fn(u32) -> Checkpointer,
+) -> [(SharedCheckpointer, Table<String, u64>); 2] {
     [0, 1].map(|w| {
-        let c = worker(store, w, resume);
+        let c = Rc::new(RefCell::new(open(w)));
         let t = table(&c, "sum", 100);
         (c, t)
     })
@@ -136,13 +143,8 @@ fn a_new_store_is_written_to_before_it_is_open_and_records_the_job_shape() {
     };
     // Creating checkpointers and tables and updating keys reads nothing:
     // none of it waits for the store (this test would hang if it did).
-    let [(c0, mut t0), (c1, mut t1)] = [0, 1].map(|w| {
-        let c = Rc::new(RefCell::new(
-            Checkpointer::create(store.clone(), w, &shape).unwrap(),
-        ));
-        let t = table(&c, "sum", 100);
-        (c, t)
-    });
+    let [(c0, mut t0), (c1, mut t1)] =
+        two_workers_from(|w| Checkpointer::create(store.clone(), w, &shape).unwrap());
     add(&mut t0, "a", 0, 1);
     add(&mut t1, "b", 0, 2);
     open.send(()).unwrap();

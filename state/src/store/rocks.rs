@@ -64,7 +64,15 @@ impl RocksStore {
     /// directory is missing or empty.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         let location = path.display().to_string();
-        let fresh = dir_is_empty(path);
+        let fresh = RocksStore::is_new(path);
+        if !fresh {
+            if let Err(e) = std::fs::read_dir(path) {
+                return Err(StoreError::Io {
+                    location,
+                    detail: format!("cannot read the directory: {e}"),
+                });
+            }
+        }
         if !fresh && !path.join("CURRENT").exists() {
             return Err(StoreError::Corrupted {
                 location,
@@ -110,6 +118,16 @@ impl RocksStore {
     pub fn ingesting_from(mut self, changes: usize) -> Self {
         self.ingest_from = changes;
         self
+    }
+
+    /// True when `path` is missing or an empty directory: opening it
+    /// creates a store, and there is nothing in it to read. A directory
+    /// that cannot be read is not new (opening it reports why).
+    pub fn is_new(path: &Path) -> bool {
+        match std::fs::read_dir(path) {
+            Ok(mut entries) => entries.next().is_none(),
+            Err(e) => e.kind() == std::io::ErrorKind::NotFound,
+        }
     }
 
     /// Opens an existing store for reading only (while a job may be running).
@@ -232,13 +250,6 @@ impl CompactionFilter for Collect {
 
     fn name(&self) -> &CStr {
         c"rill-versions"
-    }
-}
-
-fn dir_is_empty(path: &Path) -> bool {
-    match std::fs::read_dir(path) {
-        Ok(mut entries) => entries.next().is_none(),
-        Err(_) => true,
     }
 }
 
@@ -405,6 +416,22 @@ fn key_order(batch: &Batch) -> Vec<Ordered> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_store_is_new_when_its_directory_is_missing_or_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("process-0");
+        assert!(RocksStore::is_new(&path), "missing");
+        std::fs::create_dir(&path).unwrap();
+        assert!(RocksStore::is_new(&path), "empty");
+        drop(RocksStore::open(&path).unwrap());
+        assert!(!RocksStore::is_new(&path), "holding a store");
+        let file = dir.path().join("a-file");
+        std::fs::write(&file, b"x").unwrap();
+        assert!(!RocksStore::is_new(&file), "not a directory");
+        let err = RocksStore::open(&file).unwrap_err().to_string();
+        assert!(err.contains("cannot read the directory"), "{err}");
+    }
 
     #[test]
     fn key_order_sorts_by_key_and_keeps_equal_keys_in_batch_order() {
