@@ -9,7 +9,7 @@ use std::rc::Rc;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::checkpoint::{CheckpointError, Checkpointer, StepMeta};
+use crate::checkpoint::{CheckpointError, Checkpointer, Staging, StepMeta};
 use crate::codec::{decode, encode_into};
 use crate::{KeyGroups, StoreError};
 
@@ -243,8 +243,8 @@ where
         let dirty = std::mem::take(&mut self.dirty);
         let changed = dirty.len();
         let mut stager = Stager {
-            checkpointer: &mut c,
-            epoch,
+            staging: c.staging(epoch),
+            unreserved: Some(changed),
             step: self.step,
             groups: self.groups,
             key_buf: &mut self.key_buf,
@@ -266,6 +266,7 @@ where
             }
         }
         let (live_delta, vanished) = (stager.live_delta, stager.vanished);
+        drop(stager);
         if vanished > 0 {
             // Created and deleted within the epoch: nothing to keep.
             self.cache
@@ -350,8 +351,9 @@ where
 
 /// Turns dirty cache entries into staged versions of one epoch.
 struct Stager<'a> {
-    checkpointer: &'a mut Checkpointer,
-    epoch: u64,
+    staging: Staging<'a>,
+    /// The versions to make room for once the first one is encoded.
+    unreserved: Option<usize>,
     step: u64,
     groups: KeyGroups,
     key_buf: &'a mut Vec<u8>,
@@ -386,11 +388,15 @@ impl Stager<'_> {
             }
             None => None,
         };
-        self.checkpointer
-            .stage_version(self.epoch, (self.step, group), self.key_buf, value);
+        if let Some(n) = self.unreserved.take() {
+            self.staging
+                .reserve(n, self.key_buf.len(), value.map_or(0, <[u8]>::len));
+        }
+        self.staging
+            .version((self.step, group), self.key_buf, value);
         let live = entry.value.is_some();
         self.live_delta += i64::from(live) - i64::from(entry.stored.live());
-        entry.stored = Stored::new(self.epoch, live);
+        entry.stored = Stored::new(self.staging.epoch(), live);
         Ok(())
     }
 }

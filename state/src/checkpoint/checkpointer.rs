@@ -63,6 +63,59 @@ impl PendingPrepare {
     }
 }
 
+/// The buffers of one epoch's versions (see [`Checkpointer::staging`]).
+/// Nothing is allocated per version: key, value and undo record go
+/// straight into the epoch's buffers.
+pub struct Staging<'a> {
+    epoch: u64,
+    batch: &'a mut Batch,
+    undo: &'a mut UndoLog,
+}
+
+impl Staging<'_> {
+    /// The epoch staged for.
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    /// Stages a version of `key` (already encoded) of step `step` in key
+    /// group `group`: `value` is the encoded state, `None` a deletion.
+    pub fn version(&mut self, (step, group): (u64, u32), key: &[u8], value: Option<&[u8]>) {
+        let epoch = self.epoch;
+        let staged: Result<(), std::convert::Infallible> = self.batch.put_with(
+            |k| {
+                layout::write_version_prefix(k, step, group, key);
+                k.extend_from_slice(&(!epoch).to_be_bytes());
+            },
+            |v| {
+                layout::write_version(v, value);
+                Ok(())
+            },
+        );
+        let Ok(()) = staged;
+        self.undo.push(step, group, key, value.is_none());
+    }
+
+    /// Makes room for `versions` more versions whose keys and values take
+    /// about `key_len` and `value_len` bytes, so that staging them grows no
+    /// buffer: a grown buffer is copied, and on a long-running job the
+    /// allocator serves these sizes from the heap, not by remapping. The
+    /// batch also gets room for the undo log, which is copied into it when
+    /// the epoch is written.
+    pub fn reserve(&mut self, versions: usize, key_len: usize, value_len: usize) {
+        let version = layout::version_key_len(key_len) + 1 + value_len;
+        let undo = layout::undo_record_len(key_len);
+        // A quarter more, for keys and values longer than these.
+        let slack = |n: usize| n.saturating_add(n / 4);
+        let undo_bytes = slack(versions.saturating_mul(undo));
+        self.batch.reserve(
+            versions,
+            slack(versions.saturating_mul(version)).saturating_add(undo_bytes),
+        );
+        self.undo.reserve(undo_bytes);
+    }
+}
+
 /// One worker's checkpoint state: what its steps staged, what it has
 /// prepared, and what is garbage once a checkpoint completes.
 pub struct Checkpointer {
@@ -376,29 +429,23 @@ impl Checkpointer {
 
     /// Stages a version of `key` (already encoded) of step `step` (the id
     /// [`Checkpointer::register`] returned) in key group `group` at
-    /// `epoch`: `value` is the encoded state, `None` a deletion. Nothing
-    /// is allocated per version: key, value and undo record go straight
-    /// into the epoch's buffers.
+    /// `epoch`: `value` is the encoded state, `None` a deletion. To stage
+    /// many versions of one epoch, take its [`Staging`] once instead.
     pub fn stage_version(
         &mut self,
         epoch: u64,
-        (step, group): (u64, u32),
+        step_group: (u64, u32),
         key: &[u8],
         value: Option<&[u8]>,
     ) {
+        self.staging(epoch).version(step_group, key, value);
+    }
+
+    /// Where the versions of `epoch` are staged: one lookup of the epoch
+    /// for all of them.
+    pub fn staging(&mut self, epoch: u64) -> Staging<'_> {
         let (batch, undo) = self.staged.entry(epoch).or_default();
-        let staged: Result<(), std::convert::Infallible> = batch.put_with(
-            |k| {
-                layout::write_version_prefix(k, step, group, key);
-                k.extend_from_slice(&(!epoch).to_be_bytes());
-            },
-            |v| {
-                layout::write_version(v, value);
-                Ok(())
-            },
-        );
-        let Ok(()) = staged;
-        undo.push(step, group, key, value.is_none());
+        Staging { epoch, batch, undo }
     }
 
     /// Adjusts the live-key count of `step` (reported per checkpoint).

@@ -142,6 +142,11 @@ impl UndoLog {
         self.records += 1;
     }
 
+    /// Makes room for `bytes` more bytes of records.
+    pub fn reserve(&mut self, bytes: usize) {
+        self.bytes.reserve(bytes);
+    }
+
     /// Appends the records of `other`.
     pub fn append(&mut self, other: UndoLog) {
         if self.bytes.is_empty() {
@@ -225,6 +230,17 @@ pub(crate) fn version_prefix(step: u64, group: u32, key: &[u8]) -> Vec<u8> {
     let mut k = Vec::with_capacity(17 + key.len() + 8);
     write_version_prefix(&mut k, step, group, key);
     k
+}
+
+/// The length of a version key of an encoded key of `key_len` bytes.
+pub(crate) fn version_key_len(key_len: usize) -> usize {
+    1 + 8 + 4 + 4 + key_len + 8
+}
+
+/// The length of an undo record of an encoded key of `key_len` bytes
+/// (after the first of its step).
+pub(crate) fn undo_record_len(key_len: usize) -> usize {
+    1 + 4 + 4 + key_len
 }
 
 /// Appends the version prefix of `key` (already encoded) to `out`.

@@ -20,7 +20,7 @@ mod inspect;
 mod layout;
 
 pub use checkpointer::{
-    local_resume_epoch, CheckpointWrite, Checkpointer, PendingPrepare, PrepareStats,
+    local_resume_epoch, CheckpointWrite, Checkpointer, PendingPrepare, PrepareStats, Staging,
 };
 pub use error::CheckpointError;
 pub use inspect::{complete_checkpoints, inspect, CheckpointSummary, StoreSummary};

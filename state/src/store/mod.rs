@@ -163,6 +163,13 @@ impl Batch {
         });
     }
 
+    /// Makes room for `changes` more changes holding `bytes` more bytes of
+    /// keys and values.
+    pub fn reserve(&mut self, changes: usize, bytes: usize) {
+        self.spans.reserve(changes);
+        self.data.reserve(bytes);
+    }
+
     /// Appends every change of `other`, after this batch's own.
     pub fn append(&mut self, other: Batch) {
         if self.spans.is_empty() {
