@@ -266,7 +266,6 @@ where
             }
         }
         let (live_delta, vanished) = (stager.live_delta, stager.vanished);
-        drop(stager);
         if vanished > 0 {
             // Created and deleted within the epoch: nothing to keep.
             self.cache

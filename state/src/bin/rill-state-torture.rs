@@ -2,9 +2,10 @@
 //! RocksDB store forever, each setting every one of `KEYS` keys to the
 //! batch's number, until it is killed.
 //!
-//! Usage: `rill-state-torture DIR [KEYS] [INGEST_FROM]`. Prints `wrote N`
-//! after each batch is durable. Batches of at least `INGEST_FROM` changes
-//! are ingested as table files (default: the store's own threshold).
+//! Usage: `rill-state-torture DIR [KEYS] [INGEST_FROM] [THREADS]`. Prints
+//! `wrote N` after each batch is durable. Batches of at least `INGEST_FROM`
+//! changes are ingested as table files (default: the store's own
+//! threshold), built on up to `THREADS` threads (default 1).
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -14,7 +15,7 @@ use rill_state::{Batch, KvStore, RocksStore};
 fn main() {
     let mut args = std::env::args().skip(1);
     let Some(dir) = args.next().map(PathBuf::from) else {
-        eprintln!("usage: rill-state-torture DIR [KEYS] [INGEST_FROM]");
+        eprintln!("usage: rill-state-torture DIR [KEYS] [INGEST_FROM] [THREADS]");
         std::process::exit(2);
     };
     let keys: u32 = match args.next().map(|k| k.parse()) {
@@ -30,6 +31,14 @@ fn main() {
         Some(Ok(n)) => n,
         Some(Err(e)) => {
             eprintln!("INGEST_FROM: {e}");
+            std::process::exit(2);
+        }
+    };
+    let threads: usize = match args.next().map(|k| k.parse()) {
+        None => 1,
+        Some(Ok(n)) => n,
+        Some(Err(e)) => {
+            eprintln!("THREADS: {e}");
             std::process::exit(2);
         }
     };
@@ -49,7 +58,7 @@ fn main() {
             value.extend_from_slice(&filler);
             batch.put(format!("key-{k:06}").into_bytes(), value);
         }
-        if let Err(e) = store.write(batch) {
+        if let Err(e) = store.write_on(batch, threads) {
             eprintln!("{e}");
             std::process::exit(1);
         }

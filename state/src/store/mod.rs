@@ -246,6 +246,13 @@ pub trait KvStore: Send + Sync + 'static {
     /// Applies `batch` atomically and durably.
     fn write(&self, batch: Batch) -> Result<(), StoreError>;
 
+    /// [`KvStore::write`], free to use up to `threads` threads for a large
+    /// batch (when the caller knows that cores are idle).
+    fn write_on(&self, batch: Batch, threads: usize) -> Result<(), StoreError> {
+        let _ = threads;
+        self.write(batch)
+    }
+
     /// Reclaims the space of deleted entries and of garbage versions now
     /// rather than eventually.
     fn compact(&self) -> Result<(), StoreError>;

@@ -99,6 +99,10 @@ impl KvStore for OpeningStore {
         self.wait()?.write(batch)
     }
 
+    fn write_on(&self, batch: super::Batch, threads: usize) -> Result<(), StoreError> {
+        self.wait()?.write_on(batch, threads)
+    }
+
     fn compact(&self) -> Result<(), StoreError> {
         self.wait()?.compact()
     }

@@ -36,6 +36,10 @@ const INCOMING: &str = "incoming";
 ///   skips the memtable, whose inserts cost several times more than
 ///   writing the same entries to a file (see `benches/RESULTS.md`).
 ///
+/// Given idle threads ([`KvStore::write_on`]), a large batch is split by
+/// key range into several table files, each ordered and built on a thread
+/// of its own, and ingested together, still atomically.
+///
 /// A table file left half-built by a crash was never ingested, so it is
 /// never seen; the next open removes it. Table files are written
 /// uncompressed: compaction compresses what it rewrites, and not
@@ -177,10 +181,10 @@ impl RocksStore {
         self.db.write_opt(wb, &opts).map_err(|e| self.err(e))
     }
 
-    /// Builds a batch's changes (`sorted`, in key `order`) into a table
-    /// file and ingests it. Of several changes to one key only the last is
-    /// kept, as a `WriteBatch` would.
-    fn ingest(&self, order: &[Ordered], sorted: &[Op<'_>]) -> Result<(), StoreError> {
+    /// Builds changes (`sorted`, in key `order`) into a new table file, to
+    /// ingest. Of several changes to one key only the last is kept, as a
+    /// `WriteBatch` would.
+    fn build(&self, order: &[Ordered], sorted: &[Op<'_>]) -> Result<PathBuf, StoreError> {
         let n = self.next_file.fetch_add(1, Ordering::Relaxed);
         let file = self.path.join(INCOMING).join(format!("{n}.sst"));
         let mut opts = Options::default();
@@ -206,17 +210,83 @@ impl RocksStore {
             }
             writer.finish()
         })();
-        let result = built.and_then(|()| {
-            let mut ingest = IngestExternalFileOptions::default();
-            // Linked into the store, not copied; RocksDB removes this
-            // name once the file is in (a failure leaves it to us).
-            ingest.set_move_files(true);
-            self.db.ingest_external_file_opts(&ingest, vec![&file])
-        });
+        match built {
+            Ok(()) => Ok(file),
+            Err(e) => {
+                let _ = std::fs::remove_file(&file);
+                Err(self.err(e))
+            }
+        }
+    }
+
+    /// Ingests table files, all or none, synced.
+    fn ingest(&self, files: Vec<PathBuf>) -> Result<(), StoreError> {
+        let mut ingest = IngestExternalFileOptions::default();
+        // Linked into the store, not copied; RocksDB removes these names
+        // once the files are in (a failure leaves them to us).
+        ingest.set_move_files(true);
+        let result = self.db.ingest_external_file_opts(&ingest, files.clone());
         if result.is_err() {
-            let _ = std::fs::remove_file(&file);
+            for file in &files {
+                let _ = std::fs::remove_file(file);
+            }
         }
         result.map_err(|e| self.err(e))
+    }
+
+    /// Writes a batch of at least `ingest_from` changes as `parts` table
+    /// files of disjoint key ranges, each ordered and built on a thread of
+    /// its own, then ingested together.
+    fn write_split(&self, batch: &Batch, parts: usize) -> Result<(), StoreError> {
+        let started = std::time::Instant::now();
+        let split = split_by_key(heads(batch), parts);
+        let files = std::thread::scope(|scope| {
+            let build = |mut part: Vec<Ordered>| {
+                sort_heads(&mut part, batch);
+                let ops: Vec<Op<'_>> = part.iter().map(|&(_, i)| batch.op(i as usize)).collect();
+                self.build(&part, &ops)
+            };
+            let mut rest = split.into_iter();
+            let first = rest.next();
+            let others: Vec<_> = rest.map(|part| scope.spawn(move || build(part))).collect();
+            let mut files = Vec::new();
+            let mut failed = None;
+            let mine = first.map(build);
+            let joined = others.into_iter().map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    Err(StoreError::Io {
+                        location: self.path.display().to_string(),
+                        detail: "a thread building a table file panicked".into(),
+                    })
+                })
+            });
+            for built in mine.into_iter().chain(joined) {
+                match built {
+                    Ok(file) => files.push(file),
+                    Err(e) => failed = failed.or(Some(e)),
+                }
+            }
+            match failed {
+                None => Ok(files),
+                Some(e) => {
+                    for file in &files {
+                        let _ = std::fs::remove_file(file);
+                    }
+                    Err(e)
+                }
+            }
+        })?;
+        let count = files.len();
+        let built = started.elapsed();
+        let result = self.ingest(files);
+        log::debug!(
+            "store: ingested {} changes ({} bytes) as {count} files, built in parallel in \
+             {built:.1?}, in {:.1?}",
+            batch.len(),
+            batch.bytes(),
+            started.elapsed()
+        );
+        result
     }
 }
 
@@ -309,7 +379,10 @@ impl KvStore for RocksStore {
         let ops: Vec<Op<'_>> = order.iter().map(|&(_, i)| batch.op(i as usize)).collect();
         let sorted = started.elapsed();
         let (how, result) = if batch.len() >= self.ingest_from {
-            ("ingested", self.ingest(&order, &ops))
+            (
+                "ingested",
+                self.build(&order, &ops).and_then(|f| self.ingest(vec![f])),
+            )
         } else {
             ("logged", self.write_logged(&batch, &ops))
         };
@@ -331,6 +404,16 @@ impl KvStore for RocksStore {
             );
         }
         result
+    }
+
+    fn write_on(&self, batch: Batch, threads: usize) -> Result<(), StoreError> {
+        // Each part is worth a file of its own; ranges may span parts.
+        let parts = threads.min(batch.len() / self.ingest_from.max(1));
+        let ranges = batch.ops().any(|op| matches!(op, Op::DeleteRange(..)));
+        if parts < 2 || ranges {
+            return self.write(batch);
+        }
+        self.write_split(&batch, parts)
     }
 
     fn compact(&self) -> Result<(), StoreError> {
@@ -379,6 +462,13 @@ type Ordered = ((u64, u64, u64), u32);
 /// 24 bytes held inline, as plain integers; only runs with equal heads
 /// (the same key, or keys sharing 24 bytes) then compare whole keys.
 fn key_order(batch: &Batch) -> Vec<Ordered> {
+    let mut items = heads(batch);
+    sort_heads(&mut items, batch);
+    items
+}
+
+/// Every change's [`Ordered`] item, in batch order.
+fn heads(batch: &Batch) -> Vec<Ordered> {
     fn head(key: &[u8]) -> (u64, u64, u64) {
         let mut padded = [0u8; 24];
         let n = key.len().min(24);
@@ -390,11 +480,15 @@ fn key_order(batch: &Batch) -> Vec<Ordered> {
         };
         (word(0), word(1), word(2))
     }
-    let mut items: Vec<Ordered> = batch
+    batch
         .ops()
         .enumerate()
         .map(|(i, op)| (head(op.key()), i as u32))
-        .collect();
+        .collect()
+}
+
+/// Sorts items of `batch` into key order, stably (see [`key_order`]).
+fn sort_heads(items: &mut [Ordered], batch: &Batch) {
     items.sort_unstable_by_key(|item| item.0);
     let mut start = 0;
     while start < items.len() {
@@ -410,7 +504,32 @@ fn key_order(batch: &Batch) -> Vec<Ordered> {
         }
         start += run;
     }
-    items
+}
+
+/// Splits items into up to `parts` non-empty groups of about equal size
+/// whose key ranges do not overlap, in key order: every key of a group is
+/// below every key of the next. The bounds are heads taken from a sample;
+/// items with equal heads stay together, so a key's changes share a group.
+/// (A head orders keys: if one key's head is below another's, so is the
+/// key, since heads are keys cut or zero-padded to 24 bytes.)
+fn split_by_key(items: Vec<Ordered>, parts: usize) -> Vec<Vec<Ordered>> {
+    if parts < 2 || items.is_empty() {
+        return vec![items];
+    }
+    let samples = (parts * 64).min(items.len());
+    let step = items.len() / samples;
+    let mut sample: Vec<_> = (0..samples).map(|s| items[s * step].0).collect();
+    sample.sort_unstable();
+    let mut bounds: Vec<_> = (1..parts).map(|p| sample[p * samples / parts]).collect();
+    bounds.dedup();
+    let mut groups: Vec<Vec<Ordered>> = (0..=bounds.len())
+        .map(|_| Vec::with_capacity(items.len() / parts + items.len() / 8))
+        .collect();
+    for item in items {
+        groups[bounds.partition_point(|b| *b <= item.0)].push(item);
+    }
+    groups.retain(|g| !g.is_empty());
+    groups
 }
 
 #[cfg(test)]
@@ -431,6 +550,41 @@ mod tests {
         assert!(!RocksStore::is_new(&file), "not a directory");
         let err = RocksStore::open(&file).unwrap_err().to_string();
         assert!(err.contains("cannot read the directory"), "{err}");
+    }
+
+    #[test]
+    fn a_split_makes_disjoint_key_ranges_in_order_and_keeps_equal_heads_together() {
+        let mut batch = Batch::new();
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        for i in 0..5000u32 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let key = format!("prefix-{:05}", x % 700);
+            batch.put(key.as_bytes(), i.to_be_bytes());
+        }
+        for parts in [2, 3, 8] {
+            let groups = split_by_key(heads(&batch), parts);
+            assert!(groups.len() > 1 && groups.len() <= parts, "{parts}");
+            assert_eq!(groups.iter().map(Vec::len).sum::<usize>(), batch.len());
+            let sizes: Vec<usize> = groups.iter().map(Vec::len).collect();
+            let fair = batch.len() / parts;
+            assert!(
+                sizes.iter().all(|&n| n < 3 * fair),
+                "{parts} parts: {sizes:?}"
+            );
+            for pair in groups.windows(2) {
+                let highest = pair[0].iter().map(|i| i.0).max().unwrap();
+                let lowest = pair[1].iter().map(|i| i.0).min().unwrap();
+                assert!(highest < lowest, "{parts} parts overlap");
+            }
+        }
+        // One key only: nothing to split.
+        let mut same = Batch::new();
+        for i in 0..100u32 {
+            same.put(b"one key", i.to_be_bytes());
+        }
+        assert_eq!(split_by_key(heads(&same), 4).len(), 1);
     }
 
     #[test]
