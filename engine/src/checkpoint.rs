@@ -3,19 +3,18 @@
 //! `checkpoint.prepare` takes the progress streams of every source, stateful
 //! step and sink. When their frontier passes epoch `e` — every one of them,
 //! on every worker, has staged (or delivered) all of `e` — it hands the
-//! worker's batch up to `e` to a writer thread, and holds its own output at
+//! worker's batch up to `e` to the process's writer thread
+//! ([`crate::writer`]), and holds its own output at
 //! `e` until the batch is durable: writing never blocks the worker.
 //! `checkpoint.complete` sees that output's frontier pass `e` once every
 //! worker prepared `e`: the checkpoint is complete, and the versions it
 //! replaced become garbage.
 
-use std::path::{Path, PathBuf};
 use std::sync::mpsc;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use rill_state::checkpoint::{CheckpointWrite, PendingPrepare};
-use rill_state::{KvStore, StoreError};
+use rill_state::StoreError;
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::Operator;
@@ -24,60 +23,32 @@ use timely::dataflow::{Scope, StreamVec};
 use timely::scheduling::SyncActivator;
 
 use crate::context::WorkerCtx;
+use crate::writer::WriteJob;
 use crate::Error;
 
-/// A worker's writer thread: finishes and writes batches in order,
-/// reports each result and wakes the operator; on the process's first
-/// worker it also keeps the copy of the store up to date. Dropping it
-/// waits for the thread, so the store is closed when the job returns.
+/// A worker's link to the process's writer
+/// ([`crate::writer::ProcessWriter`]).
 struct Writer {
-    batches: Option<mpsc::Sender<CheckpointWrite>>,
-    results: mpsc::Receiver<Result<(), StoreError>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    jobs: mpsc::Sender<WriteJob>,
+    wake: SyncActivator,
 }
+
+/// Where the result of a batch sent to the writer comes back: the writer
+/// drops the sender unanswered only if it died.
+type Answer = mpsc::Receiver<Result<(), StoreError>>;
 
 impl Writer {
-    fn spawn(
-        store: Arc<dyn KvStore>,
-        wake: SyncActivator,
-        worker: usize,
-        mut copies: Option<Copies>,
-    ) -> std::io::Result<Self> {
-        let (batches, inbox) = mpsc::channel::<CheckpointWrite>();
-        let (outbox, results) = mpsc::channel();
-        let thread = std::thread::Builder::new()
-            .name(format!("rill-checkpoint-{worker}"))
-            .spawn(move || {
-                for write in inbox {
-                    let result = write.into_batch().and_then(|b| store.write(b));
-                    let ok = result.is_ok();
-                    if outbox.send(result).is_err() {
-                        break;
-                    }
-                    let _ = wake.activate();
-                    if let (true, Some(c)) = (ok, copies.as_mut()) {
-                        c.after_write(store.as_ref());
-                    }
-                }
-            })?;
-        Ok(Writer {
-            batches: Some(batches),
-            results,
-            thread: Some(thread),
-        })
-    }
-
-    fn send(&self, write: CheckpointWrite) -> bool {
-        self.batches.as_ref().is_some_and(|b| b.send(write).is_ok())
-    }
-}
-
-impl Drop for Writer {
-    fn drop(&mut self) {
-        self.batches = None;
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+    /// Hands `write` to the writer (`last`: the worker's input ended);
+    /// `None` if the writer is gone.
+    fn send(&self, write: CheckpointWrite, last: bool) -> Option<Answer> {
+        let (reply, answer) = mpsc::channel();
+        let job = WriteJob {
+            write,
+            last,
+            reply,
+            wake: self.wake.clone(),
+        };
+        self.jobs.send(job).ok().map(|()| answer)
     }
 }
 
@@ -108,36 +79,34 @@ pub(crate) fn checkpoint_operators<'s>(
     let worker_label = worker.clone();
     let writer_ctx = ctx.clone();
     let cp = checkpointer.clone();
-    let index = ctx.index;
-    let copies = Copies::new(ctx, checkpointer.borrow().resume().is_some());
+    let jobs = ctx.shared.writer.as_ref().and_then(|w| w.sender());
     let progress: StreamVec<'s, u64, ()> = scope.concatenate(progress);
     let prepared = progress.unary_frontier::<CapacityContainerBuilder<Vec<()>>, _, _, _>(
         Pipeline,
         "checkpoint.prepare",
         move |cap, info| {
             let wake = scope.worker().sync_activator_for(info.address.to_vec());
-            let store = cp.borrow().store().clone();
-            let mut writer = match Writer::spawn(store, wake, index, copies) {
-                Ok(w) => Some(w),
-                Err(e) => {
-                    writer_ctx.shared.fail(Error::Runtime(format!(
-                        "cannot start the checkpoint writer: {e}"
-                    )));
+            let mut writer = match jobs {
+                Some(jobs) => Some(Writer { jobs, wake }),
+                None => {
+                    writer_ctx.shared.fail(Error::Runtime(
+                        "the checkpoint writer is not running".into(),
+                    ));
                     None
                 }
             };
             let mut cap = Some(cap);
-            let mut in_flight: Option<(PendingPrepare, Instant)> = None;
+            let mut in_flight: Option<(PendingPrepare, Instant, Answer)> = None;
             move |(input, frontier), _output| {
                 input.for_each(|_, data: &mut Vec<()>| data.clear());
                 let (Some(held), Some(w)) = (cap.as_mut(), writer.as_ref()) else {
                     return;
                 };
                 // A batch in flight: wait for it, then let its epoch go.
-                if let Some((pending, started)) = in_flight.take() {
-                    match w.results.try_recv() {
+                if let Some((pending, started, answer)) = in_flight.take() {
+                    match answer.try_recv() {
                         Err(mpsc::TryRecvError::Empty) => {
-                            in_flight = Some((pending, started));
+                            in_flight = Some((pending, started, answer));
                             return;
                         }
                         Ok(Ok(())) => {
@@ -204,14 +173,14 @@ pub(crate) fn checkpoint_operators<'s>(
                 );
                 match begun {
                     Ok((batch, pending)) => {
-                        if !w.send(batch) {
+                        let Some(answer) = w.send(batch, low.is_none()) else {
                             writer_ctx
                                 .shared
                                 .fail(Error::Runtime("the checkpoint writer stopped".into()));
                             cap = None;
                             return;
-                        }
-                        in_flight = Some((pending, Instant::now()));
+                        };
+                        in_flight = Some((pending, Instant::now(), answer));
                     }
                     Err(e) => {
                         writer_ctx.shared.fail(Error::state("checkpoint", e));
@@ -247,73 +216,4 @@ pub(crate) fn checkpoint_operators<'s>(
         // At the end of the job the garbage of the last checkpoint stays
         // listed in its undo logs; the next start collects it.
     });
-}
-
-/// The copy of a process's store kept beside it (`DIR/process-N.snapshot`),
-/// taken on the writer thread of the process's first worker after a
-/// checkpoint write: after the first one when the job resumed (not before,
-/// so as not to slow recovery), then whenever `--state-copy-interval` has
-/// passed. If the store is ever damaged, a
-/// single-process job can resume from the copy.
-struct Copies {
-    target: PathBuf,
-    interval: Duration,
-    resumed: bool,
-    last: Instant,
-}
-
-impl Copies {
-    fn new(ctx: &WorkerCtx, resumed: bool) -> Option<Self> {
-        let args = &ctx.shared.args;
-        let first_local = ctx.index.is_multiple_of(args.workers);
-        match &args.state_dir {
-            Some(dir) if first_local => Some(Copies {
-                target: snapshot_path(dir, args.process_id),
-                interval: args.state_copy_interval,
-                resumed,
-                last: Instant::now(),
-            }),
-            _ => None,
-        }
-    }
-
-    fn after_write(&mut self, store: &dyn KvStore) {
-        if std::mem::take(&mut self.resumed) || self.last.elapsed() >= self.interval {
-            self.take(store);
-        }
-    }
-
-    fn take(&mut self, store: &dyn KvStore) {
-        self.last = Instant::now();
-        let target = &self.target;
-        let tmp = target.with_extension("snapshot.tmp");
-        let _ = std::fs::remove_dir_all(&tmp);
-        let result = store
-            .snapshot(&tmp)
-            .map_err(|e| e.to_string())
-            .and_then(|taken| {
-                if !taken {
-                    return Ok(());
-                }
-                let _ = std::fs::remove_dir_all(target);
-                std::fs::rename(&tmp, target).map_err(|e| e.to_string())
-            });
-        match result {
-            Ok(()) => log::debug!(
-                "checkpoint: copied the store to {} in {:.1?}",
-                target.display(),
-                self.last.elapsed()
-            ),
-            // A failed copy costs only the fallback; the job goes on.
-            Err(e) => log::warn!(
-                "could not copy the state store to {}: {e}",
-                target.display()
-            ),
-        }
-    }
-}
-
-/// Where process `process`'s copy of its store lives.
-pub(crate) fn snapshot_path(dir: &Path, process: usize) -> PathBuf {
-    dir.join(format!("process-{process}.snapshot"))
 }

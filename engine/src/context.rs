@@ -11,6 +11,7 @@ use rill_connectors::kafka::KafkaConfig;
 use rill_state::{KeyGroups, SharedCheckpointer};
 
 use crate::metrics::Metrics;
+use crate::writer::ProcessWriter;
 use crate::{Error, JobArgs, Result};
 
 /// Shared by all workers of one process.
@@ -18,16 +19,24 @@ pub(crate) struct ProcessShared {
     pub job_name: String,
     pub args: JobArgs,
     pub metrics: Arc<Metrics>,
+    /// The checkpoint writer, when the job has a `--state-dir`.
+    pub writer: Option<ProcessWriter>,
     abort: AtomicBool,
     error: Mutex<Option<Error>>,
 }
 
 impl ProcessShared {
-    pub fn new(job_name: String, args: JobArgs, metrics: Arc<Metrics>) -> Self {
+    pub fn new(
+        job_name: String,
+        args: JobArgs,
+        metrics: Arc<Metrics>,
+        writer: Option<ProcessWriter>,
+    ) -> Self {
         ProcessShared {
             job_name,
             args,
             metrics,
+            writer,
             abort: AtomicBool::new(false),
             error: Mutex::new(None),
         }

@@ -10,6 +10,7 @@ use crate::checkpoint::checkpoint_operators;
 use crate::context::{ProcessShared, WorkerCtx};
 use crate::metrics::{Metrics, MetricsServer};
 use crate::state::{agree_resume, open_worker, ProcessState};
+use crate::writer::ProcessWriter;
 use crate::{Error, Flow, JobArgs, Result};
 
 #[derive(Parser)]
@@ -95,7 +96,15 @@ impl Job {
         let local_resume = process_state.local_resume;
         let created = process_state.created;
         let processes = args.processes;
-        let shared = Arc::new(ProcessShared::new(self.name.clone(), args, metrics));
+        let writer = match &store {
+            Some(store) => Some(
+                ProcessWriter::spawn(store.clone(), &args, local_resume.is_some()).map_err(
+                    |e| Error::Runtime(format!("cannot start the checkpoint writer: {e}")),
+                )?,
+            ),
+            None => None,
+        };
+        let shared = Arc::new(ProcessShared::new(self.name.clone(), args, metrics, writer));
         let worker_shared = shared.clone();
         let guards = timely::execute(config, move |worker| {
             let mut ctx = WorkerCtx::new(worker_shared.clone(), worker.index(), worker.peers());
@@ -143,6 +152,11 @@ impl Job {
             if let Err(message) = result {
                 panic.get_or_insert(message);
             }
+        }
+        // The workers are gone: the writer finishes what it was given and
+        // lets go of the store.
+        if let Some(w) = &shared.writer {
+            w.close();
         }
         if let Some(e) = shared.take_error() {
             return Err(e);

@@ -49,6 +49,7 @@ mod source;
 mod state;
 mod stream;
 pub mod testing;
+mod writer;
 
 pub use args::JobArgs;
 pub use branch::{Branch, Branches};

@@ -97,7 +97,7 @@ fn open_error(e: StoreError, dir: &std::path::Path, args: &JobArgs) -> Error {
 /// at different moments and may not agree), else start over.
 fn corruption_hint(dir: &std::path::Path, args: &JobArgs) -> String {
     let live = dir.join(format!("process-{}", args.process_id));
-    let copy = crate::checkpoint::snapshot_path(dir, args.process_id);
+    let copy = crate::writer::snapshot_path(dir, args.process_id);
     let copy_epoch = RocksStore::open_read_only(&copy).ok().and_then(|s| {
         checkpoint::local_resume_epoch(&s, 0..args.workers as u32)
             .ok()
