@@ -58,19 +58,22 @@ impl ProcessWriter {
         let thread = std::thread::Builder::new()
             .name("rill-checkpoint".into())
             .spawn(move || {
-                while let Some(gathered) = gather(&inbox, workers) {
+                while let Some(jobs) = gather(&inbox, workers, GATHER) {
                     // When every worker is done and waiting for its last
                     // batch, their cores are free to build it.
-                    let idle = gathered.last == workers;
+                    let idle = jobs.iter().filter(|j| j.last).count() == workers;
                     let threads = if idle { cores } else { 1 };
-                    let Gathered {
-                        writes, replies, ..
-                    } = gathered;
+                    let mut replies = Vec::with_capacity(jobs.len());
+                    let mut writes = Vec::with_capacity(jobs.len());
+                    for job in jobs {
+                        writes.push(job.write);
+                        replies.push((job.reply, job.wake));
+                    }
                     let result = write_all(store.as_ref(), writes, threads);
-                    for job in &replies {
+                    for (reply, wake) in &replies {
                         // A worker that stopped no longer waits for it.
-                        let _ = job.0.send(result.clone());
-                        let _ = job.1.activate();
+                        let _ = reply.send(result.clone());
+                        let _ = wake.activate();
                     }
                     if let (Ok(()), Some(c)) = (&result, copies.as_mut()) {
                         c.after_write(store.as_ref());
@@ -105,39 +108,22 @@ impl Drop for ProcessWriter {
     }
 }
 
-/// Batches written together, and the workers to answer.
-struct Gathered {
-    writes: Vec<CheckpointWrite>,
-    /// How many of them are their worker's last.
-    last: usize,
-    replies: Vec<(mpsc::Sender<Result<(), StoreError>>, SyncActivator)>,
-}
-
-/// Waits for a batch, then up to [`GATHER`] for the other workers' (each
-/// worker has at most one batch in flight). `None` once every sender is
-/// gone and nothing is left.
-fn gather(inbox: &mpsc::Receiver<WriteJob>, workers: usize) -> Option<Gathered> {
+/// Waits for a job, then up to `wait` for more, until there are `most`
+/// (each worker has at most one batch in flight, so `most` is the number
+/// of workers). `None` once every sender is gone and nothing is left.
+fn gather<T>(inbox: &mpsc::Receiver<T>, most: usize, wait: Duration) -> Option<Vec<T>> {
     let first = inbox.recv().ok()?;
-    let mut gathered = Gathered {
-        last: 0,
-        writes: Vec::with_capacity(workers),
-        replies: Vec::with_capacity(workers),
-    };
-    let mut add = |job: WriteJob| {
-        gathered.last += usize::from(job.last);
-        gathered.writes.push(job.write);
-        gathered.replies.push((job.reply, job.wake));
-    };
-    add(first);
-    let deadline = Instant::now() + GATHER;
-    for _ in 1..workers {
+    let mut jobs = Vec::with_capacity(most);
+    jobs.push(first);
+    let deadline = Instant::now() + wait;
+    while jobs.len() < most {
         let left = deadline.saturating_duration_since(Instant::now());
         match inbox.recv_timeout(left) {
-            Ok(job) => add(job),
+            Ok(job) => jobs.push(job),
             Err(_) => break,
         }
     }
-    Some(gathered)
+    Some(jobs)
 }
 
 /// Finishes the gathered batches and writes them as one atomic batch, on
@@ -206,4 +192,48 @@ impl Copies {
 /// Where process `process`'s copy of its store lives.
 pub(crate) fn snapshot_path(dir: &Path, process: usize) -> PathBuf {
     dir.join(format!("process-{process}.snapshot"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gathering_takes_what_is_queued_up_to_one_job_per_worker() {
+        let (jobs, inbox) = mpsc::channel();
+        for j in 0..5 {
+            jobs.send(j).unwrap();
+        }
+        assert_eq!(
+            gather(&inbox, 3, Duration::from_secs(60)),
+            Some(vec![0, 1, 2])
+        );
+        // Two left for three workers: the third is waited for, then given up.
+        let started = Instant::now();
+        let wait = Duration::from_millis(50);
+        assert_eq!(gather(&inbox, 3, wait), Some(vec![3, 4]));
+        assert!(started.elapsed() >= wait);
+    }
+
+    #[test]
+    fn gathering_waits_for_a_worker_that_is_about_to_send() {
+        let (jobs, inbox) = mpsc::channel();
+        jobs.send(1).unwrap();
+        let late = jobs.clone();
+        let sender = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(20));
+            late.send(2).unwrap();
+        });
+        assert_eq!(gather(&inbox, 2, Duration::from_secs(60)), Some(vec![1, 2]));
+        sender.join().unwrap();
+    }
+
+    #[test]
+    fn gathering_ends_once_every_sender_is_gone_and_nothing_is_left() {
+        let (jobs, inbox) = mpsc::channel();
+        jobs.send(7).unwrap();
+        drop(jobs);
+        assert_eq!(gather(&inbox, 2, Duration::from_secs(60)), Some(vec![7]));
+        assert_eq!(gather(&inbox, 2, Duration::from_secs(60)), None);
+    }
 }
