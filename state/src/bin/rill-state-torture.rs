@@ -18,30 +18,9 @@ fn main() {
         eprintln!("usage: rill-state-torture DIR [KEYS] [INGEST_FROM] [THREADS]");
         std::process::exit(2);
     };
-    let keys: u32 = match args.next().map(|k| k.parse()) {
-        None => 2000,
-        Some(Ok(k)) => k,
-        Some(Err(e)) => {
-            eprintln!("KEYS: {e}");
-            std::process::exit(2);
-        }
-    };
-    let ingest_from: usize = match args.next().map(|k| k.parse()) {
-        None => rill_state::INGEST_FROM,
-        Some(Ok(n)) => n,
-        Some(Err(e)) => {
-            eprintln!("INGEST_FROM: {e}");
-            std::process::exit(2);
-        }
-    };
-    let threads: usize = match args.next().map(|k| k.parse()) {
-        None => 1,
-        Some(Ok(n)) => n,
-        Some(Err(e)) => {
-            eprintln!("THREADS: {e}");
-            std::process::exit(2);
-        }
-    };
+    let keys: u32 = arg(args.next(), "KEYS", 2000);
+    let ingest_from: usize = arg(args.next(), "INGEST_FROM", rill_state::INGEST_FROM);
+    let threads: usize = arg(args.next(), "THREADS", 1);
     let store = match RocksStore::open(&dir) {
         Ok(s) => s.ingesting_from(ingest_from),
         Err(e) => {
@@ -64,5 +43,20 @@ fn main() {
         }
         let _ = writeln!(out, "wrote {n}");
         let _ = out.flush();
+    }
+}
+
+/// An optional numeric argument: `default` when absent, exit 2 when bad.
+fn arg<T: std::str::FromStr>(given: Option<String>, name: &str, default: T) -> T
+where
+    T::Err: std::fmt::Display,
+{
+    match given.map(|g| g.parse::<T>()) {
+        None => default,
+        Some(Ok(v)) => v,
+        Some(Err(e)) => {
+            eprintln!("{name}: {e}");
+            std::process::exit(2);
+        }
     }
 }

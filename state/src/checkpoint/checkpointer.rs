@@ -9,6 +9,9 @@ use super::CheckpointError;
 use crate::codec::{decode, encode};
 use crate::store::{Batch, KvStore, StoreError};
 
+/// The most bytes [`Staging::reserve`] reserves for each buffer at once.
+const RESERVE_MAX: usize = 256 << 20;
+
 /// How many checkpoint records each worker keeps for `rill checkpoints`.
 const INFO_KEPT: usize = 10;
 
@@ -105,8 +108,10 @@ impl Staging<'_> {
     pub fn reserve(&mut self, versions: usize, key_len: usize, value_len: usize) {
         let version = layout::version_key_len(key_len) + 1 + value_len;
         let undo = layout::undo_record_len(key_len);
-        // A quarter more, for keys and values longer than these.
-        let slack = |n: usize| n.saturating_add(n / 4);
+        // A quarter more, for keys and values longer than these; at most
+        // RESERVE_MAX, so that one unusually large first value cannot ask
+        // for a huge buffer (beyond it, buffers grow as usual).
+        let slack = |n: usize| n.saturating_add(n / 4).min(RESERVE_MAX);
         let undo_bytes = slack(versions.saturating_mul(undo));
         self.batch.reserve(
             versions,

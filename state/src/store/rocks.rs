@@ -248,17 +248,29 @@ impl RocksStore {
             };
             let mut rest = split.into_iter();
             let first = rest.next();
-            let others: Vec<_> = rest.map(|part| scope.spawn(move || build(part))).collect();
+            // A thread that cannot be started fails the write (no panic).
+            let others: Vec<_> = rest
+                .enumerate()
+                .map(|(n, part)| {
+                    std::thread::Builder::new()
+                        .name(format!("rill-build-{}", n + 1))
+                        .spawn_scoped(scope, move || build(part))
+                })
+                .collect();
             let mut files = Vec::new();
             let mut failed = None;
             let mine = first.map(build);
-            let joined = others.into_iter().map(|h| {
-                h.join().unwrap_or_else(|_| {
-                    Err(StoreError::Io {
-                        location: self.path.display().to_string(),
-                        detail: "a thread building a table file panicked".into(),
-                    })
-                })
+            let failure = |detail: String| StoreError::Io {
+                location: self.path.display().to_string(),
+                detail,
+            };
+            let joined = others.into_iter().map(|started| match started {
+                Ok(h) => h.join().unwrap_or_else(|_| {
+                    Err(failure("a thread building a table file panicked".into()))
+                }),
+                Err(e) => Err(failure(format!(
+                    "cannot start a thread to build a table file: {e}"
+                ))),
             });
             for built in mine.into_iter().chain(joined) {
                 match built {
@@ -409,8 +421,7 @@ impl KvStore for RocksStore {
     fn write_on(&self, batch: Batch, threads: usize) -> Result<(), StoreError> {
         // Each part is worth a file of its own; ranges may span parts.
         let parts = threads.min(batch.len() / self.ingest_from.max(1));
-        let ranges = batch.ops().any(|op| matches!(op, Op::DeleteRange(..)));
-        if parts < 2 || ranges {
+        if parts < 2 || batch.ops().any(|op| matches!(op, Op::DeleteRange(..))) {
             return self.write(batch);
         }
         self.write_split(&batch, parts)
