@@ -9,7 +9,7 @@ use timely::dataflow::Scope;
 
 use crate::context::WorkerCtx;
 use crate::source::{
-    source_stream, IterDriver, JsonLinesDriver, KafkaDriver, Positions, SourceDriver,
+    partition_of, source_stream, IterDriver, JsonLinesDriver, KafkaDriver, Positions, SourceDriver,
 };
 use crate::stream::{Progress, Stream};
 use crate::{Error, Result};
@@ -151,7 +151,8 @@ impl<'s> Flow<'s> {
         let (index, peers) = (self.ctx.index, self.ctx.peers);
         self.start(step, move |saved| {
             let items = items.into_iter().map(|v| ((), v));
-            Ok(Box::new(IterDriver::new(items, index, peers, saved(0))))
+            let saved = saved(partition_of(index));
+            Ok(Box::new(IterDriver::new(items, index, peers, saved)))
         })
     }
 
@@ -169,7 +170,7 @@ impl<'s> Flow<'s> {
                 items.into_iter(),
                 index,
                 peers,
-                saved(0),
+                saved(partition_of(index)),
             )))
         })
     }

@@ -238,3 +238,31 @@ fn disk_use_tracks_live_state_not_history() {
     );
     eprintln!("one epoch: {one_epoch} bytes; after 50 epochs: {bytes} bytes");
 }
+
+/// A JSON-lines file read again after lines were appended: only the new
+/// lines come out. With 2 workers, the worker that does not read the file
+/// must not write a position of its own over the reader's.
+#[test]
+fn a_resumed_json_lines_source_reads_only_the_new_lines_with_two_workers() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("input.jsonl");
+    let lines = |from: u64, to: u64| -> String { (from..to).map(|i| format!("{i}\n")).collect() };
+    let run = |file: std::path::PathBuf| {
+        rill::testing::run_with(args(&dir.path().join("state"), 2, 1000), move |flow| {
+            flow.jsonl_source::<u64>("numbers", &file)
+                .key_by("parity", |v| v % 2)
+                .sum("totals")
+        })
+        .unwrap()
+    };
+    std::fs::write(&file, lines(0, 3000)).unwrap();
+    let first = run(file.clone());
+    assert_eq!(first.len(), 3000);
+    std::fs::write(&file, lines(0, 5000)).unwrap();
+    let second = run(file.clone());
+    assert_eq!(second.len(), 2000, "only the appended lines are read");
+    let finals: BTreeMap<u64, u64> = second.into_iter().collect();
+    let even: u64 = (0..5000).filter(|i| i % 2 == 0).sum();
+    let odd: u64 = (0..5000).filter(|i| i % 2 == 1).sum();
+    assert_eq!(finals, BTreeMap::from([(0u64, even), (1, odd)]));
+}

@@ -59,7 +59,12 @@ impl<V: DeserializeOwned + 'static> SourceDriver<((), V)> for JsonLinesDriver<V>
         })
     }
 
+    /// Only the worker that reads the file has a position: another
+    /// worker's would overwrite it (the same partition, the same step).
     fn positions(&self) -> Vec<(i32, i64)> {
-        vec![(0, self.read)]
+        match self.reader {
+            Some(_) => vec![(0, self.read)],
+            None => Vec::new(),
+        }
     }
 }

@@ -7,6 +7,6 @@ mod jsonl;
 mod kafka;
 
 pub(crate) use driver::{source_stream, Polled, Positions, SourceDriver};
-pub(crate) use iter::IterDriver;
+pub(crate) use iter::{partition_of, IterDriver};
 pub(crate) use jsonl::JsonLinesDriver;
 pub(crate) use kafka::KafkaDriver;
