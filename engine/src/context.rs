@@ -11,6 +11,7 @@ use rill_connectors::kafka::KafkaConfig;
 use rill_state::{KeyGroups, SharedCheckpointer};
 
 use crate::metrics::Metrics;
+use crate::stop::StopHandle;
 use crate::writer::ProcessWriter;
 use crate::{Error, JobArgs, Result};
 
@@ -21,6 +22,8 @@ pub(crate) struct ProcessShared {
     pub metrics: Arc<Metrics>,
     /// The checkpoint writer, when the job has a `--state-dir`.
     pub writer: Option<ProcessWriter>,
+    /// Asks the job to stop gracefully.
+    pub stop: StopHandle,
     abort: AtomicBool,
     error: Mutex<Option<Error>>,
 }
@@ -31,12 +34,14 @@ impl ProcessShared {
         args: JobArgs,
         metrics: Arc<Metrics>,
         writer: Option<ProcessWriter>,
+        stop: StopHandle,
     ) -> Self {
         ProcessShared {
             job_name,
             args,
             metrics,
             writer,
+            stop,
             abort: AtomicBool::new(false),
             error: Mutex::new(None),
         }

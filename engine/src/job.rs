@@ -10,6 +10,7 @@ use crate::checkpoint::checkpoint_operators;
 use crate::context::{ProcessShared, WorkerCtx};
 use crate::metrics::{Metrics, MetricsServer};
 use crate::state::{agree_resume, open_worker, ProcessState};
+use crate::stop::{watch_signals, StopHandle};
 use crate::writer::ProcessWriter;
 use crate::{Error, Flow, JobArgs, Result};
 
@@ -25,6 +26,7 @@ struct Cli {
 pub struct Job {
     name: String,
     args: JobArgs,
+    stop: StopHandle,
 }
 
 impl Job {
@@ -44,7 +46,14 @@ impl Job {
         Ok(Job {
             name: name.to_owned(),
             args,
+            stop: StopHandle::default(),
         })
+    }
+
+    /// A handle that stops the job gracefully from any thread, as SIGINT
+    /// or SIGTERM do (see [`StopHandle`]).
+    pub fn stop_handle(&self) -> StopHandle {
+        self.stop.clone()
     }
 
     /// The job's flags.
@@ -53,13 +62,21 @@ impl Job {
     }
 
     /// Builds the dataflow with `build` on every worker and runs it until
-    /// every source is exhausted (bounded sources) or a step fails. Returns
-    /// the first error any worker hit.
+    /// every source is exhausted (bounded sources), the job is stopped, or a
+    /// step fails. Returns the first error any worker hit.
+    ///
+    /// The first SIGINT or SIGTERM stops the job gracefully, as
+    /// [`Job::stop_handle`] does: the sources end where they are, the
+    /// dataflow drains, the last checkpoint is written, and `run` returns
+    /// `Ok`. A second signal ends the process at once. (In a job of
+    /// several processes, each process stops its own sources: signal them
+    /// all.)
     pub fn run<F>(self, build: F) -> Result<()>
     where
         F: Fn(&mut Flow<'_>) + Send + Sync + 'static,
     {
         let addresses = self.args.validate()?;
+        watch_signals()?;
         let metrics = Arc::new(Metrics::new(Registry::new()));
         let _server = match &self.args.metrics_addr {
             Some(addr) => Some(MetricsServer::start(addr, metrics.clone())?),
@@ -104,7 +121,13 @@ impl Job {
             ),
             None => None,
         };
-        let shared = Arc::new(ProcessShared::new(self.name.clone(), args, metrics, writer));
+        let shared = Arc::new(ProcessShared::new(
+            self.name.clone(),
+            args,
+            metrics,
+            writer,
+            self.stop.clone(),
+        ));
         let worker_shared = shared.clone();
         let guards = timely::execute(config, move |worker| {
             let mut ctx = WorkerCtx::new(worker_shared.clone(), worker.index(), worker.peers());
@@ -164,7 +187,21 @@ impl Job {
         if let Some(message) = panic {
             return Err(Error::WorkerPanicked(message));
         }
-        log::info!("job {}: finished in {:.1?}", self.name, started.elapsed());
+        if self.stop.is_stopping() {
+            log::info!(
+                "job {}: stopped on request after {:.1?}{}",
+                self.name,
+                started.elapsed(),
+                if shared.writer.is_some() {
+                    "; its last checkpoint holds everything read: run it again with the same \
+                     --state-dir to continue"
+                } else {
+                    ""
+                }
+            );
+        } else {
+            log::info!("job {}: finished in {:.1?}", self.name, started.elapsed());
+        }
         Ok(())
     }
 }

@@ -47,6 +47,7 @@ pub mod metrics;
 mod sink;
 mod source;
 mod state;
+mod stop;
 mod stream;
 pub mod testing;
 mod writer;
@@ -59,6 +60,7 @@ pub use job::Job;
 pub use keyed::{PerEpoch, StateKey, StateValue};
 pub use rill_operators::Emit;
 pub use sink::Collector;
+pub use stop::StopHandle;
 pub use stream::Stream;
 
 /// Formats, Kafka options and connector types, re-exported.

@@ -6,98 +6,37 @@
 //! and the output must hold every update of an uninterrupted run at least
 //! once (duplicates are allowed: delivery here is at-least-once).
 
+mod common;
+
+use common::{input, output, produce_input, uninterrupted, Running};
 use rand::Rng;
-use rill::testing::kafka::{bootstrap, create_topic, produce, read_topic, unique_topic};
+use rill::testing::kafka::{bootstrap, create_topic, unique_topic};
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const RECORDS: u64 = 1_000_000;
 const KEYS: u64 = 5_000;
 
-fn input() -> Vec<(String, i64)> {
-    (0..RECORDS)
-        .map(|i| {
-            (
-                format!("k{:05}", (i * 7919) % KEYS),
-                ((i * 31) % 100) as i64,
-            )
-        })
-        .collect()
-}
-
-/// The updates of an uninterrupted run: each key's running sums, in order
-/// (one key lives in one partition, so its order is fixed).
-fn uninterrupted(records: &[(String, i64)]) -> BTreeMap<String, Vec<i64>> {
-    let mut sums: BTreeMap<String, Vec<i64>> = BTreeMap::new();
-    for (k, v) in records {
-        let updates = sums.entry(k.clone()).or_default();
-        let last = updates.last().copied().unwrap_or(0);
-        updates.push(last + v);
-    }
-    sums
-}
-
-struct Running {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-}
-
-/// Starts `key_sums`; with `ingest_all`, every checkpoint batch is
-/// ingested as a table file, else only large ones (none at this size).
+/// Starts `key_sums` to the end of its input; with `ingest_all`, every
+/// checkpoint batch is ingested as a table file, else only large ones
+/// (none at this size).
 fn start(
     brokers: &str,
-    input: &str,
-    output: &str,
+    topics: (&str, &str),
     state: &std::path::Path,
     ingest_all: bool,
 ) -> Running {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_key_sums"))
-        .args(["--brokers", brokers, "--input", input, "--output", output])
-        .arg("--state-dir")
-        .arg(state)
-        .args(
-            ingest_all
-                .then_some(["--state-ingest-from", "0"])
-                .into_iter()
-                .flatten(),
-        )
-        .args(["-w", "2", "--stop-at-end", "--epoch-interval", "100ms"])
-        .env("RUST_LOG", "info,rill::checkpoint=debug")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start key_sums");
-    let stderr = child.stderr.take().unwrap();
-    let (tx, lines) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    Running { child, lines }
-}
-
-/// Waits for the next "writing epoch" line; false if the job ended first.
-fn wait_for_checkpoint_write(run: &mut Running, timeout: Duration) -> bool {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        match run.lines.recv_timeout(Duration::from_millis(50)) {
-            Ok(line) if line.contains("checkpoint: writing epoch") => return true,
-            Ok(_) => {}
-            Err(mpsc::RecvTimeoutError::Timeout) => {
-                if run.child.try_wait().unwrap().is_some() {
-                    return false;
-                }
-            }
-            Err(mpsc::RecvTimeoutError::Disconnected) => return false,
-        }
-    }
-    false
+    let ingest: &[&str] = if ingest_all {
+        &["--state-ingest-from", "0"]
+    } else {
+        &[]
+    };
+    Running::start(
+        brokers,
+        topics,
+        state,
+        &[ingest, &["--stop-at-end"]].concat(),
+    )
 }
 
 /// After a kill: was the last checkpoint line a write that never finished?
@@ -118,18 +57,8 @@ fn sum_survives_repeated_sigkill() {
     let (input_topic, output_topic) = (unique_topic("crash-in"), unique_topic("crash-out"));
     create_topic(&brokers, &input_topic, 4);
     create_topic(&brokers, &output_topic, 4);
-    let records = input();
-    let encoded: Vec<(String, String)> = records
-        .iter()
-        .map(|(k, v)| (k.clone(), v.to_string()))
-        .collect();
-    produce(
-        &brokers,
-        &input_topic,
-        encoded
-            .iter()
-            .map(|(k, v)| (Some(k.as_bytes()), v.as_bytes())),
-    );
+    let records = input(RECORDS, KEYS);
+    produce_input(&brokers, &input_topic, &records);
     let expected = uninterrupted(&records);
     let state = tempfile::tempdir().unwrap();
     let mut rng = rand::thread_rng();
@@ -141,16 +70,11 @@ fn sum_survives_repeated_sigkill() {
         attempts += 1;
         // Both ways of writing a checkpoint, each killed both ways.
         let ingest_all = (attempts / 2) % 2 == 1;
-        let mut run = start(
-            &brokers,
-            &input_topic,
-            &output_topic,
-            state.path(),
-            ingest_all,
-        );
+        let topics = (input_topic.as_str(), output_topic.as_str());
+        let mut run = start(&brokers, topics, state.path(), ingest_all);
         // Wait until it makes progress (its first checkpoint write), then
         // kill it: at once (inside that write) or a random moment later.
-        let _ = wait_for_checkpoint_write(&mut run, Duration::from_secs(10));
+        let _ = run.wait_for("checkpoint: writing epoch", Duration::from_secs(10));
         if attempts % 2 == 1 {
             std::thread::sleep(Duration::from_millis(rng.gen_range(0..250)));
         }
@@ -179,16 +103,12 @@ fn sum_survives_repeated_sigkill() {
     eprintln!("killed {kills} times, {mid_write} during a checkpoint write");
 
     // Run to the end.
-    let mut last = start(&brokers, &input_topic, &output_topic, state.path(), false);
+    let topics = (input_topic.as_str(), output_topic.as_str());
+    let mut last = start(&brokers, topics, state.path(), false);
     let status = last.child.wait().unwrap();
     assert!(status.success(), "the final run failed: {status}");
 
-    let mut got: BTreeMap<String, Vec<i64>> = BTreeMap::new();
-    for r in read_topic(&brokers, &output_topic) {
-        let key = String::from_utf8(r.key.unwrap()).unwrap();
-        let value: i64 = serde_json::from_slice(&r.value.unwrap()).unwrap();
-        got.entry(key).or_default().push(value);
-    }
+    let got = output(&brokers, &output_topic);
     assert_eq!(got.len(), expected.len(), "keys in the output");
     let mut duplicates = 0;
     for (key, updates) in &expected {

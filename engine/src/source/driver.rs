@@ -126,6 +126,16 @@ pub(crate) fn source_stream<'s, D: 'static>(
                     .on_epoch_close()
                     .and_then(|()| checkpoint(&**driver, &mut positions, epoch, &step))
             };
+            if ctx.shared.stop.is_stopping() {
+                // A graceful stop: the input ends here, as at a bounded
+                // source's end, and its positions go into the last checkpoint.
+                log::debug!("{step}: stopping at epoch {epoch}");
+                if let Err(e) = close(epoch, &mut driver) {
+                    ctx.shared.fail(e);
+                }
+                caps = None;
+                return;
+            }
             if epoch_start.elapsed() >= interval {
                 if let Err(e) = close(epoch, &mut driver) {
                     ctx.shared.fail(e);

@@ -1,0 +1,121 @@
+//! Shared by the tests that start `key_sums` (sum per key, Kafka to Kafka)
+//! as a process and stop it: its input, what an uninterrupted run outputs,
+//! starting it with its log captured, and reading its output back.
+
+#![allow(dead_code)] // each test uses its own part
+
+use rill::testing::kafka::{produce, read_topic};
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// `records` records over `keys` keys: `(key, value)`, deterministic.
+pub fn input(records: u64, keys: u64) -> Vec<(String, i64)> {
+    (0..records)
+        .map(|i| {
+            (
+                format!("k{:05}", (i * 7919) % keys),
+                ((i * 31) % 100) as i64,
+            )
+        })
+        .collect()
+}
+
+/// Produces `records` to `topic`, values as JSON integers.
+pub fn produce_input(brokers: &str, topic: &str, records: &[(String, i64)]) {
+    let encoded: Vec<(String, String)> = records
+        .iter()
+        .map(|(k, v)| (k.clone(), v.to_string()))
+        .collect();
+    produce(
+        brokers,
+        topic,
+        encoded
+            .iter()
+            .map(|(k, v)| (Some(k.as_bytes()), v.as_bytes())),
+    );
+}
+
+/// The updates of an uninterrupted run: each key's running sums, in order
+/// (one key lives in one partition, so its order is fixed).
+pub fn uninterrupted(records: &[(String, i64)]) -> BTreeMap<String, Vec<i64>> {
+    let mut sums: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+    for (k, v) in records {
+        let updates = sums.entry(k.clone()).or_default();
+        let last = updates.last().copied().unwrap_or(0);
+        updates.push(last + v);
+    }
+    sums
+}
+
+/// Each key's updates in `topic`, in the order they were written.
+pub fn output(brokers: &str, topic: &str) -> BTreeMap<String, Vec<i64>> {
+    let mut got: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+    for r in read_topic(brokers, topic) {
+        let key = String::from_utf8(r.key.unwrap()).unwrap();
+        let value: i64 = serde_json::from_slice(&r.value.unwrap()).unwrap();
+        got.entry(key).or_default().push(value);
+    }
+    got
+}
+
+/// A running `key_sums` and the lines of its log.
+pub struct Running {
+    pub child: Child,
+    pub lines: mpsc::Receiver<String>,
+}
+
+impl Running {
+    /// Starts `key_sums` with 2 workers and 100 ms epochs on `state`,
+    /// with `extra` flags; its log (checkpoints at debug level) is read
+    /// line by line.
+    pub fn start(
+        brokers: &str,
+        (input, output): (&str, &str),
+        state: &std::path::Path,
+        extra: &[&str],
+    ) -> Running {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_key_sums"))
+            .args(["--brokers", brokers, "--input", input, "--output", output])
+            .arg("--state-dir")
+            .arg(state)
+            .args(["-w", "2", "--epoch-interval", "100ms"])
+            .args(extra)
+            .env("RUST_LOG", "info,rill::checkpoint=debug")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start key_sums");
+        let stderr = child.stderr.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Running { child, lines }
+    }
+
+    /// Waits for a log line holding `text`; false if the job ended first
+    /// or `timeout` passed.
+    pub fn wait_for(&mut self, text: &str, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            match self.lines.recv_timeout(Duration::from_millis(50)) {
+                Ok(line) if line.contains(text) => return true,
+                Ok(_) => {}
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    if self.child.try_wait().unwrap().is_some() {
+                        return false;
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => return false,
+            }
+        }
+        false
+    }
+}
