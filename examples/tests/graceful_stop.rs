@@ -53,6 +53,7 @@ fn sigterm_stops_with_a_last_checkpoint_and_the_next_run_repeats_nothing() {
         }
         std::thread::sleep(Duration::from_millis(20));
     };
+    let stopped_in = asked.elapsed();
     let log: Vec<String> = run.lines.try_iter().collect();
     assert!(
         status.success(),
@@ -68,10 +69,7 @@ fn sigterm_stops_with_a_last_checkpoint_and_the_next_run_repeats_nothing() {
         .values()
         .map(Vec::len)
         .sum::<usize>();
-    eprintln!(
-        "stopped after {stopped_after} of {RECORDS} records, in {:.1?}",
-        asked.elapsed()
-    );
+    eprintln!("stopped after {stopped_after} of {RECORDS} records, {stopped_in:.1?} after SIGTERM");
 
     // Run to the end of the input on the same state.
     let mut last = Running::start(&brokers, topics, state.path(), &["--stop-at-end"]);
