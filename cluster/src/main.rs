@@ -4,6 +4,10 @@
 //! file with free local ports, starts one process per `-n` with
 //! `-n/-p/-w/--hosts` set, forwards their output, and exits with the first
 //! failure (a dead process brings the cluster down, as timely requires).
+//! The processes run in a process group of their own: the first SIGINT
+//! (Ctrl-C) or SIGTERM the launcher gets is passed to each of them once as
+//! SIGTERM, which stops the job gracefully (a last checkpoint, then exit);
+//! a second one kills them.
 //!
 //! `rill checkpoints --state-dir DIR` lists the complete checkpoints in a
 //! job's state directory (epoch, time, size, workers, keys per step) and the
@@ -14,8 +18,11 @@ mod checkpoints;
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Parser)]
@@ -80,6 +87,12 @@ fn run(processes: usize, workers: usize, binary: &PathBuf, args: &[String]) -> R
         lines.push_str(&format!("127.0.0.1:{}\n", free_port()?));
     }
     std::fs::write(&hosts, lines)?;
+    // Set by each signal, taken in the loop below.
+    let signals = Arc::new(AtomicUsize::new(0));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register_usize(signal, signals.clone(), 1)
+            .with_context(|| format!("handling signal {signal}"))?;
+    }
     let mut children: Vec<(usize, Child)> = Vec::new();
     for p in 0..processes {
         let child = Command::new(binary)
@@ -94,13 +107,35 @@ fn run(processes: usize, workers: usize, binary: &PathBuf, args: &[String]) -> R
             ])
             .arg("--hosts")
             .arg(&hosts)
+            // Not the terminal's group: Ctrl-C reaches them only through us.
+            .process_group(0)
             .spawn()
             .with_context(|| format!("starting {}", binary.display()))?;
         eprintln!("rill: started process {p} (pid {})", child.id());
         children.push((p, child));
     }
     let mut failure = None;
+    let mut stopping = false;
     while !children.is_empty() {
+        if signals.swap(0, Ordering::SeqCst) > 0 {
+            if stopping {
+                eprintln!("rill: killing the processes");
+                for (_, c) in &mut children {
+                    let _ = c.kill();
+                }
+            } else {
+                stopping = true;
+                eprintln!("rill: stopping the job (a last checkpoint, then exit); signal again to kill it");
+                for (p, c) in &children {
+                    let pid = rustix::process::Pid::from_child(c);
+                    if let Err(e) =
+                        rustix::process::kill_process(pid, rustix::process::Signal::TERM)
+                    {
+                        eprintln!("rill: cannot signal process {p}: {e}");
+                    }
+                }
+            }
+        }
         let mut i = 0;
         while i < children.len() {
             if let Some(status) = children[i].1.try_wait()? {
