@@ -8,10 +8,9 @@
 
 mod common;
 
-use common::{input, output, produce_input, uninterrupted, Running};
+use common::{every_update_at_least_once, input, output, produce_input, uninterrupted, Running};
 use rand::Rng;
 use rill::testing::kafka::{bootstrap, create_topic, unique_topic};
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 const RECORDS: u64 = 1_000_000;
@@ -108,28 +107,6 @@ fn sum_survives_repeated_sigkill() {
     let status = last.child.wait().unwrap();
     assert!(status.success(), "the final run failed: {status}");
 
-    let got = output(&brokers, &output_topic);
-    assert_eq!(got.len(), expected.len(), "keys in the output");
-    let mut duplicates = 0;
-    for (key, updates) in &expected {
-        let out = &got[key];
-        assert_eq!(out.last(), updates.last(), "final sum of {key}");
-        let mut have: BTreeMap<i64, usize> = BTreeMap::new();
-        for v in out {
-            *have.entry(*v).or_default() += 1;
-        }
-        let mut need: BTreeMap<i64, usize> = BTreeMap::new();
-        for v in updates {
-            *need.entry(*v).or_default() += 1;
-        }
-        for (v, n) in need {
-            let h = have.get(&v).copied().unwrap_or(0);
-            assert!(
-                h >= n,
-                "{key}: update {v} appears {h} times, expected at least {n}"
-            );
-        }
-        duplicates += out.len() - updates.len();
-    }
+    let duplicates = every_update_at_least_once(&expected, &output(&brokers, &output_topic));
     eprintln!("{duplicates} duplicate updates after {kills} crashes");
 }

@@ -3,45 +3,82 @@
 //! with success after a last checkpoint, and a run started again with the
 //! same state directory finishes the input. Unlike after a crash, the
 //! output then holds every update of an uninterrupted run exactly once.
+//! A second SIGTERM ends the process at once, as a crash would.
 
 mod common;
 
 use common::{input, output, produce_input, uninterrupted, Running};
 use rill::testing::kafka::{bootstrap, create_topic, unique_topic};
+use std::collections::BTreeMap;
+use std::process::ExitStatus;
 use std::time::{Duration, Instant};
 
 const RECORDS: u64 = 300_000;
 const KEYS: u64 = 1_000;
 
-/// Sends SIGTERM to `run` (through the shell's `kill`, present everywhere).
-fn terminate(run: &Running) {
-    let status = std::process::Command::new("sh")
-        .arg("-c")
-        .arg(format!("kill -TERM {}", run.child.id()))
-        .status()
-        .expect("run sh");
-    assert!(status.success(), "kill -TERM failed: {status}");
+/// A fresh input topic holding the test's records, a fresh output topic,
+/// and what an uninterrupted run outputs.
+struct Setup {
+    brokers: String,
+    input: String,
+    output: String,
+    expected: BTreeMap<String, Vec<i64>>,
 }
 
-#[test]
-fn sigterm_stops_with_a_last_checkpoint_and_the_next_run_repeats_nothing() {
-    let brokers = bootstrap();
-    let (input_topic, output_topic) = (unique_topic("stop-in"), unique_topic("stop-out"));
-    create_topic(&brokers, &input_topic, 4);
-    create_topic(&brokers, &output_topic, 4);
-    let records = input(RECORDS, KEYS);
-    produce_input(&brokers, &input_topic, &records);
-    let state = tempfile::tempdir().unwrap();
-    let topics = (input_topic.as_str(), output_topic.as_str());
+impl Setup {
+    fn new() -> Setup {
+        let brokers = bootstrap();
+        let (input, output) = (unique_topic("stop-in"), unique_topic("stop-out"));
+        create_topic(&brokers, &input, 4);
+        create_topic(&brokers, &output, 4);
+        let records = input_records();
+        produce_input(&brokers, &input, &records);
+        Setup {
+            brokers,
+            input,
+            output,
+            expected: uninterrupted(&records),
+        }
+    }
 
-    // Without --stop-at-end the job would run forever: stop it once it
-    // has written its first checkpoint.
-    let mut run = Running::start(&brokers, topics, state.path(), &[]);
+    fn start(&self, state: &std::path::Path, extra: &[&str]) -> Running {
+        let topics = (self.input.as_str(), self.output.as_str());
+        Running::start(&self.brokers, topics, state, extra)
+    }
+
+    /// Runs `key_sums` on `state` to the end of the input.
+    fn finish(&self, state: &std::path::Path) {
+        let mut last = self.start(state, &["--stop-at-end"]);
+        let status = last.child.wait().unwrap();
+        let log: Vec<String> = last.lines.try_iter().collect();
+        assert!(
+            status.success(),
+            "the last run failed: {status}\n{}",
+            log.join("\n")
+        );
+    }
+}
+
+fn input_records() -> Vec<(String, i64)> {
+    input(RECORDS, KEYS)
+}
+
+/// Sends SIGTERM `times` times to `run` (through the shell's `kill`,
+/// present everywhere), 50 ms apart (two signals pending at once count
+/// as one), once it has written its first checkpoint, and waits for it to
+/// exit. Returns its status, the time it took and its log.
+fn terminate(run: &mut Running, times: usize) -> (ExitStatus, Duration, Vec<String>) {
     assert!(
         run.wait_for("checkpoint: prepared epoch", Duration::from_secs(30)),
         "key_sums wrote no checkpoint"
     );
-    terminate(&run);
+    let kill = vec![format!("kill -TERM {}", run.child.id()); times].join("; sleep 0.05; ");
+    let sent = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(kill)
+        .status()
+        .expect("run sh");
+    assert!(sent.success(), "kill -TERM failed: {sent}");
     let asked = Instant::now();
     let status = loop {
         if let Some(status) = run.child.try_wait().unwrap() {
@@ -53,8 +90,16 @@ fn sigterm_stops_with_a_last_checkpoint_and_the_next_run_repeats_nothing() {
         }
         std::thread::sleep(Duration::from_millis(20));
     };
-    let stopped_in = asked.elapsed();
-    let log: Vec<String> = run.lines.try_iter().collect();
+    (status, asked.elapsed(), run.lines.try_iter().collect())
+}
+
+#[test]
+fn sigterm_stops_with_a_last_checkpoint_and_the_next_run_repeats_nothing() {
+    let setup = Setup::new();
+    let state = tempfile::tempdir().unwrap();
+    // Without --stop-at-end the job would run forever.
+    let mut run = setup.start(state.path(), &[]);
+    let (status, took, log) = terminate(&mut run, 1);
     assert!(
         status.success(),
         "after SIGTERM: {status}\n{}",
@@ -65,26 +110,44 @@ fn sigterm_stops_with_a_last_checkpoint_and_the_next_run_repeats_nothing() {
         "no stop in the log:\n{}",
         log.join("\n")
     );
-    let stopped_after = output(&brokers, &output_topic)
+    let stopped_after: usize = output(&setup.brokers, &setup.output)
         .values()
         .map(Vec::len)
-        .sum::<usize>();
-    eprintln!("stopped after {stopped_after} of {RECORDS} records, {stopped_in:.1?} after SIGTERM");
+        .sum();
+    eprintln!("stopped after {stopped_after} of {RECORDS} records, {took:.1?} after SIGTERM");
 
-    // Run to the end of the input on the same state.
-    let mut last = Running::start(&brokers, topics, state.path(), &["--stop-at-end"]);
-    let status = last.child.wait().unwrap();
-    let log: Vec<String> = last.lines.try_iter().collect();
-    assert!(
-        status.success(),
-        "the second run failed: {status}\n{}",
+    setup.finish(state.path());
+    let got = output(&setup.brokers, &setup.output);
+    assert_eq!(got.len(), setup.expected.len(), "keys in the output");
+    for (key, updates) in &setup.expected {
+        assert_eq!(&got[key], updates, "the updates of {key}, in order");
+    }
+}
+
+#[test]
+fn a_second_sigterm_ends_the_process_at_once_and_the_next_run_resumes() {
+    let setup = Setup::new();
+    let state = tempfile::tempdir().unwrap();
+    let mut run = setup.start(state.path(), &[]);
+    let (status, _, log) = terminate(&mut run, 2);
+    assert_eq!(
+        status.code(),
+        Some(128 + 15),
+        "after two SIGTERMs: {status}\n{}",
         log.join("\n")
     );
-
-    let expected = uninterrupted(&records);
-    let got = output(&brokers, &output_topic);
-    assert_eq!(got.len(), expected.len(), "keys in the output");
-    for (key, updates) in &expected {
-        assert_eq!(&got[key], updates, "the updates of {key}, in order");
+    assert!(
+        !log.iter().any(|l| l.contains("stopped on request")),
+        "the job stopped gracefully anyway:\n{}",
+        log.join("\n")
+    );
+    // As after a crash: the next run resumes at the last complete
+    // checkpoint and ends with every key's sum right. (That every update
+    // survives a crash is the crash test's to check.)
+    setup.finish(state.path());
+    let got = output(&setup.brokers, &setup.output);
+    assert_eq!(got.len(), setup.expected.len(), "keys in the output");
+    for (key, updates) in &setup.expected {
+        assert_eq!(got[key].last(), updates.last(), "the final sum of {key}");
     }
 }

@@ -61,6 +61,39 @@ pub fn output(brokers: &str, topic: &str) -> BTreeMap<String, Vec<i64>> {
     got
 }
 
+/// Checks at-least-once delivery: `got` holds every key of `expected`,
+/// each key's last update equals the expected final sum, and every
+/// expected update appears at least as often as expected. Returns the
+/// number of extra (duplicate) updates.
+pub fn every_update_at_least_once(
+    expected: &BTreeMap<String, Vec<i64>>,
+    got: &BTreeMap<String, Vec<i64>>,
+) -> usize {
+    assert_eq!(got.len(), expected.len(), "keys in the output");
+    let mut duplicates = 0;
+    for (key, updates) in expected {
+        let out = &got[key];
+        assert_eq!(out.last(), updates.last(), "final sum of {key}");
+        let mut have: BTreeMap<i64, usize> = BTreeMap::new();
+        for v in out {
+            *have.entry(*v).or_default() += 1;
+        }
+        let mut need: BTreeMap<i64, usize> = BTreeMap::new();
+        for v in updates {
+            *need.entry(*v).or_default() += 1;
+        }
+        for (v, n) in need {
+            let h = have.get(&v).copied().unwrap_or(0);
+            assert!(
+                h >= n,
+                "{key}: update {v} appears {h} times, expected at least {n}"
+            );
+        }
+        duplicates += out.len() - updates.len();
+    }
+    duplicates
+}
+
 /// A running `key_sums` and the lines of its log.
 pub struct Running {
     pub child: Child,
