@@ -61,6 +61,53 @@ pub fn output(brokers: &str, topic: &str) -> BTreeMap<String, Vec<i64>> {
     got
 }
 
+/// Reads `topic` (as [`output`]) until `done` holds for what was read, at
+/// most three times, two seconds apart, and returns the last read for the
+/// caller's assertions. Under load (two of these jobs at once on 2 cores)
+/// a read has come back short of records the job had flushed before its
+/// checkpoint: 3 times in about 190 runs of the double-SIGTERM scenario,
+/// once a partition read from offset 10,000 on (offsets 0–9,999 absent,
+/// the rest contiguous), once a partition whose read ended before a key's
+/// last updates. The cause (broker or reader) was not found; a record
+/// really lost still fails the test after the third read. A re-read is
+/// reported on stderr.
+pub fn output_when(
+    brokers: &str,
+    topic: &str,
+    done: impl Fn(&BTreeMap<String, Vec<i64>>) -> bool,
+) -> BTreeMap<String, Vec<i64>> {
+    let mut got = output(brokers, topic);
+    for _ in 0..2 {
+        if done(&got) {
+            break;
+        }
+        eprintln!("{topic}: not yet as expected; reading it again in 2 s");
+        std::thread::sleep(Duration::from_secs(2));
+        got = output(brokers, topic);
+    }
+    got
+}
+
+/// True when `got` holds every update of `expected` at least as often.
+pub fn has_every_update(
+    expected: &BTreeMap<String, Vec<i64>>,
+    got: &BTreeMap<String, Vec<i64>>,
+) -> bool {
+    expected.iter().all(|(key, updates)| {
+        let Some(out) = got.get(key) else {
+            return false;
+        };
+        let mut have: BTreeMap<i64, i64> = BTreeMap::new();
+        for v in out {
+            *have.entry(*v).or_default() += 1;
+        }
+        for v in updates {
+            *have.entry(*v).or_default() -= 1;
+        }
+        have.values().all(|n| *n >= 0)
+    })
+}
+
 /// Checks at-least-once delivery: `got` holds every key of `expected`,
 /// each key's last update equals the expected final sum, and every
 /// expected update appears at least as often as expected. Returns the
