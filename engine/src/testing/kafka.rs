@@ -160,12 +160,19 @@ pub struct ReadRecord {
 /// partition (end-of-partition events; Tansu under-reports end offsets, so
 /// they are not used) and nothing new has come for [`SETTLE`], in partition
 /// order, then offset order.
+///
+/// Reading starts at offset 0, not at the "beginning" the broker reports:
+/// Tansu has reported a partition's start as 10,000 (its first batch)
+/// after a producer writing to it was killed, while a fetch from 0 still
+/// returned offsets 0–9,999. Should 0 really be gone (a broker that deleted
+/// old records), the consumer falls back to the earliest offset.
 pub fn read_topic(brokers: &str, topic: &str) -> Vec<ReadRecord> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("group.id", "rill-test-reader")
         .set("enable.auto.commit", "false")
         .set("enable.partition.eof", "true")
+        .set("auto.offset.reset", "earliest")
         .create()
         .expect("create a test consumer");
     let metadata = consumer
@@ -180,7 +187,7 @@ pub fn read_topic(brokers: &str, topic: &str) -> Vec<ReadRecord> {
     assert!(!partitions.is_empty(), "topic {topic} has no partitions");
     let mut list = TopicPartitionList::new();
     for &p in &partitions {
-        list.add_partition_offset(topic, p, Offset::Beginning)
+        list.add_partition_offset(topic, p, Offset::Offset(0))
             .expect("add partition");
     }
     consumer.assign(&list).expect("assign");

@@ -64,13 +64,13 @@ pub fn output(brokers: &str, topic: &str) -> BTreeMap<String, Vec<i64>> {
 /// Reads `topic` (as [`output`]) until `done` holds for what was read, at
 /// most three times, two seconds apart, and returns the last read for the
 /// caller's assertions. Under load (two of these jobs at once on 2 cores)
-/// a read has come back short of records the job had flushed before its
-/// checkpoint: 3 times in about 190 runs of the double-SIGTERM scenario,
-/// once a partition read from offset 10,000 on (offsets 0–9,999 absent,
-/// the rest contiguous), once a partition whose read ended before a key's
-/// last updates. The cause (broker or reader) was not found; a record
-/// really lost still fails the test after the third read. A re-read is
-/// reported on stderr.
+/// a read has come back short of records the job had flushed: in about
+/// 190 runs of the double-SIGTERM scenario, at least twice without a
+/// partition's first 10,000 records (Tansu reported the partition's start
+/// as 10,000; [`read_topic`](rill::testing::kafka::read_topic) now reads
+/// from 0) and once without a partition's last records (cause not found).
+/// A record really lost still fails the test after the third read. A
+/// re-read is reported on stderr.
 pub fn output_when(
     brokers: &str,
     topic: &str,
