@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{input, output, output_when, produce_input, uninterrupted, Running};
+use common::{output, output_when, produce_input, uninterrupted, Running};
 use rill::testing::kafka::{bootstrap, create_topic, unique_topic};
 use std::collections::BTreeMap;
 use std::process::ExitStatus;
@@ -31,7 +31,7 @@ impl Setup {
         let (input, output) = (unique_topic("stop-in"), unique_topic("stop-out"));
         create_topic(&brokers, &input, 4);
         create_topic(&brokers, &output, 4);
-        let records = input_records();
+        let records = common::input(RECORDS, KEYS);
         produce_input(&brokers, &input, &records);
         Setup {
             brokers,
@@ -57,10 +57,6 @@ impl Setup {
             log.join("\n")
         );
     }
-}
-
-fn input_records() -> Vec<(String, i64)> {
-    input(RECORDS, KEYS)
 }
 
 /// Sends SIGTERM `times` times to `run` (through the shell's `kill`,

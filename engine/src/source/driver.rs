@@ -126,16 +126,6 @@ pub(crate) fn source_stream<'s, D: 'static>(
                     .on_epoch_close()
                     .and_then(|()| checkpoint(&**driver, &mut positions, epoch, &step))
             };
-            if ctx.shared.stop.is_stopping() {
-                // A graceful stop: the input ends here, as at a bounded
-                // source's end, and its positions go into the last checkpoint.
-                log::debug!("{step}: stopping at epoch {epoch}");
-                if let Err(e) = close(epoch, &mut driver) {
-                    ctx.shared.fail(e);
-                }
-                caps = None;
-                return;
-            }
             if epoch_start.elapsed() >= interval {
                 if let Err(e) = close(epoch, &mut driver) {
                     ctx.shared.fail(e);
@@ -149,7 +139,14 @@ pub(crate) fn source_stream<'s, D: 'static>(
                 epoch_gauge.set(epoch as i64);
                 epoch_start = Instant::now();
             }
-            let polled = driver.poll(&mut batch);
+            // A graceful stop ends the input here, exactly as a bounded
+            // source's end does (its positions go into the last checkpoint).
+            let polled = if ctx.shared.stop.is_stopping() {
+                log::debug!("{step}: stopping at epoch {epoch}");
+                Ok(Polled::Finished)
+            } else {
+                driver.poll(&mut batch)
+            };
             if !batch.is_empty() {
                 out_counter.inc_by(batch.len() as u64);
                 output
