@@ -64,7 +64,9 @@ impl KafkaConfig {
 /// Where a source starts reading a partition that has no saved offset.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum StartOffset {
-    /// The oldest record still in the partition.
+    /// The oldest record still in the partition. Reading starts at offset
+    /// 0 and, where the broker deleted old records, moves to the first
+    /// offset there is.
     #[default]
     Earliest,
     /// Only records produced after the job starts.

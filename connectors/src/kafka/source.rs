@@ -29,11 +29,21 @@ pub struct RawRecord<'a> {
 }
 
 /// How long a bounded read keeps a partition open after an end-of-partition
-/// event that came past the end offset seen at start-up: the broker either
-/// under-reports end offsets (Tansu reports 1) or is still receiving records,
-/// and right after a produce its end-of-partition event can come before the
-/// last records are visible.
+/// event that came anywhere but at the end offset seen at start-up. Past it:
+/// the broker either under-reports end offsets (Tansu reports 1) or is still
+/// receiving records, and right after a produce its end-of-partition event
+/// can come before the last records are visible. Before it: the offsets in
+/// between are not records a consumer is handed (transaction markers,
+/// aborted or deleted records).
 const SETTLE: Duration = Duration::from_millis(300);
+
+/// Where an earliest read starts: offset 0, not the start offset the broker
+/// reports. Tansu has reported a partition's start as 10,000 (its first
+/// batch) after a producer writing to it was killed, while a fetch from 0
+/// still returned offsets 0–9,999. Where 0 is really gone (a broker that
+/// deleted old records), `auto.offset.reset=earliest` moves the consumer to
+/// the first offset there is.
+const EARLIEST: i64 = 0;
 
 #[derive(Debug, Clone)]
 struct PartitionState {
@@ -60,15 +70,19 @@ impl PartitionState {
     }
 
     /// An end-of-partition event at `now`. At exactly the end seen at
-    /// start-up the partition is done; past it, done after [`SETTLE`]
-    /// without another record.
+    /// start-up the partition is done. Anywhere else it is done after
+    /// [`SETTLE`] without another record: past the end, because the broker
+    /// under-reported it or is still receiving records; before it, because
+    /// the consumer caught up without being handed the offsets in between
+    /// (deleted records, a read that started at 0 on a partition whose
+    /// records start later, transaction markers).
     fn end_of_partition(&mut self, now: Instant) {
         match self.end {
             Some(end) if self.next == end => self.done = true,
-            Some(end) if self.next > end => {
+            Some(_) => {
                 self.settling.get_or_insert(now);
             }
-            _ => {}
+            None => {}
         }
     }
 
@@ -155,10 +169,13 @@ impl KafkaReader {
                 .map_err(|e| ConnectorError::kafka(format!("watermarks of {topic}/{p}"), e))?;
             let start = match (saved(p), &options.start) {
                 (Some(o), _) => o,
-                (None, StartOffset::Earliest) => low,
+                (None, StartOffset::Earliest) => EARLIEST,
                 (None, StartOffset::Latest) => high,
-                (None, StartOffset::Offsets(map)) => map.get(&p).copied().unwrap_or(low),
+                (None, StartOffset::Offsets(map)) => map.get(&p).copied().unwrap_or(EARLIEST),
             };
+            log::debug!(
+                "kafka source {topic}/{p}: watermarks ({low}, {high}), starting at {start}"
+            );
             list.add_partition_offset(topic, p, Offset::Offset(start))
                 .map_err(|e| ConnectorError::kafka("building the assignment", e))?;
             let end = options.bounded.then_some(high);
@@ -193,8 +210,9 @@ impl KafkaReader {
     }
 
     /// True when the reader is bounded and every partition reached its end:
-    /// the consumer caught up with the partition (end-of-partition event) and
-    /// read at least up to the end offset seen at start-up.
+    /// the consumer caught up with the partition (end-of-partition event)
+    /// exactly at the end offset seen at start-up, or anywhere else and
+    /// nothing more came for [`SETTLE`].
     pub fn is_finished(&self) -> bool {
         self.bounded && self.partitions.values().all(|s| s.done)
     }
@@ -335,5 +353,29 @@ mod tests {
         p.settle(again + SETTLE);
         assert!(p.done);
         assert_eq!(p.next, 6);
+    }
+
+    #[test]
+    fn caught_up_before_the_reported_end_a_partition_settles_too() {
+        let start = Instant::now();
+        // A read from offset 0 of a partition whose records 0..1000 were
+        // deleted: the consumer is moved to 1000, which is also the end.
+        let mut p = PartitionState::new(EARLIEST, Some(1000));
+        p.end_of_partition(start);
+        p.settle(start + SETTLE / 2);
+        assert!(!p.done, "done before settling");
+        p.settle(start + SETTLE);
+        assert!(p.done, "an emptied partition never ends");
+        // Records that come after an early event start the wait over.
+        let mut q = PartitionState::new(EARLIEST, Some(10));
+        q.end_of_partition(start);
+        q.read(5);
+        q.settle(start + SETTLE);
+        assert!(!q.done, "done although a record just came");
+        for offset in 6..10 {
+            q.read(offset);
+        }
+        q.end_of_partition(start + SETTLE);
+        assert!(q.done);
     }
 }
