@@ -191,6 +191,15 @@ where
                     for mut batch in batches {
                         let n = batch.len() as u64;
                         let mut produced = 0;
+                        if emit == Emit::EveryUpdate {
+                            // One allocation per batch: the buffer left
+                            // after `give_container` has no capacity, and
+                            // growing it record by record reallocates ~10
+                            // times per batch, contending for the
+                            // allocator's lock with threads freeing these
+                            // buffers (the next step, the checkpoint writer).
+                            out_buf.reserve(batch.len());
+                        }
                         for (k, v) in batch.drain(..) {
                             let result =
                                 table.update(k, t, |k, s| logic(k, s, v).map(|o| (k.clone(), o)));
