@@ -56,6 +56,16 @@ impl Job {
         self.stop.clone()
     }
 
+    /// Leaves SIGINT and SIGTERM to the application that embeds the job:
+    /// [`Job::run`] installs no signal handlers, and signals that handlers
+    /// installed by another job in the process catch do not stop this one.
+    /// The job then stops only through [`Job::stop_handle`] (or at the end
+    /// of bounded input).
+    pub fn without_signal_handlers(self) -> Self {
+        self.stop.ignore_signals();
+        self
+    }
+
     /// The job's flags.
     pub fn args(&self) -> &JobArgs {
         &self.args
@@ -70,13 +80,15 @@ impl Job {
     /// dataflow drains, the last checkpoint is written, and `run` returns
     /// `Ok`. A second signal ends the process at once. (In a job of
     /// several processes, each process stops its own sources: signal them
-    /// all.)
+    /// all.) [`Job::without_signal_handlers`] turns this off.
     pub fn run<F>(self, build: F) -> Result<()>
     where
         F: Fn(&mut Flow<'_>) + Send + Sync + 'static,
     {
         let addresses = self.args.validate()?;
-        watch_signals()?;
+        if self.stop.follows_signals() {
+            watch_signals()?;
+        }
         let metrics = Arc::new(Metrics::new(Registry::new()));
         let _server = match &self.args.metrics_addr {
             Some(addr) => Some(MetricsServer::start(addr, metrics.clone())?),

@@ -9,6 +9,11 @@
 //! A second signal ends the process at once (exit status 128 + the
 //! signal), as if the job had crashed: a restart resumes from the last
 //! complete checkpoint.
+//!
+//! An application that handles signals itself builds its job with
+//! [`Job::without_signal_handlers`](crate::Job::without_signal_handlers):
+//! that job installs no handlers, ignores signals other jobs' handlers
+//! caught, and stops only through its [`StopHandle`].
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -17,19 +22,49 @@ use signal_hook::consts::{SIGINT, SIGTERM};
 
 /// Asks one job to stop gracefully (see the module docs). Clones share
 /// the request; any thread may make it.
-#[derive(Clone, Debug, Default)]
-pub struct StopHandle(Arc<AtomicBool>);
+#[derive(Clone, Debug)]
+pub struct StopHandle(Arc<Requests>);
+
+#[derive(Debug)]
+struct Requests {
+    /// Set by [`StopHandle::stop`].
+    asked: AtomicBool,
+    /// Whether SIGINT and SIGTERM stop the job too.
+    on_signals: AtomicBool,
+}
+
+impl Default for StopHandle {
+    fn default() -> Self {
+        StopHandle(Arc::new(Requests {
+            asked: AtomicBool::new(false),
+            on_signals: AtomicBool::new(true),
+        }))
+    }
+}
 
 impl StopHandle {
     /// Asks the job to stop: its sources end their input at their next
     /// step. Calling it again, or after the job ended, does nothing.
     pub fn stop(&self) {
-        self.0.store(true, Ordering::SeqCst);
+        self.0.asked.store(true, Ordering::SeqCst);
     }
 
-    /// True once the job was asked to stop, by this handle or a signal.
+    /// True once the job was asked to stop, by this handle or (unless the
+    /// job leaves signals to the application) a signal.
     pub fn is_stopping(&self) -> bool {
-        self.0.load(Ordering::Relaxed) || signalled()
+        self.0.asked.load(Ordering::Relaxed)
+            || (self.0.on_signals.load(Ordering::Relaxed) && signalled())
+    }
+
+    /// Makes signals no longer stop the job (see
+    /// [`Job::without_signal_handlers`](crate::Job::without_signal_handlers)).
+    pub(crate) fn ignore_signals(&self) {
+        self.0.on_signals.store(false, Ordering::SeqCst);
+    }
+
+    /// Whether SIGINT and SIGTERM stop the job.
+    pub(crate) fn follows_signals(&self) -> bool {
+        self.0.on_signals.load(Ordering::Relaxed)
     }
 }
 
