@@ -14,7 +14,7 @@ pub use dead_letter::{
     DeadLetterWriter, HEADER_ERROR, HEADER_OFFSET, HEADER_PARTITION, HEADER_TOPIC,
 };
 pub use sink::KafkaWriter;
-pub use source::{KafkaReader, RawRecord};
+pub use source::{KafkaReader, RawRecord, ReaderContext};
 
 use rdkafka::ClientConfig;
 use std::collections::BTreeMap;

@@ -103,9 +103,11 @@ impl PartitionState {
     }
 }
 
-/// Logs librdkafka's errors, except the end-of-partition events bounded reads
-/// ask for (librdkafka reports those as errors too).
-pub(crate) struct ReaderContext;
+/// A librdkafka client context that logs librdkafka's errors, except the
+/// end-of-partition events bounded reads ask for (librdkafka reports those
+/// as errors too). For consumers created with `enable.partition.eof`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ReaderContext;
 
 impl ClientContext for ReaderContext {
     fn error(&self, error: KafkaError, reason: &str) {

@@ -12,6 +12,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Headers, Message};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use rill_connectors::kafka::ReaderContext;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -167,13 +168,14 @@ pub struct ReadRecord {
 /// returned offsets 0–9,999. Should 0 really be gone (a broker that deleted
 /// old records), the consumer falls back to the earliest offset.
 pub fn read_topic(brokers: &str, topic: &str) -> Vec<ReadRecord> {
-    let consumer: BaseConsumer = ClientConfig::new()
+    // The end-of-partition events this read waits for are not errors to log.
+    let consumer: BaseConsumer<ReaderContext> = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("group.id", "rill-test-reader")
         .set("enable.auto.commit", "false")
         .set("enable.partition.eof", "true")
         .set("auto.offset.reset", "earliest")
-        .create()
+        .create_with_context(ReaderContext)
         .expect("create a test consumer");
     let metadata = consumer
         .fetch_metadata(Some(topic), TIMEOUT)
