@@ -63,13 +63,20 @@ impl ProcessWriter {
                     // batch, their cores are free to build it.
                     let idle = jobs.iter().filter(|j| j.last).count() == workers;
                     let threads = if idle { cores } else { 1 };
+                    // Last batches only: if another worker goes on, its
+                    // next write files them first.
+                    let last = jobs.iter().all(|j| j.last);
                     let mut replies = Vec::with_capacity(jobs.len());
                     let mut writes = Vec::with_capacity(jobs.len());
                     for job in jobs {
                         writes.push(job.write);
                         replies.push((job.reply, job.wake));
                     }
-                    let result = write_all(store.as_ref(), writes, threads);
+                    let result = if last {
+                        write_last(store.as_ref(), writes, threads)
+                    } else {
+                        write_all(store.as_ref(), writes, threads)
+                    };
                     for (reply, wake) in &replies {
                         // A worker that stopped no longer waits for it.
                         let _ = reply.send(result.clone());
@@ -138,6 +145,31 @@ fn write_all(
         batch.append(write.into_batch()?);
     }
     store.write_on(batch, threads)
+}
+
+/// Writes the last batches of every worker of the process: their versions
+/// are deferred ([`KvStore::write_deferred`]), logged as one record that
+/// the next run files when it opens the store, so the job ends after one
+/// synced log write instead of building and ingesting a table file of
+/// every key it changed. The markers and records written now are all that
+/// `rill checkpoints` and the choice of a resume epoch read. A batch too
+/// large to defer is written at once, on up to `threads` threads.
+fn write_last(
+    store: &dyn KvStore,
+    writes: Vec<CheckpointWrite>,
+    threads: usize,
+) -> Result<(), StoreError> {
+    let (mut now, mut later) = (Batch::new(), Batch::new());
+    for write in writes {
+        let (n, l) = write.into_parts()?;
+        now.append(n);
+        later.append(l);
+    }
+    if later.bytes() > rill_state::store::DEFER_MOST_BYTES {
+        now.append(later);
+        return store.write_on(now, threads);
+    }
+    store.write_deferred(now, later)
 }
 
 /// The copy of a process's store kept beside it (`DIR/process-N.snapshot`),

@@ -193,6 +193,49 @@ fn checkpoints_complete_while_input_flows() {
     );
 }
 
+/// A job's last checkpoint leaves its versions in one deferred record
+/// (`rill checkpoints` already lists the checkpoint); the next run files
+/// them when it opens the store and resumes every key from them.
+#[test]
+fn the_last_checkpoint_is_deferred_and_filed_by_the_next_run() {
+    const KEYS: u64 = 20_000;
+    let dir = tempfile::tempdir().unwrap();
+    let store_dir = dir.path().join("process-0");
+    let all = records(60_000, KEYS);
+    let first = sum_job(all[..40_000].to_vec(), args(dir.path(), 2, 1_000_000)).unwrap();
+    assert_eq!(first.len(), 40_000);
+    {
+        let store = RocksStore::open_read_only(&store_dir).unwrap();
+        let records = store
+            .scan(rill_state::store::DEFERRED_PREFIX, b"", usize::MAX)
+            .unwrap();
+        assert!(
+            !records.is_empty(),
+            "the last write left no deferred record"
+        );
+        let summary = checkpoint::inspect(&store).unwrap();
+        let (checkpoints, resume) = checkpoint::complete_checkpoints(&[summary]);
+        let last = checkpoints.last().expect("a complete checkpoint");
+        assert_eq!(resume, Some(last.epoch));
+        assert_eq!(last.keys.get("totals"), Some(&KEYS), "{last:?}");
+    }
+    let second = sum_job(all.clone(), args(dir.path(), 2, 1_000_000)).unwrap();
+    assert_eq!(second.len(), 20_000, "only the new records are read");
+    let mut expected: BTreeMap<String, u64> = BTreeMap::new();
+    for (k, v) in &all {
+        *expected.entry(k.clone()).or_default() += v;
+    }
+    let mut finals = last_per_key(first);
+    finals.extend(last_per_key(second));
+    assert_eq!(finals, expected);
+    let store = RocksStore::open_read_only(&store_dir).unwrap();
+    let records = store
+        .scan(rill_state::store::DEFERRED_PREFIX, b"", usize::MAX)
+        .unwrap();
+    // The second run's own; the first run's was filed and removed.
+    assert_eq!(records.len(), 1, "the first run's record was filed");
+}
+
 /// 50 epochs of updates to the same 10,000 keys: after garbage collection
 /// the store stays within twice the size of one epoch's full state.
 /// Replaced versions are dropped by compaction once a newer checkpoint is

@@ -256,6 +256,30 @@ fn rocksdb_refuses_another_format_version() {
     assert!(err.to_string().contains("format version 99"), "{err}");
 }
 
+/// A store of the format before (no deferred records) opens read-only as
+/// it is, and a writable open marks it with the current format.
+#[test]
+fn rocksdb_opens_the_previous_format_and_marks_it_current() {
+    use rill_state::store::FORMAT_MIGRATES_FROM;
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let s = RocksStore::open(dir.path()).unwrap();
+        let mut b = Batch::new();
+        b.put(FORMAT_KEY, FORMAT_MIGRATES_FROM.to_le_bytes());
+        b.put(b"kept", b"1");
+        s.write(b).unwrap();
+    }
+    let format = |s: &RocksStore| s.get(FORMAT_KEY).unwrap().unwrap();
+    {
+        let s = RocksStore::open_read_only(dir.path()).unwrap();
+        assert_eq!(format(&s), FORMAT_MIGRATES_FROM.to_le_bytes());
+        assert_eq!(get(&s, "kept").as_deref(), Some("1"));
+    }
+    let s = RocksStore::open(dir.path()).unwrap();
+    assert_eq!(format(&s), FORMAT_VERSION.to_le_bytes());
+    assert_eq!(get(&s, "kept").as_deref(), Some("1"));
+}
+
 #[test]
 fn rocksdb_reports_a_truncated_store_as_corrupted() {
     let dir = tempfile::tempdir().unwrap();
@@ -305,7 +329,7 @@ fn rocksdb_reports_a_damaged_table_file_as_corrupted() {
 /// reopens the store: every key must hold the same batch number. The
 /// writer ingests batches of at least `ingest_from` changes as table files,
 /// built on up to `threads` threads (a file each).
-fn crash_rounds(ingest_from: usize, threads: usize) {
+fn crash_rounds(ingest_from: usize, threads: usize, defer: bool) {
     use rand::Rng;
     use std::io::{BufRead, BufReader};
     use std::process::{Command, Stdio};
@@ -318,6 +342,7 @@ fn crash_rounds(ingest_from: usize, threads: usize) {
             .arg("3000")
             .arg(ingest_from.to_string())
             .arg(threads.to_string())
+            .arg(if defer { "1" } else { "0" })
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
@@ -347,6 +372,15 @@ fn crash_rounds(ingest_from: usize, threads: usize) {
             all.iter().all(|(_, v)| batch_of(v) == n),
             "round {round}: batches mixed after a crash"
         );
+        if defer {
+            // The marker was written with the keys' deferred record.
+            let marker = s.get(b"marker").unwrap().expect("a marker");
+            assert_eq!(
+                batch_of(&marker),
+                n,
+                "round {round}: a deferred batch and its marker parted"
+            );
+        }
         if let Some(&acked) = acknowledged.last() {
             assert!(
                 n >= acked,
@@ -364,17 +398,101 @@ fn crash_rounds(ingest_from: usize, threads: usize) {
 
 #[test]
 fn rocksdb_crash_never_exposes_half_a_batch() {
-    crash_rounds(usize::MAX, 1);
+    crash_rounds(usize::MAX, 1, false);
 }
 
 #[test]
 fn rocksdb_crash_never_exposes_half_an_ingested_batch() {
-    crash_rounds(1, 1);
+    crash_rounds(1, 1, false);
 }
 
 #[test]
 fn rocksdb_crash_never_exposes_half_a_batch_ingested_as_several_files() {
-    crash_rounds(1, 3);
+    crash_rounds(1, 3, false);
+}
+
+/// Deferred writes: each batch's keys are logged as one record beside a
+/// marker, and filed (ingested, with the default threshold) when the next
+/// batch is written or at the next open; a crash at any moment of either
+/// leaves every key and the marker at one batch.
+#[test]
+fn rocksdb_crash_never_parts_a_deferred_batch_from_the_rest_of_its_write() {
+    crash_rounds(rill_state::INGEST_FROM, 1, true);
+}
+
+/// The reserved keys (`\x00...`) of a store: its format marker only, once
+/// deferred changes were filed.
+fn reserved_keys(store: &dyn KvStore) -> Vec<Vec<u8>> {
+    let all = store.scan(b"\x00", b"", usize::MAX).unwrap();
+    all.into_iter().map(|(k, _)| k).collect()
+}
+
+#[test]
+fn a_deferred_write_reads_back_and_orders_like_a_write() {
+    on_each(|s| {
+        put(&*s, &[("a", "0"), ("c", "0")]);
+        let mut now = Batch::new();
+        now.put(b"marker", b"1");
+        let mut later = Batch::new();
+        later.put(b"a", b"1");
+        later.delete(b"c");
+        later.put(b"b", b"1");
+        later.put(b"a", b"2");
+        s.write_deferred(now, later).unwrap();
+        assert_eq!(get(&*s, "a").as_deref(), Some("2"));
+        assert_eq!(get(&*s, "b").as_deref(), Some("1"));
+        assert_eq!(get(&*s, "c"), None);
+        assert_eq!(get(&*s, "marker").as_deref(), Some("1"));
+        // A write after a deferred one wins over it.
+        let mut later = Batch::new();
+        later.put(b"b", b"2");
+        s.write_deferred(Batch::new(), later).unwrap();
+        put(&*s, &[("b", "3")]);
+        assert_eq!(get(&*s, "b").as_deref(), Some("3"));
+        assert_eq!(reserved_keys(&*s), vec![FORMAT_KEY.to_vec()]);
+    });
+}
+
+#[test]
+fn rocksdb_files_deferred_changes_when_next_opened() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = 10_000u32;
+    {
+        let s = RocksStore::open(dir.path()).unwrap();
+        put(&s, &[("a", "0")]);
+        let mut now = Batch::new();
+        now.put(b"marker", b"1");
+        let mut later = Batch::new();
+        later.put(b"a", b"1");
+        for k in 0..keys {
+            later.put(format!("k{k:05}"), k.to_be_bytes());
+        }
+        s.write_deferred(now, later).unwrap();
+    }
+    {
+        // Read-only: what was written now, not yet what was deferred.
+        let s = RocksStore::open_read_only(dir.path()).unwrap();
+        assert_eq!(get(&s, "marker").as_deref(), Some("1"));
+    }
+    {
+        let s = RocksStore::open(dir.path()).unwrap();
+        assert_eq!(get(&s, "a").as_deref(), Some("1"));
+        let filed = s.scan(b"k", b"", usize::MAX).unwrap();
+        assert_eq!(filed.len(), keys as usize);
+        assert!(filed
+            .iter()
+            .enumerate()
+            .all(|(k, (_, v))| v[..] == (k as u32).to_be_bytes()));
+        assert_eq!(reserved_keys(&s), vec![FORMAT_KEY.to_vec()]);
+        // Deferred, then overwritten, then reopened: the overwrite stays.
+        let mut later = Batch::new();
+        later.put(b"a", b"2");
+        s.write_deferred(Batch::new(), later).unwrap();
+        put(&s, &[("a", "3")]);
+    }
+    let s = RocksStore::open(dir.path()).unwrap();
+    assert_eq!(get(&s, "a").as_deref(), Some("3"));
+    assert_eq!(reserved_keys(&s), vec![FORMAT_KEY.to_vec()]);
 }
 
 /// A table file left in `incoming/` was never ingested: reopening removes

@@ -2,10 +2,14 @@
 //! RocksDB store forever, each setting every one of `KEYS` keys to the
 //! batch's number, until it is killed.
 //!
-//! Usage: `rill-state-torture DIR [KEYS] [INGEST_FROM] [THREADS]`. Prints
-//! `wrote N` after each batch is durable. Batches of at least `INGEST_FROM`
-//! changes are ingested as table files (default: the store's own
-//! threshold), built on up to `THREADS` threads (default 1).
+//! Usage: `rill-state-torture DIR [KEYS] [INGEST_FROM] [THREADS] [DEFER]`.
+//! Prints `wrote N` after each batch is durable. Batches of at least
+//! `INGEST_FROM` changes are ingested as table files (default: the store's
+//! own threshold), built on up to `THREADS` threads (default 1). With
+//! `DEFER` set to 1, each batch is a deferred write
+//! ([`KvStore::write_deferred`]): the key `marker` set to the batch's
+//! number now, the keys deferred (and filed when the next batch is
+//! written).
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -15,12 +19,13 @@ use rill_state::{Batch, KvStore, RocksStore};
 fn main() {
     let mut args = std::env::args().skip(1);
     let Some(dir) = args.next().map(PathBuf::from) else {
-        eprintln!("usage: rill-state-torture DIR [KEYS] [INGEST_FROM] [THREADS]");
+        eprintln!("usage: rill-state-torture DIR [KEYS] [INGEST_FROM] [THREADS] [DEFER]");
         std::process::exit(2);
     };
     let keys: u32 = arg(args.next(), "KEYS", 2000);
     let ingest_from: usize = arg(args.next(), "INGEST_FROM", rill_state::INGEST_FROM);
     let threads: usize = arg(args.next(), "THREADS", 1);
+    let defer: u8 = arg(args.next(), "DEFER", 0);
     let store = match RocksStore::open(&dir) {
         Ok(s) => s.ingesting_from(ingest_from),
         Err(e) => {
@@ -37,7 +42,14 @@ fn main() {
             value.extend_from_slice(&filler);
             batch.put(format!("key-{k:06}").into_bytes(), value);
         }
-        if let Err(e) = store.write_on(batch, threads) {
+        let written = if defer == 1 {
+            let mut now = Batch::new();
+            now.put(b"marker", n.to_be_bytes());
+            store.write_deferred(now, batch)
+        } else {
+            store.write_on(batch, threads)
+        };
+        if let Err(e) = written {
             eprintln!("{e}");
             std::process::exit(1);
         }

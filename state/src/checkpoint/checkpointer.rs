@@ -33,12 +33,14 @@ pub struct PendingPrepare {
     undo: Vec<(u64, UndoLog)>,
 }
 
-/// What one prepare writes: the batch, plus the undo logs of completed
-/// epochs whose replaced versions it also deletes. Turning those logs into
+/// What one prepare writes: the staged versions with their undo logs, the
+/// rest of the batch (markers, records, catalog), plus the undo logs of completed epochs
+/// whose replaced versions it also deletes. Turning those logs into
 /// deletions is left to [`CheckpointWrite::into_batch`], so that it can run
 /// on the thread that writes rather than on the worker.
 #[derive(Debug, Default)]
 pub struct CheckpointWrite {
+    versions: Batch,
     batch: Batch,
     garbage: Vec<(u64, UndoLog)>,
 }
@@ -46,16 +48,31 @@ pub struct CheckpointWrite {
 impl CheckpointWrite {
     /// The whole batch to write, garbage deletions included.
     pub fn into_batch(self) -> Result<Batch, StoreError> {
-        let mut batch = self.batch;
+        let mut batch = self.versions;
+        batch.append(self.batch);
         for (epoch, undo) in &self.garbage {
             collect_garbage(*epoch, undo, &mut batch)?;
         }
         Ok(batch)
     }
 
+    /// The batch in two parts, for [`KvStore::write_deferred`]: the
+    /// markers, records, catalog and garbage deletions, which `rill
+    /// checkpoints` and the choice of a resume epoch read; and the staged
+    /// versions with their undo logs, which only a job that resumes reads
+    /// (once its writable open filed them). Written together they are
+    /// [`CheckpointWrite::into_batch`].
+    pub fn into_parts(self) -> Result<(Batch, Batch), StoreError> {
+        let mut batch = self.batch;
+        for (epoch, undo) in &self.garbage {
+            collect_garbage(*epoch, undo, &mut batch)?;
+        }
+        Ok((batch, self.versions))
+    }
+
     /// True when there is nothing to write.
     pub fn is_empty(&self) -> bool {
-        self.batch.is_empty() && self.garbage.is_empty()
+        self.versions.is_empty() && self.batch.is_empty() && self.garbage.is_empty()
     }
 }
 
@@ -477,17 +494,17 @@ impl Checkpointer {
     ) -> Result<(CheckpointWrite, PendingPrepare), CheckpointError> {
         let later = self.staged.split_off(&(through + 1));
         let ready = std::mem::replace(&mut self.staged, later);
-        let mut batch = Batch::new();
+        let mut staged_versions = Batch::new();
         let mut versions = 0;
         let mut undo_lists = Vec::with_capacity(ready.len());
         for (epoch, (staged, undo)) in ready {
             versions += undo.pushed() as u64;
-            batch.append(staged);
-            batch.put(layout::undo_key(self.worker, epoch), undo.as_bytes());
+            staged_versions.append(staged);
+            staged_versions.put(layout::undo_key(self.worker, epoch), undo.as_bytes());
             undo_lists.push((epoch, undo));
         }
-        batch.append(std::mem::take(&mut self.extra));
-        let bytes = batch.bytes() as u64;
+        let mut batch = std::mem::take(&mut self.extra);
+        let bytes = (staged_versions.bytes() + batch.bytes()) as u64;
         let info = CheckpointInfo {
             time_ms: now_ms(),
             bytes,
@@ -504,6 +521,7 @@ impl Checkpointer {
             undo: undo_lists,
         };
         let write = CheckpointWrite {
+            versions: staged_versions,
             batch,
             garbage: std::mem::take(&mut self.garbage),
         };
@@ -547,6 +565,7 @@ impl Checkpointer {
     /// Left unwritten, they are collected when the store is next opened.
     pub fn flush_garbage(&mut self) -> Result<(), CheckpointError> {
         let write = CheckpointWrite {
+            versions: Batch::new(),
             batch: std::mem::take(&mut self.extra),
             garbage: std::mem::take(&mut self.garbage),
         };

@@ -31,7 +31,8 @@ impl MemoryStore {
             gc: VersionGc::new(),
             collected: AtomicU64::new(0),
         };
-        check_format(&store, "memory", true).expect("an empty memory store accepts its format");
+        check_format(&store, "memory", true, true)
+            .expect("an empty memory store accepts its format");
         store
     }
 

@@ -103,6 +103,10 @@ impl KvStore for OpeningStore {
         self.wait()?.write_on(batch, threads)
     }
 
+    fn write_deferred(&self, now: super::Batch, later: super::Batch) -> Result<(), StoreError> {
+        self.wait()?.write_deferred(now, later)
+    }
+
     fn compact(&self) -> Result<(), StoreError> {
         self.wait()?.compact()
     }

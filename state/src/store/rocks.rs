@@ -12,6 +12,7 @@ use rocksdb::{
     SstFileWriter, WriteOptions, DB,
 };
 
+use super::deferred::{self, Deferred};
 use super::{check_format, Batch, Entries, KvStore, Op, StoreError};
 use crate::versions::{VersionGc, VersionPass};
 
@@ -46,6 +47,12 @@ const INCOMING: &str = "incoming";
 /// compressing cut the writer's CPU by about a sixth (0.25 to 0.21 s per
 /// 300M-record 2-worker run) for about 1.3 times the bytes synced.
 ///
+/// A deferred write ([`KvStore::write_deferred`]) logs its deferred part
+/// as one record, in the same synced `WriteBatch` as the rest; the record
+/// is filed, like any batch, before the next read or write, or by the
+/// next writable open. Filing then deleting the record is idempotent: a
+/// crash in between files the same changes again.
+///
 /// Garbage versions ([`VersionGc`]) are dropped by a compaction filter.
 pub struct RocksStore {
     db: DB,
@@ -53,6 +60,7 @@ pub struct RocksStore {
     ingest_from: usize,
     next_file: AtomicU64,
     gc: Arc<VersionGc>,
+    deferred: Deferred,
 }
 
 impl std::fmt::Debug for RocksStore {
@@ -111,9 +119,11 @@ impl RocksStore {
             ingest_from: INGEST_FROM,
             next_file: AtomicU64::new(0),
             gc,
+            deferred: Deferred::default(),
         };
         let empty = store.db.iterator(IteratorMode::Start).next().is_none();
-        check_format(&store, &location, empty)?;
+        check_format(&store, &location, empty, true)?;
+        store.file_deferred_records()?;
         Ok(store)
     }
 
@@ -151,8 +161,9 @@ impl RocksStore {
             ingest_from: usize::MAX,
             next_file: AtomicU64::new(0),
             gc: Arc::new(VersionGc::new()),
+            deferred: Deferred::default(),
         };
-        check_format(&store, &location, false)?;
+        check_format(&store, &location, false, false)?;
         Ok(store)
     }
 
@@ -166,9 +177,17 @@ impl RocksStore {
     }
 
     /// Writes `batch` through the write-ahead log, its changes in `sorted`
-    /// order.
-    fn write_logged(&self, batch: &Batch, sorted: &[Op<'_>]) -> Result<(), StoreError> {
-        let mut wb = rocksdb::WriteBatch::with_capacity_bytes(batch.bytes() + 16 * batch.len());
+    /// order, then `extra` (a key and its value).
+    fn write_logged(
+        &self,
+        batch: &Batch,
+        sorted: &[Op<'_>],
+        extra: Option<(&[u8], &[u8])>,
+    ) -> Result<(), StoreError> {
+        let extra_bytes = extra.map_or(0, |(k, v)| k.len() + v.len() + 16);
+        let mut wb = rocksdb::WriteBatch::with_capacity_bytes(
+            batch.bytes() + 16 * batch.len() + extra_bytes,
+        );
         for &op in sorted {
             match op {
                 Op::Put(k, v) => wb.put(k, v),
@@ -176,9 +195,122 @@ impl RocksStore {
                 Op::DeleteRange(from, to) => wb.delete_range(from, to),
             }
         }
+        if let Some((k, v)) = extra {
+            wb.put(k, v);
+        }
         let mut opts = WriteOptions::default();
         opts.set_sync(true);
         self.db.write_opt(wb, &opts).map_err(|e| self.err(e))
+    }
+
+    /// Loads the deferred records a handle left unfiled and files them.
+    fn file_deferred_records(&self) -> Result<(), StoreError> {
+        let records = self.scan(deferred::PREFIX, &[], usize::MAX)?;
+        if records.is_empty() {
+            return Ok(());
+        }
+        let started = std::time::Instant::now();
+        let mut pending = self.deferred.lock();
+        for (key, value) in records {
+            let (Some(seq), Some(batch)) = (deferred::record_seq(&key), deferred::decode(&value))
+            else {
+                return Err(StoreError::Corrupted {
+                    location: self.path.display().to_string(),
+                    detail: "a record of deferred changes is malformed".into(),
+                });
+            };
+            self.deferred.seen(seq);
+            pending.push((key, batch));
+        }
+        let count = pending.len();
+        // Nothing else runs yet: every core can build table files.
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        self.file_pending(&mut pending, cores)?;
+        log::debug!(
+            "store: filed {count} deferred record(s) left by the last run in {:.1?}",
+            started.elapsed()
+        );
+        Ok(())
+    }
+
+    /// Files every deferred change not yet filed, oldest first.
+    fn settle(&self) -> Result<(), StoreError> {
+        if !self.deferred.any() {
+            return Ok(());
+        }
+        let mut pending = self.deferred.lock();
+        self.file_pending(&mut pending, 1)
+    }
+
+    /// Files the locked `pending` changes on up to `threads` threads, each
+    /// then deleting its record.
+    fn file_pending(
+        &self,
+        pending: &mut Vec<(Vec<u8>, Batch)>,
+        threads: usize,
+    ) -> Result<(), StoreError> {
+        while let Some((key, batch)) = pending.first() {
+            self.write_now_on(batch, threads)?;
+            let mut done = Batch::new();
+            done.delete(key);
+            self.write_now(&done)?;
+            pending.remove(0);
+        }
+        self.deferred.settled(pending);
+        Ok(())
+    }
+
+    /// [`RocksStore::write_now`] on up to `threads` threads: a large batch
+    /// without range deletions is split into table files built in parallel.
+    fn write_now_on(&self, batch: &Batch, threads: usize) -> Result<(), StoreError> {
+        // Each part is worth a file of its own; ranges may span parts.
+        let parts = threads.min(batch.len() / self.ingest_from.max(1));
+        if parts < 2 || batch.ops().any(|op| matches!(op, Op::DeleteRange(..))) {
+            return self.write_now(batch);
+        }
+        self.write_split(batch, parts)
+    }
+
+    /// Writes `batch`, through the log or as a table file by its size.
+    fn write_now(&self, batch: &Batch) -> Result<(), StoreError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        // A table file needs its keys in order; so do fast memtable
+        // inserts (RocksDB's skip list reuses its last splice). The sort
+        // is stable, so a later change to the same key still wins.
+        let started = std::time::Instant::now();
+        let order = key_order(batch);
+        // Fetched in one tight loop, whose cache misses overlap, rather
+        // than one at a time between calls into RocksDB.
+        let ops: Vec<Op<'_>> = order.iter().map(|&(_, i)| batch.op(i as usize)).collect();
+        let sorted = started.elapsed();
+        let (how, result) = if batch.len() >= self.ingest_from {
+            (
+                "ingested",
+                self.build(&order, &ops).and_then(|f| self.ingest(vec![f])),
+            )
+        } else {
+            ("logged", self.write_logged(batch, &ops, None))
+        };
+        if log::log_enabled!(log::Level::Debug) {
+            // Ingested files land in level 0 until compaction merges them:
+            // a growing count means compaction is falling behind.
+            let level0 = self
+                .db
+                .property_int_value("rocksdb.num-files-at-level0")
+                .ok()
+                .flatten()
+                .unwrap_or(0);
+            log::debug!(
+                "store: {how} {} changes ({} bytes) in {:.1?} (ordering {sorted:.1?}); \
+                 {level0} files in level 0",
+                batch.len(),
+                batch.bytes(),
+                started.elapsed()
+            );
+        }
+        result
     }
 
     /// Builds changes (`sorted`, in key `order`) into a new table file, to
@@ -355,10 +487,12 @@ impl KvStore for RocksStore {
     }
 
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.settle()?;
         self.db.get(key).map_err(|e| self.err(e))
     }
 
     fn scan(&self, prefix: &[u8], from: &[u8], limit: usize) -> Result<Entries, StoreError> {
+        self.settle()?;
         let start = if from > prefix { from } else { prefix };
         let mut out = Vec::new();
         for item in self
@@ -378,56 +512,47 @@ impl KvStore for RocksStore {
     }
 
     fn write(&self, batch: Batch) -> Result<(), StoreError> {
-        if batch.is_empty() {
-            return Ok(());
+        self.settle()?;
+        self.write_now(&batch)
+    }
+
+    fn write_deferred(&self, now: Batch, later: Batch) -> Result<(), StoreError> {
+        // A huge `later` is better filed at once. `now` (markers and
+        // records, a few changes) always goes through the log, with the
+        // record, whatever its size.
+        if later.is_empty() || later.bytes() > deferred::DEFER_MOST_BYTES {
+            let mut batch = now;
+            batch.append(later);
+            return self.write(batch);
         }
-        // A table file needs its keys in order; so do fast memtable
-        // inserts (RocksDB's skip list reuses its last splice). The sort
-        // is stable, so a later change to the same key still wins.
+        self.settle()?;
         let started = std::time::Instant::now();
-        let order = key_order(&batch);
-        // Fetched in one tight loop, whose cache misses overlap, rather
-        // than one at a time between calls into RocksDB.
-        let ops: Vec<Op<'_>> = order.iter().map(|&(_, i)| batch.op(i as usize)).collect();
-        let sorted = started.elapsed();
-        let (how, result) = if batch.len() >= self.ingest_from {
-            (
-                "ingested",
-                self.build(&order, &ops).and_then(|f| self.ingest(vec![f])),
-            )
-        } else {
-            ("logged", self.write_logged(&batch, &ops))
-        };
-        if log::log_enabled!(log::Level::Debug) {
-            // Ingested files land in level 0 until compaction merges them:
-            // a growing count means compaction is falling behind.
-            let level0 = self
-                .db
-                .property_int_value("rocksdb.num-files-at-level0")
-                .ok()
-                .flatten()
-                .unwrap_or(0);
-            log::debug!(
-                "store: {how} {} changes ({} bytes) in {:.1?} (ordering {sorted:.1?}); \
-                 {level0} files in level 0",
-                batch.len(),
-                batch.bytes(),
-                started.elapsed()
-            );
+        let mut pending = self.deferred.lock();
+        let key = self.deferred.next_key();
+        let record = deferred::encode(&later);
+        let ops: Vec<Op<'_>> = now.ops().collect();
+        let written = self.write_logged(&now, &ops, Some((&key, &record)));
+        log::debug!(
+            "store: logged {} changes and deferred {} ({} bytes) in {:.1?}",
+            now.len(),
+            later.len(),
+            record.len(),
+            started.elapsed()
+        );
+        match written {
+            Ok(()) => pending.push((key, later)),
+            Err(_) => self.deferred.settled(&pending),
         }
-        result
+        written
     }
 
     fn write_on(&self, batch: Batch, threads: usize) -> Result<(), StoreError> {
-        // Each part is worth a file of its own; ranges may span parts.
-        let parts = threads.min(batch.len() / self.ingest_from.max(1));
-        if parts < 2 || batch.ops().any(|op| matches!(op, Op::DeleteRange(..))) {
-            return self.write(batch);
-        }
-        self.write_split(&batch, parts)
+        self.settle()?;
+        self.write_now_on(&batch, threads)
     }
 
     fn compact(&self) -> Result<(), StoreError> {
+        self.settle()?;
         self.db.flush().map_err(|e| self.err(e))?;
         self.db.compact_range::<&[u8], &[u8]>(None, None);
         Ok(())

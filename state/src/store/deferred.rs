@@ -1,0 +1,163 @@
+//! Deferred changes ([`super::KvStore::write_deferred`]): the part of a
+//! write that [`super::RocksStore`] logs as one record, durable at once,
+//! and files into its tables later: before the next read or write through
+//! the same handle, or when the store is next opened writable.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard};
+
+use super::{Batch, Op};
+
+/// Where a [`super::RocksStore`] keeps the records of deferred changes
+/// not yet filed: this prefix, then a sequence number (u64, big-endian),
+/// so that they sort in write order. Below every key the checkpoint layer
+/// writes (`\x00` is reserved). Seen only through a read-only handle.
+pub const DEFERRED_PREFIX: &[u8] = b"\x00deferred/";
+
+pub(crate) const PREFIX: &[u8] = DEFERRED_PREFIX;
+
+/// The most key and value bytes deferred in one record: a larger batch is
+/// written at once. One record is one RocksDB value, held in the memtable
+/// and in memory until filed; 100,000 checkpointed keys take ~4 MiB.
+pub const DEFER_MOST_BYTES: usize = 32 << 20;
+
+const PUT: u8 = 0;
+const DELETE: u8 = 1;
+const DELETE_RANGE: u8 = 2;
+
+/// Encodes `batch` as one value: per change a kind byte, the key's and
+/// the value's (or range end's) lengths as little-endian u32, the key and
+/// the value.
+pub(crate) fn encode(batch: &Batch) -> Vec<u8> {
+    let mut out = Vec::with_capacity(batch.bytes() + 9 * batch.len());
+    for op in batch.ops() {
+        let (kind, key, value): (u8, &[u8], &[u8]) = match op {
+            Op::Put(k, v) => (PUT, k, v),
+            Op::Delete(k) => (DELETE, k, &[]),
+            Op::DeleteRange(from, to) => (DELETE_RANGE, from, to),
+        };
+        out.push(kind);
+        out.extend_from_slice(&(key.len() as u32).to_le_bytes());
+        out.extend_from_slice(&(value.len() as u32).to_le_bytes());
+        out.extend_from_slice(key);
+        out.extend_from_slice(value);
+    }
+    out
+}
+
+/// Decodes what [`encode`] wrote; `None` if it is malformed.
+pub(crate) fn decode(bytes: &[u8]) -> Option<Batch> {
+    let mut batch = Batch::new();
+    let mut at = 0;
+    let u32_at = |at: usize| -> Option<usize> {
+        Some(u32::from_le_bytes(bytes.get(at..at + 4)?.try_into().ok()?) as usize)
+    };
+    while at < bytes.len() {
+        let kind = bytes[at];
+        let key_len = u32_at(at + 1)?;
+        let value_len = u32_at(at + 5)?;
+        let key_start = at + 9;
+        let value_start = key_start.checked_add(key_len)?;
+        let end = value_start.checked_add(value_len)?;
+        let key = bytes.get(key_start..value_start)?;
+        let value = bytes.get(value_start..end)?;
+        match kind {
+            PUT => batch.put(key, value),
+            DELETE if value.is_empty() => batch.delete(key),
+            DELETE_RANGE => batch
+                .delete_range_with(|k| k.extend_from_slice(key), |k| k.extend_from_slice(value)),
+            _ => return None,
+        }
+        at = end;
+    }
+    Some(batch)
+}
+
+/// The key of deferred record number `seq`.
+pub(crate) fn record_key(seq: u64) -> Vec<u8> {
+    let mut key = PREFIX.to_vec();
+    key.extend_from_slice(&seq.to_be_bytes());
+    key
+}
+
+/// The sequence number in a record's key.
+pub(crate) fn record_seq(key: &[u8]) -> Option<u64> {
+    let tail = key.strip_prefix(PREFIX)?;
+    Some(u64::from_be_bytes(tail.try_into().ok()?))
+}
+
+/// A store's deferred changes not yet filed, oldest first, each with the
+/// key of its record.
+#[derive(Debug, Default)]
+pub(crate) struct Deferred {
+    pending: Mutex<Vec<(Vec<u8>, Batch)>>,
+    /// True while anything is pending (or being deferred): checked
+    /// without the lock on every read.
+    any: AtomicBool,
+    next: AtomicU64,
+}
+
+impl Deferred {
+    /// True when changes may be pending.
+    pub fn any(&self) -> bool {
+        self.any.load(Ordering::Acquire)
+    }
+
+    /// The pending changes, locked. While the guard is held, `any` is
+    /// set, so readers wait for the lock instead of reading past it.
+    pub fn lock(&self) -> MutexGuard<'_, Vec<(Vec<u8>, Batch)>> {
+        let guard = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        self.any.store(true, Ordering::Release);
+        guard
+    }
+
+    /// Clears `any` once `pending` (the locked list) is empty.
+    pub fn settled(&self, pending: &[(Vec<u8>, Batch)]) {
+        if pending.is_empty() {
+            self.any.store(false, Ordering::Release);
+        }
+    }
+
+    /// The key for the next record.
+    pub fn next_key(&self) -> Vec<u8> {
+        record_key(self.next.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// Numbers new records after `seq` (one found at open).
+    pub fn seen(&self, seq: u64) {
+        self.next.fetch_max(seq + 1, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_encodes_and_decodes_to_the_same_changes() {
+        let mut batch = Batch::new();
+        batch.put(b"k1", b"v1");
+        batch.put(b"", b"");
+        batch.delete(b"k2");
+        batch.delete_range_with(|k| k.extend_from_slice(b"a"), |k| k.extend_from_slice(b"b"));
+        batch.put(b"k1", vec![7u8; 300]);
+        let bytes = encode(&batch);
+        assert_eq!(decode(&bytes), Some(batch));
+        assert_eq!(decode(&[]), Some(Batch::new()));
+        // Cut anywhere inside a change, or with an unknown kind: malformed.
+        for cut in [1, 5, 9, 10, bytes.len() - 1] {
+            assert_eq!(decode(&bytes[..cut]), None, "cut at {cut}");
+        }
+        let mut bad = bytes.clone();
+        bad[0] = 9;
+        assert_eq!(decode(&bad), None);
+    }
+
+    #[test]
+    fn record_keys_sort_in_sequence_order_and_read_back() {
+        let (a, b) = (record_key(255), record_key(256));
+        assert!(a < b);
+        assert_eq!(record_seq(&b), Some(256));
+        assert_eq!(record_seq(b"\x00format"), None);
+    }
+}
