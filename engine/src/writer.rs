@@ -152,8 +152,9 @@ fn write_all(
 /// the next run files when it opens the store, so the job ends after one
 /// synced log write instead of building and ingesting a table file of
 /// every key it changed. The markers and records written now are all that
-/// `rill checkpoints` and the choice of a resume epoch read. A batch too
-/// large to defer is written at once, on up to `threads` threads.
+/// `rill checkpoints` and the choice of a resume epoch read. A batch not
+/// worth deferring (large values, or more than 32 MiB) is written at once,
+/// on up to `threads` threads.
 fn write_last(
     store: &dyn KvStore,
     writes: Vec<CheckpointWrite>,
@@ -165,7 +166,7 @@ fn write_last(
         now.append(n);
         later.append(l);
     }
-    if later.bytes() > rill_state::store::DEFER_MOST_BYTES {
+    if !rill_state::store::worth_deferring(&later) {
         now.append(later);
         return store.write_on(now, threads);
     }

@@ -7,9 +7,9 @@
 //! `INGEST_FROM` changes are ingested as table files (default: the store's
 //! own threshold), built on up to `THREADS` threads (default 1). With
 //! `DEFER` set to 1, each batch is a deferred write
-//! ([`KvStore::write_deferred`]): the key `marker` set to the batch's
-//! number now, the keys deferred (and filed when the next batch is
-//! written).
+//! ([`KvStore::write_deferred`]) of 8-byte values: the key `marker` set to
+//! the batch's number now, the keys deferred (and filed when the next
+//! batch is written).
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -33,7 +33,8 @@ fn main() {
             std::process::exit(1);
         }
     };
-    let filler = vec![0xABu8; 200];
+    // Deferred writes are for small values (see `worth_deferring`).
+    let filler = vec![0xABu8; if defer == 1 { 0 } else { 200 }];
     let mut out = std::io::stdout();
     for n in 0u64.. {
         let mut batch = Batch::new();
@@ -41,6 +42,10 @@ fn main() {
             let mut value = n.to_be_bytes().to_vec();
             value.extend_from_slice(&filler);
             batch.put(format!("key-{k:06}").into_bytes(), value);
+        }
+        if defer == 1 && !rill_state::store::worth_deferring(&batch) {
+            eprintln!("a batch of {keys} keys is not worth deferring");
+            std::process::exit(2);
         }
         let written = if defer == 1 {
             let mut now = Batch::new();

@@ -9,7 +9,9 @@ mod opening;
 mod rocks;
 
 pub use crate::versions::{VersionGc, VersionPass};
-pub use deferred::{DEFERRED_PREFIX, DEFER_MOST_BYTES};
+pub use deferred::{
+    worth_deferring, DEFERRED_PREFIX, DEFER_MOST_BYTES, DEFER_MOST_BYTES_PER_CHANGE,
+};
 pub use error::StoreError;
 pub use memory::MemoryStore;
 pub use opening::OpeningStore;

@@ -517,10 +517,10 @@ impl KvStore for RocksStore {
     }
 
     fn write_deferred(&self, now: Batch, later: Batch) -> Result<(), StoreError> {
-        // A huge `later` is better filed at once. `now` (markers and
-        // records, a few changes) always goes through the log, with the
-        // record, whatever its size.
-        if later.is_empty() || later.bytes() > deferred::DEFER_MOST_BYTES {
+        // Large values or a huge `later` are better filed at once. `now`
+        // (markers and records, a few changes) always goes through the
+        // log, with the record, whatever its size.
+        if !deferred::worth_deferring(&later) {
             let mut batch = now;
             batch.append(later);
             return self.write(batch);
