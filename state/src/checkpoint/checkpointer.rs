@@ -48,11 +48,8 @@ pub struct CheckpointWrite {
 impl CheckpointWrite {
     /// The whole batch to write, garbage deletions included.
     pub fn into_batch(self) -> Result<Batch, StoreError> {
-        let mut batch = self.versions;
-        batch.append(self.batch);
-        for (epoch, undo) in &self.garbage {
-            collect_garbage(*epoch, undo, &mut batch)?;
-        }
+        let (now, mut batch) = self.into_parts()?;
+        batch.append(now);
         Ok(batch)
     }
 

@@ -1,0 +1,66 @@
+//! Filing deferred changes ([`crate::store::KvStore::write_deferred`]):
+//! the records a run left are loaded at open, and pending changes are
+//! written before the next read or write.
+
+use super::RocksStore;
+use crate::store::deferred;
+use crate::store::{Batch, KvStore, StoreError};
+
+impl RocksStore {
+    /// Loads the deferred records a handle left unfiled and files them.
+    pub(super) fn file_deferred_records(&self) -> Result<(), StoreError> {
+        let records = self.scan(deferred::PREFIX, &[], usize::MAX)?;
+        if records.is_empty() {
+            return Ok(());
+        }
+        let started = std::time::Instant::now();
+        let mut pending = self.deferred.lock();
+        for (key, value) in records {
+            let (Some(seq), Some(batch)) = (deferred::record_seq(&key), deferred::decode(&value))
+            else {
+                return Err(StoreError::Corrupted {
+                    location: self.path.display().to_string(),
+                    detail: "a record of deferred changes is malformed".into(),
+                });
+            };
+            self.deferred.seen(seq);
+            pending.push((key, batch));
+        }
+        let count = pending.len();
+        // Nothing else runs yet: every core can build table files.
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        self.file_pending(&mut pending, cores)?;
+        log::debug!(
+            "store: filed {count} deferred record(s) left by the last run in {:.1?}",
+            started.elapsed()
+        );
+        Ok(())
+    }
+
+    /// Files every deferred change not yet filed, oldest first.
+    pub(super) fn settle(&self) -> Result<(), StoreError> {
+        if !self.deferred.any() {
+            return Ok(());
+        }
+        let mut pending = self.deferred.lock();
+        self.file_pending(&mut pending, 1)
+    }
+
+    /// Files the locked `pending` changes on up to `threads` threads, each
+    /// then deleting its record.
+    pub(super) fn file_pending(
+        &self,
+        pending: &mut Vec<(Vec<u8>, Batch)>,
+        threads: usize,
+    ) -> Result<(), StoreError> {
+        while let Some((key, batch)) = pending.first() {
+            self.write_now_on(batch, threads)?;
+            let mut done = Batch::new();
+            done.delete(key);
+            self.write_now(&done)?;
+            pending.remove(0);
+        }
+        self.deferred.settled(pending);
+        Ok(())
+    }
+}
