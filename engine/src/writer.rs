@@ -48,6 +48,7 @@ impl ProcessWriter {
     pub fn spawn(store: Arc<dyn KvStore>, args: &JobArgs, resumed: bool) -> std::io::Result<Self> {
         let (jobs, inbox) = mpsc::channel::<WriteJob>();
         let workers = args.workers.max(1);
+        let job_workers = workers * args.processes.max(1);
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
         let mut copies = args.state_dir.as_deref().map(|dir| Copies {
             target: snapshot_path(dir, args.process_id),
@@ -72,6 +73,7 @@ impl ProcessWriter {
                         writes.push(job.write);
                         replies.push((job.reply, job.wake));
                     }
+                    mark_complete_together(&mut writes, job_workers);
                     let result = if last {
                         write_last(store.as_ref(), writes, threads)
                     } else {
@@ -131,6 +133,24 @@ fn gather<T>(inbox: &mpsc::Receiver<T>, most: usize, wait: Duration) -> Option<V
         }
     }
     Some(jobs)
+}
+
+/// When the gathered writes prepare the same epoch for every worker of the
+/// job (a single-process job whose workers reached the end of an epoch
+/// together), writing them as one batch completes that checkpoint: they
+/// need no undo records ([`CheckpointWrite::completes_checkpoint`]).
+fn mark_complete_together(writes: &mut [CheckpointWrite], job_workers: usize) {
+    let Some(epoch) = writes.first().and_then(CheckpointWrite::through) else {
+        return;
+    };
+    let mut seen: Vec<u32> = writes.iter().map(CheckpointWrite::worker).collect();
+    seen.sort_unstable();
+    seen.dedup();
+    if seen.len() == job_workers && writes.iter().all(|w| w.through() == Some(epoch)) {
+        for w in writes.iter_mut() {
+            w.completes_checkpoint();
+        }
+    }
 }
 
 /// Finishes the gathered batches and writes them as one atomic batch, on
@@ -268,5 +288,41 @@ mod tests {
         drop(jobs);
         assert_eq!(gather(&inbox, 2, Duration::from_secs(60)), Some(vec![7]));
         assert_eq!(gather(&inbox, 2, Duration::from_secs(60)), None);
+    }
+
+    /// A write of `worker` preparing `epoch`, with one version staged.
+    fn write_of(store: &Arc<dyn KvStore>, worker: u32, epoch: u64) -> CheckpointWrite {
+        let mut c = rill_state::Checkpointer::open(store.clone(), worker, None).unwrap();
+        c.stage_version(epoch, (1, 0), &worker.to_be_bytes(), Some(b"1"));
+        c.begin_prepare(epoch).unwrap().0
+    }
+
+    /// How many undo logs the writes store.
+    fn undo_logs(writes: Vec<CheckpointWrite>) -> usize {
+        let mut undo = 0;
+        for w in writes {
+            let (_, later) = w.into_parts().unwrap();
+            undo += later.ops().filter(|op| op.key().starts_with(b"u")).count();
+        }
+        undo
+    }
+
+    #[test]
+    fn writes_of_every_worker_at_one_epoch_complete_their_checkpoint() {
+        let store: Arc<dyn KvStore> = Arc::new(rill_state::MemoryStore::new());
+        let mut all = vec![write_of(&store, 0, 3), write_of(&store, 1, 3)];
+        mark_complete_together(&mut all, 2);
+        assert_eq!(undo_logs(all), 0, "no deletions: no undo log");
+        // A worker missing (or in another process), or another epoch: the
+        // checkpoint may still fail to complete, and the logs are kept.
+        let mut some = vec![write_of(&store, 0, 3), write_of(&store, 1, 3)];
+        mark_complete_together(&mut some, 3);
+        assert_eq!(undo_logs(some), 2);
+        let mut twice = vec![write_of(&store, 0, 3), write_of(&store, 0, 3)];
+        mark_complete_together(&mut twice, 2);
+        assert_eq!(undo_logs(twice), 2);
+        let mut apart = vec![write_of(&store, 0, 3), write_of(&store, 1, 4)];
+        mark_complete_together(&mut apart, 2);
+        assert_eq!(undo_logs(apart), 2);
     }
 }

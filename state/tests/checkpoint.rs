@@ -7,7 +7,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use rill_state::checkpoint::{self, CheckpointError, Checkpointer, JobMeta};
+use rill_state::checkpoint::{self, CheckpointError, Checkpointer, JobMeta, UndoLog};
 use rill_state::{
     Batch, KeyGroups, KvStore, MemoryStore, OpeningStore, RocksStore, SharedCheckpointer, Table,
 };
@@ -228,6 +228,91 @@ fn deletions_hide_older_versions_and_are_collected_once_complete() {
         let c = worker(&store, 0, resume_of(&*store, 1));
         let mut t = table(&c, "sum", 100);
         assert_eq!(value(&mut t, "gone"), None, "{}", store.kind());
+    });
+}
+
+/// Every worker prepares `epoch` in one atomic write, as the engine's
+/// writer does when the batches of all workers arrive together;
+/// `together` marks the writes as completing the checkpoint.
+fn prepare_together(workers: &[&SharedCheckpointer], epoch: u64, together: bool) {
+    let store = workers[0].borrow().store().clone();
+    let mut batch = Batch::new();
+    let mut pending = Vec::new();
+    for c in workers {
+        let (mut write, p) = c.borrow_mut().begin_prepare(epoch).unwrap();
+        assert_eq!(write.through(), Some(epoch));
+        if together {
+            write.completes_checkpoint();
+        }
+        batch.append(write.into_batch().unwrap());
+        pending.push(p);
+    }
+    store.write(batch).unwrap();
+    for (c, p) in workers.iter().zip(pending) {
+        c.borrow_mut().finish_prepare(p);
+    }
+}
+
+/// The records of the undo logs in the store: (worker, epoch) and how
+/// many records, of which how many deletions.
+fn undo_logs(store: &dyn KvStore) -> Vec<((u32, u64), usize, usize)> {
+    store
+        .scan(b"u", b"", usize::MAX)
+        .unwrap()
+        .into_iter()
+        .map(|(k, v)| {
+            let worker = u32::from_be_bytes(k[1..5].try_into().unwrap());
+            let epoch = u64::from_be_bytes(k[5..13].try_into().unwrap());
+            let log = UndoLog::from_bytes(v);
+            let records: Vec<_> = log.iter().map(Result::unwrap).map(|u| u.deleted).collect();
+            let deleted = records.iter().filter(|d| **d).count();
+            ((worker, epoch), records.len(), deleted)
+        })
+        .collect()
+}
+
+#[test]
+fn a_write_that_completes_its_checkpoint_stores_only_its_deletions() {
+    on_each(|store| {
+        let [(c0, mut t0), (c1, mut t1)] = two_workers(&store, None);
+        add(&mut t0, "a", 0, 1);
+        add(&mut t0, "gone", 0, 5);
+        add(&mut t1, "b", 0, 10);
+        t0.stage(0).unwrap();
+        t1.stage(0).unwrap();
+        prepare_together(&[&c0, &c1], 0, false);
+        let kind = store.kind();
+        assert_eq!(
+            undo_logs(&*store),
+            vec![((0, 0), 2, 0), ((1, 0), 1, 0)],
+            "{kind}: full logs"
+        );
+        for c in [&c0, &c1] {
+            c.borrow_mut().complete(0);
+        }
+        add(&mut t0, "a", 1, 1);
+        t0.update("gone".to_owned(), 1, |_, s| *s = None).unwrap();
+        add(&mut t1, "b", 1, 10);
+        t0.stage(1).unwrap();
+        t1.stage(1).unwrap();
+        prepare_together(&[&c0, &c1], 1, true);
+        // Epoch 0's logs went with its completion; epoch 1 keeps only
+        // worker 0's deletion.
+        assert_eq!(undo_logs(&*store), vec![((0, 1), 1, 1)], "{kind}");
+        drop((t0, t1, c0, c1));
+        assert_eq!(resume_of(&*store, 2), Some(1));
+        let [(_c0, mut t0), (_c1, mut t1)] = two_workers(&store, Some(1));
+        assert_eq!(value(&mut t0, "a"), Some(2), "{kind}");
+        assert_eq!(value(&mut t0, "gone"), None, "{kind}");
+        assert_eq!(value(&mut t1, "b"), Some(20), "{kind}");
+        // The deletion was still collected at open, with what it hid.
+        let gone = store
+            .scan(b"v", b"", usize::MAX)
+            .unwrap()
+            .into_iter()
+            .filter(|(k, _)| k.windows(4).any(|w| w == b"gone"))
+            .count();
+        assert_eq!(gone, 0, "{kind}");
     });
 }
 

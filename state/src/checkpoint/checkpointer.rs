@@ -36,16 +36,47 @@ pub struct PendingPrepare {
 /// What one prepare writes: the staged versions with their undo logs, the
 /// rest of the batch (markers, records, catalog), plus the undo logs of completed epochs
 /// whose replaced versions it also deletes. Turning those logs into
-/// deletions is left to [`CheckpointWrite::into_batch`], so that it can run
-/// on the thread that writes rather than on the worker.
+/// deletions, and the staged undo logs into records, is left to
+/// [`CheckpointWrite::into_batch`], so that it can run on the thread that
+/// writes rather than on the worker.
 #[derive(Debug, Default)]
 pub struct CheckpointWrite {
     versions: Batch,
     batch: Batch,
     garbage: Vec<(u64, UndoLog)>,
+    /// The undo logs of the epochs staged, to store beside the versions.
+    undo: Vec<(u64, UndoLog)>,
+    /// The worker that wrote it, and the epoch it prepares (`None` for a
+    /// write of garbage only).
+    worker: u32,
+    through: Option<u64>,
+    /// The write completes its checkpoint: see
+    /// [`CheckpointWrite::completes_checkpoint`].
+    completes: bool,
 }
 
 impl CheckpointWrite {
+    /// The worker whose batch this is.
+    pub fn worker(&self) -> u32 {
+        self.worker
+    }
+
+    /// The epoch this write prepares, if it prepares one.
+    pub fn through(&self) -> Option<u64> {
+        self.through
+    }
+
+    /// Says that this write completes checkpoint [`CheckpointWrite::through`]
+    /// by itself: it is written in one atomic batch with the writes of every
+    /// other worker of the job preparing the same epoch. A resume can then
+    /// never start below that epoch, so the versions written need no undo
+    /// records: only the deletions among them are stored, to collect once
+    /// the checkpoint is seen complete. This saves about a third of a batch
+    /// of small states (17 of the 50 bytes of a `u64` sum's version).
+    pub fn completes_checkpoint(&mut self) {
+        self.completes = true;
+    }
+
     /// The whole batch to write, garbage deletions included.
     pub fn into_batch(self) -> Result<Batch, StoreError> {
         let (now, mut batch) = self.into_parts()?;
@@ -64,12 +95,24 @@ impl CheckpointWrite {
         for (epoch, undo) in &self.garbage {
             collect_garbage(*epoch, undo, &mut batch)?;
         }
-        Ok((batch, self.versions))
+        let mut versions = self.versions;
+        for (epoch, undo) in &self.undo {
+            let key = layout::undo_key(self.worker, *epoch);
+            if !self.completes {
+                versions.put(key, undo.as_bytes());
+            } else if undo.may_delete() {
+                versions.put(key, deletions_of(undo)?.as_bytes());
+            }
+        }
+        Ok((batch, versions))
     }
 
     /// True when there is nothing to write.
     pub fn is_empty(&self) -> bool {
-        self.versions.is_empty() && self.batch.is_empty() && self.garbage.is_empty()
+        self.versions.is_empty()
+            && self.batch.is_empty()
+            && self.garbage.is_empty()
+            && self.undo.is_empty()
     }
 }
 
@@ -203,6 +246,19 @@ fn collect_garbage(epoch: u64, undo: &UndoLog, batch: &mut Batch) -> Result<(), 
         }
     }
     Ok(())
+}
+
+/// The deletions among `undo`'s records: all that a complete epoch's log
+/// is still needed for.
+fn deletions_of(undo: &UndoLog) -> Result<UndoLog, StoreError> {
+    let mut kept = UndoLog::default();
+    for u in undo.iter() {
+        let u = u?;
+        if u.deleted {
+            kept.push(u.step, u.group, u.key, true);
+        }
+    }
+    Ok(kept)
 }
 
 /// Fences the epochs a resume at `resume` discards from `worker`'s
@@ -493,15 +549,24 @@ impl Checkpointer {
         let ready = std::mem::replace(&mut self.staged, later);
         let mut staged_versions = Batch::new();
         let mut versions = 0;
+        let mut undo_bytes = 0;
+        // The full logs go to the store; the worker keeps the deletions,
+        // to collect once the epoch is complete.
         let mut undo_lists = Vec::with_capacity(ready.len());
+        let mut deletion_lists = Vec::with_capacity(ready.len());
         for (epoch, (staged, undo)) in ready {
             versions += undo.pushed() as u64;
+            undo_bytes += layout::undo_key(self.worker, epoch).len() + undo.as_bytes().len();
             staged_versions.append(staged);
-            staged_versions.put(layout::undo_key(self.worker, epoch), undo.as_bytes());
+            if undo.may_delete() {
+                deletion_lists.push((epoch, deletions_of(&undo)?));
+            } else {
+                deletion_lists.push((epoch, UndoLog::default()));
+            }
             undo_lists.push((epoch, undo));
         }
         let mut batch = std::mem::take(&mut self.extra);
-        let bytes = (staged_versions.bytes() + batch.bytes()) as u64;
+        let bytes = (staged_versions.bytes() + undo_bytes + batch.bytes()) as u64;
         let info = CheckpointInfo {
             time_ms: now_ms(),
             bytes,
@@ -515,12 +580,16 @@ impl Checkpointer {
                 bytes,
                 versions,
             },
-            undo: undo_lists,
+            undo: deletion_lists,
         };
         let write = CheckpointWrite {
             versions: staged_versions,
             batch,
             garbage: std::mem::take(&mut self.garbage),
+            undo: undo_lists,
+            worker: self.worker,
+            through: Some(through),
+            completes: false,
         };
         Ok((write, pending))
     }
@@ -562,9 +631,10 @@ impl Checkpointer {
     /// Left unwritten, they are collected when the store is next opened.
     pub fn flush_garbage(&mut self) -> Result<(), CheckpointError> {
         let write = CheckpointWrite {
-            versions: Batch::new(),
             batch: std::mem::take(&mut self.extra),
             garbage: std::mem::take(&mut self.garbage),
+            worker: self.worker,
+            ..CheckpointWrite::default()
         };
         if !write.is_empty() {
             self.store.write(write.into_batch()?)?;
