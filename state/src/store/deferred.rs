@@ -6,7 +6,7 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
-use super::{Batch, Op};
+use super::Batch;
 
 /// Where a [`super::RocksStore`] keeps the records of deferred changes
 /// not yet filed: this prefix, then a sequence number (u64, big-endian),
@@ -38,58 +38,6 @@ pub fn worth_deferring(later: &Batch) -> bool {
     !later.is_empty()
         && later.bytes() <= DEFER_MOST_BYTES
         && later.bytes() <= DEFER_MOST_BYTES_PER_CHANGE * later.len()
-}
-
-const PUT: u8 = 0;
-const DELETE: u8 = 1;
-const DELETE_RANGE: u8 = 2;
-
-/// Encodes `batch` as one value: per change a kind byte, the key's and
-/// the value's (or range end's) lengths as little-endian u32, the key and
-/// the value.
-pub(crate) fn encode(batch: &Batch) -> Vec<u8> {
-    let mut out = Vec::with_capacity(batch.bytes() + 9 * batch.len());
-    for op in batch.ops() {
-        let (kind, key, value): (u8, &[u8], &[u8]) = match op {
-            Op::Put(k, v) => (PUT, k, v),
-            Op::Delete(k) => (DELETE, k, &[]),
-            Op::DeleteRange(from, to) => (DELETE_RANGE, from, to),
-        };
-        out.push(kind);
-        out.extend_from_slice(&(key.len() as u32).to_le_bytes());
-        out.extend_from_slice(&(value.len() as u32).to_le_bytes());
-        out.extend_from_slice(key);
-        out.extend_from_slice(value);
-    }
-    out
-}
-
-/// Decodes what [`encode`] wrote; `None` if it is malformed.
-pub(crate) fn decode(bytes: &[u8]) -> Option<Batch> {
-    let mut batch = Batch::new();
-    let mut at = 0;
-    let u32_at = |at: usize| -> Option<usize> {
-        Some(u32::from_le_bytes(bytes.get(at..at + 4)?.try_into().ok()?) as usize)
-    };
-    while at < bytes.len() {
-        let kind = bytes[at];
-        let key_len = u32_at(at + 1)?;
-        let value_len = u32_at(at + 5)?;
-        let key_start = at + 9;
-        let value_start = key_start.checked_add(key_len)?;
-        let end = value_start.checked_add(value_len)?;
-        let key = bytes.get(key_start..value_start)?;
-        let value = bytes.get(value_start..end)?;
-        match kind {
-            PUT => batch.put(key, value),
-            DELETE if value.is_empty() => batch.delete(key),
-            DELETE_RANGE => batch
-                .delete_range_with(|k| k.extend_from_slice(key), |k| k.extend_from_slice(value)),
-            _ => return None,
-        }
-        at = end;
-    }
-    Some(batch)
 }
 
 /// The key of deferred record number `seq`.
@@ -151,26 +99,6 @@ impl Deferred {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_batch_encodes_and_decodes_to_the_same_changes() {
-        let mut batch = Batch::new();
-        batch.put(b"k1", b"v1");
-        batch.put(b"", b"");
-        batch.delete(b"k2");
-        batch.delete_range_with(|k| k.extend_from_slice(b"a"), |k| k.extend_from_slice(b"b"));
-        batch.put(b"k1", vec![7u8; 300]);
-        let bytes = encode(&batch);
-        assert_eq!(decode(&bytes), Some(batch));
-        assert_eq!(decode(&[]), Some(Batch::new()));
-        // Cut anywhere inside a change, or with an unknown kind: malformed.
-        for cut in [1, 5, 9, 10, bytes.len() - 1] {
-            assert_eq!(decode(&bytes[..cut]), None, "cut at {cut}");
-        }
-        let mut bad = bytes.clone();
-        bad[0] = 9;
-        assert_eq!(decode(&bad), None);
-    }
 
     #[test]
     fn only_batches_of_small_changes_are_worth_deferring() {

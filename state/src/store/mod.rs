@@ -6,6 +6,7 @@ mod deferred;
 mod error;
 mod memory;
 mod opening;
+mod record;
 mod rocks;
 
 pub use crate::versions::{VersionGc, VersionPass};

@@ -3,7 +3,7 @@
 //! written before the next read or write.
 
 use super::RocksStore;
-use crate::store::deferred;
+use crate::store::{deferred, record};
 use crate::store::{Batch, KvStore, StoreError};
 
 impl RocksStore {
@@ -16,7 +16,7 @@ impl RocksStore {
         let started = std::time::Instant::now();
         let mut pending = self.deferred.lock();
         for (key, value) in records {
-            let (Some(seq), Some(batch)) = (deferred::record_seq(&key), deferred::decode(&value))
+            let (Some(seq), Some(batch)) = (deferred::record_seq(&key), record::decode(&value))
             else {
                 return Err(StoreError::Corrupted {
                     location: self.path.display().to_string(),

@@ -14,6 +14,7 @@ mod order;
 mod writing;
 
 use super::deferred::{self, Deferred};
+use super::record;
 use super::{check_format, Batch, Entries, KvStore, Op, StoreError};
 use crate::versions::{VersionGc, VersionPass};
 
@@ -273,7 +274,7 @@ impl KvStore for RocksStore {
         let started = std::time::Instant::now();
         let mut pending = self.deferred.lock();
         let key = self.deferred.next_key();
-        let record = deferred::encode(&later);
+        let record = record::encode(&later);
         let ops: Vec<Op<'_>> = now.ops().collect();
         let written = self.write_logged(&now, &ops, Some((&key, &record)));
         log::debug!(
