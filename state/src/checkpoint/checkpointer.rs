@@ -33,19 +33,20 @@ pub struct PendingPrepare {
     undo: Vec<(u64, UndoLog)>,
 }
 
-/// What one prepare writes: the staged versions with their undo logs, the
-/// rest of the batch (markers, records, catalog), plus the undo logs of completed epochs
+/// What one prepare writes: the staged versions, the rest of the batch
+/// (markers, records, catalog), plus the undo logs of completed epochs
 /// whose replaced versions it also deletes. Turning those logs into
-/// deletions, and the staged undo logs into records, is left to
-/// [`CheckpointWrite::into_batch`], so that it can run on the thread that
-/// writes rather than on the worker.
+/// deletions, and reading the undo logs of the staged epochs off their
+/// version keys, is left to [`CheckpointWrite::into_batch`], so that it
+/// runs on the thread that writes rather than on the worker.
 #[derive(Debug, Default)]
 pub struct CheckpointWrite {
     versions: Batch,
     batch: Batch,
     garbage: Vec<(u64, UndoLog)>,
-    /// The undo logs of the epochs staged, to store beside the versions.
-    undo: Vec<(u64, UndoLog)>,
+    /// The deletions among the versions, per epoch staged: all of its
+    /// undo log that a write completing its checkpoint stores.
+    deletions: Vec<(u64, UndoLog)>,
     /// The worker that wrote it, and the epoch it prepares (`None` for a
     /// write of garbage only).
     worker: u32,
@@ -96,13 +97,16 @@ impl CheckpointWrite {
             collect_garbage(*epoch, undo, &mut batch)?;
         }
         let mut versions = self.versions;
-        for (epoch, undo) in &self.undo {
-            let key = layout::undo_key(self.worker, *epoch);
-            if !self.completes {
-                versions.put(key, undo.as_bytes());
-            } else if undo.may_delete() {
-                versions.put(key, deletions_of(undo)?.as_bytes());
+        let undo = if self.completes {
+            self.deletions
+        } else {
+            layout::undo_logs_of(&versions)?
+        };
+        for (epoch, log) in undo {
+            if log.as_bytes().is_empty() {
+                continue;
             }
+            versions.put(layout::undo_key(self.worker, epoch), log.as_bytes());
         }
         Ok((batch, versions))
     }
@@ -112,7 +116,7 @@ impl CheckpointWrite {
         self.versions.is_empty()
             && self.batch.is_empty()
             && self.garbage.is_empty()
-            && self.undo.is_empty()
+            && self.deletions.is_empty()
     }
 }
 
@@ -124,12 +128,15 @@ impl PendingPrepare {
 }
 
 /// The buffers of one epoch's versions (see [`Checkpointer::staging`]).
-/// Nothing is allocated per version: key, value and undo record go
+/// Nothing is allocated per version: key and value go
 /// straight into the epoch's buffers.
 pub struct Staging<'a> {
     epoch: u64,
     batch: &'a mut Batch,
-    undo: &'a mut UndoLog,
+    /// The deletions staged: the worker keeps them to collect once the
+    /// epoch is complete. The whole undo log is read off the version keys
+    /// when the epoch is written ([`CheckpointWrite::into_parts`]).
+    deletions: &'a mut UndoLog,
 }
 
 impl Staging<'_> {
@@ -153,14 +160,16 @@ impl Staging<'_> {
             },
         );
         let Ok(()) = staged;
-        self.undo.push(step, group, key, value.is_none());
+        if value.is_none() {
+            self.deletions.push(step, group, key, true);
+        }
     }
 
     /// Makes room for `versions` more versions whose keys and values take
     /// about `key_len` and `value_len` bytes, so that staging them grows no
     /// buffer: a grown buffer is copied, and on a long-running job the
     /// allocator serves these sizes from the heap, not by remapping. The
-    /// batch also gets room for the undo log, which is copied into it when
+    /// batch also gets room for the undo log, which is added to it when
     /// the epoch is written.
     pub fn reserve(&mut self, versions: usize, key_len: usize, value_len: usize) {
         let version = layout::version_key_len(key_len) + 1 + value_len;
@@ -174,7 +183,6 @@ impl Staging<'_> {
             versions,
             slack(versions.saturating_mul(version)).saturating_add(undo_bytes),
         );
-        self.undo.reserve(undo_bytes);
     }
 }
 
@@ -186,6 +194,7 @@ pub struct Checkpointer {
     resume: Option<u64>,
     catalog: BTreeMap<String, StepMeta>,
     registered: BTreeMap<String, StepMeta>,
+    /// Per epoch, the versions staged and the deletions among them.
     staged: BTreeMap<u64, (Batch, UndoLog)>,
     pending_undo: BTreeMap<u64, UndoLog>,
     /// Catalog entries and deletions of old records, for the next batch:
@@ -246,19 +255,6 @@ fn collect_garbage(epoch: u64, undo: &UndoLog, batch: &mut Batch) -> Result<(), 
         }
     }
     Ok(())
-}
-
-/// The deletions among `undo`'s records: all that a complete epoch's log
-/// is still needed for.
-fn deletions_of(undo: &UndoLog) -> Result<UndoLog, StoreError> {
-    let mut kept = UndoLog::default();
-    for u in undo.iter() {
-        let u = u?;
-        if u.deleted {
-            kept.push(u.step, u.group, u.key, true);
-        }
-    }
-    Ok(kept)
 }
 
 /// Fences the epochs a resume at `resume` discards from `worker`'s
@@ -519,8 +515,12 @@ impl Checkpointer {
     /// Where the versions of `epoch` are staged: one lookup of the epoch
     /// for all of them.
     pub fn staging(&mut self, epoch: u64) -> Staging<'_> {
-        let (batch, undo) = self.staged.entry(epoch).or_default();
-        Staging { epoch, batch, undo }
+        let (batch, deletions) = self.staged.entry(epoch).or_default();
+        Staging {
+            epoch,
+            batch,
+            deletions,
+        }
     }
 
     /// Adjusts the live-key count of `step` (reported per checkpoint).
@@ -549,24 +549,16 @@ impl Checkpointer {
         let ready = std::mem::replace(&mut self.staged, later);
         let mut staged_versions = Batch::new();
         let mut versions = 0;
-        let mut undo_bytes = 0;
-        // The full logs go to the store; the worker keeps the deletions,
-        // to collect once the epoch is complete.
-        let mut undo_lists = Vec::with_capacity(ready.len());
+        // The worker keeps the deletions, to collect once the epoch is
+        // complete; the write may need them too.
         let mut deletion_lists = Vec::with_capacity(ready.len());
-        for (epoch, (staged, undo)) in ready {
-            versions += undo.pushed() as u64;
-            undo_bytes += layout::undo_key(self.worker, epoch).len() + undo.as_bytes().len();
+        for (epoch, (staged, deletions)) in ready {
+            versions += staged.len() as u64;
             staged_versions.append(staged);
-            if undo.may_delete() {
-                deletion_lists.push((epoch, deletions_of(&undo)?));
-            } else {
-                deletion_lists.push((epoch, UndoLog::default()));
-            }
-            undo_lists.push((epoch, undo));
+            deletion_lists.push((epoch, deletions));
         }
         let mut batch = std::mem::take(&mut self.extra);
-        let bytes = (staged_versions.bytes() + undo_bytes + batch.bytes()) as u64;
+        let bytes = (staged_versions.bytes() + batch.bytes()) as u64;
         let info = CheckpointInfo {
             time_ms: now_ms(),
             bytes,
@@ -580,13 +572,13 @@ impl Checkpointer {
                 bytes,
                 versions,
             },
-            undo: deletion_lists,
+            undo: deletion_lists.clone(),
         };
         let write = CheckpointWrite {
             versions: staged_versions,
             batch,
             garbage: std::mem::take(&mut self.garbage),
-            undo: undo_lists,
+            deletions: deletion_lists,
             worker: self.worker,
             through: Some(through),
             completes: false,

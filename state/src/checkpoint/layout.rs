@@ -19,7 +19,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::store::StoreError;
+use crate::store::{Batch, Op, StoreError};
 use std::collections::BTreeMap;
 
 /// Facts about the job that wrote a store, fixed when the state is created.
@@ -206,6 +206,42 @@ fn parse_undo(bytes: &[u8], at: usize, step: Option<u64>) -> Option<(Undo<'_>, u
     Some((undo, next + len))
 }
 
+/// The undo logs of a batch of staged versions, one per epoch, in the
+/// order the epochs come: each version key read back into its step, key
+/// group and key. Anything in the batch but a version is an error.
+pub(crate) fn undo_logs_of(versions: &Batch) -> Result<Vec<(u64, UndoLog)>, StoreError> {
+    let mut logs: Vec<(u64, UndoLog)> = Vec::new();
+    for op in versions.ops() {
+        let Op::Put(k, v) = op else {
+            return Err(StoreError::Codec("a staged change is not a version".into()));
+        };
+        let (step, group, key, epoch) =
+            parse_version_key(k).ok_or_else(|| StoreError::Codec("a version key".into()))?;
+        if logs.last().map(|(e, _)| *e) != Some(epoch) {
+            logs.push((epoch, UndoLog::default()));
+        }
+        if let Some((_, log)) = logs.last_mut() {
+            log.push(step, group, key, v.first() == Some(&0));
+        }
+    }
+    Ok(logs)
+}
+
+/// A version key's step, key group, key and epoch.
+fn parse_version_key(k: &[u8]) -> Option<(u64, u32, &[u8], u64)> {
+    if k.first() != Some(&VERSION) {
+        return None;
+    }
+    let step = be_u64(k, 1)?;
+    let group = be_u32(k, 9)?;
+    let len = be_u32(k, 13)? as usize;
+    let key = k.get(17..17usize.checked_add(len)?)?;
+    if k.len() != version_key_len(len) {
+        return None;
+    }
+    Some((step, group, key, version_epoch(k)?))
+}
+
 pub(crate) const META: &[u8] = b"m";
 pub(crate) const CATALOG: u8 = b'c';
 pub(crate) const VERSION: u8 = crate::versions::VERSION_TAG;
@@ -291,7 +327,7 @@ pub(crate) fn fence_key(from: u64, to: u64) -> Vec<u8> {
 
 /// Appends to `batch` the deletion of every version of `prefix` at or
 /// below `epoch`.
-pub(crate) fn delete_versions_through(batch: &mut crate::store::Batch, prefix: &[u8], epoch: u64) {
+pub(crate) fn delete_versions_through(batch: &mut Batch, prefix: &[u8], epoch: u64) {
     batch.delete_range_with(
         |k| write_version_key(k, prefix, epoch),
         |k| {
@@ -334,6 +370,36 @@ pub(crate) fn write_version(out: &mut Vec<u8>, value: Option<&[u8]>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_undo_logs_of_staged_versions_are_read_off_their_keys() {
+        let mut versions = Batch::new();
+        let mut expect = [UndoLog::default(), UndoLog::default()];
+        for (i, (epoch, step, group, key, value)) in [
+            (4u64, 7u64, 1u32, &b"a"[..], Some(&b"x"[..])),
+            (4, 7, 2, b"", None),
+            (4, 9, 3, b"long key", Some(b"")),
+            (5, 9, 3, b"long key", None),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let mut k = version_prefix(step, group, key);
+            k.extend_from_slice(&(!epoch).to_be_bytes());
+            let mut v = Vec::new();
+            write_version(&mut v, value);
+            versions.put(k, v);
+            expect[usize::from(i == 3)].push(step, group, key, value.is_none());
+        }
+        let logs = undo_logs_of(&versions).unwrap();
+        assert_eq!(logs, vec![(4, expect[0].clone()), (5, expect[1].clone())]);
+        let mut other = versions;
+        other.put(b"p-not-a-version", b"");
+        assert!(undo_logs_of(&other).is_err());
+        let mut cut = Batch::new();
+        cut.put(b"v\0\0\0\0\0\0\0\x07\0\0\0\x01\0\0\0\x09ab", b"\x01");
+        assert!(undo_logs_of(&cut).is_err(), "a key shorter than its length");
+    }
 
     #[test]
     fn an_undo_log_reads_back_what_was_pushed() {
