@@ -3,7 +3,9 @@
 //! - `throughput`: events/s of `sum` and `count` per worker from an
 //!   in-process source, 1 and 2 workers, no state dir (goal ≥ 1M/s/worker);
 //! - `overhead`: `sum` per key over BENCH_RECORDS records with 1 s epochs,
-//!   checkpointing to RocksDB vs no state dir (goal ≤ 5% slower);
+//!   checkpointing to RocksDB vs no state dir (goal ≤ 5% slower); also
+//!   apart, the time until the input ended and the time after it (the
+//!   job's last checkpoint), so that the cost shows through a noisy machine;
 //! - `recovery`: build ~BENCH_STATE_MB of state, then time a new job on the
 //!   same state dir from start to the first output of new input (goal ≤ 3 s);
 //! - `store`: put and get rates of `RocksStore` vs a raw RocksDB loop.
@@ -48,14 +50,35 @@ enum Op {
     Count,
 }
 
-/// Runs `op` per key over `records` generated records; returns the seconds
-/// taken, job start to end (every output goes through a sink).
-fn run_keyed(op: Op, records: u64, keys: u64, a: JobArgs) -> f64 {
+/// The seconds one keyed run took.
+struct Timing {
+    /// Job start to end (every output through a sink).
+    total: f64,
+    /// From the moment the last worker's input ran out to the end: with
+    /// state, mostly the job's last checkpoint.
+    tail: f64,
+}
+
+/// Runs `op` per key over `records` generated records.
+fn run_keyed(op: Op, records: u64, keys: u64, a: JobArgs) -> Timing {
     let started = Instant::now();
+    let input_end = Arc::new(Mutex::new(started));
+    let seen_end = input_end.clone();
     Job::new("bench", a)
         .expect("flags")
         .run(move |flow| {
-            let items = (0..records).map(move |i| (i.wrapping_mul(0x9E37_79B9) % keys, 1u64));
+            let seen_end = seen_end.clone();
+            let mut ended = false;
+            let end = std::iter::from_fn(move || {
+                if !std::mem::replace(&mut ended, true) {
+                    let mut at = seen_end.lock().unwrap_or_else(|p| p.into_inner());
+                    *at = (*at).max(Instant::now());
+                }
+                None
+            });
+            let items = (0..records)
+                .map(move |i| (i.wrapping_mul(0x9E37_79B9) % keys, 1u64))
+                .chain(end);
             let input = flow.source_iter_keyed("input", items);
             let out = match op {
                 Op::Sum => input.sum("sum"),
@@ -66,7 +89,11 @@ fn run_keyed(op: Op, records: u64, keys: u64, a: JobArgs) -> f64 {
             });
         })
         .expect("job");
-    started.elapsed().as_secs_f64()
+    let input_end = *input_end.lock().unwrap_or_else(|p| p.into_inner());
+    Timing {
+        total: started.elapsed().as_secs_f64(),
+        tail: input_end.elapsed().as_secs_f64(),
+    }
 }
 
 fn throughput() {
@@ -75,7 +102,7 @@ fn throughput() {
     println!("## throughput: {records} records, {keys} keys, no state dir");
     for op in [Op::Sum, Op::Count] {
         for workers in [1usize, 2] {
-            let secs = run_keyed(op, records, keys, args(workers, None));
+            let secs = run_keyed(op, records, keys, args(workers, None)).total;
             let name = if op == Op::Sum { "sum" } else { "count" };
             println!(
                 "{name:>5}, {workers} worker(s): {:.2} s, {:.0} events/s, {:.0} events/s per worker",
@@ -98,21 +125,30 @@ fn overhead() {
     let only = std::env::var("BENCH_MODE").unwrap_or_default();
     for workers in worker_counts() {
         let (mut plain, mut durable) = (Vec::new(), Vec::new());
+        let (mut plain_tail, mut durable_tail) = (Vec::new(), Vec::new());
         let (mut plain_cpu, mut durable_cpu) = (Vec::new(), Vec::new());
         for _ in 0..repeat {
             if only != "durable" {
                 let cpu = cpu_seconds();
-                plain.push(run_keyed(Op::Sum, records, keys, args(workers, None)));
+                let t = run_keyed(Op::Sum, records, keys, args(workers, None));
                 plain_cpu.push(cpu_seconds() - cpu);
+                plain.push(t.total);
+                plain_tail.push(t.tail);
             }
             if only != "plain" {
                 let dir = tempfile::tempdir().expect("tempdir");
                 let a = args(workers, Some(dir.path()));
                 let cpu = cpu_seconds();
-                durable.push(run_keyed(Op::Sum, records, keys, a));
+                let t = run_keyed(Op::Sum, records, keys, a);
                 durable_cpu.push(cpu_seconds() - cpu);
+                durable.push(t.total);
+                durable_tail.push(t.tail);
             }
         }
+        let (mut plain_before, mut durable_before) = (
+            before_tail(&plain, &plain_tail),
+            before_tail(&durable, &durable_tail),
+        );
         // Each durable run against the plain run just before it: robust to
         // the machine speeding up or slowing down between pairs.
         let mut ratios: Vec<f64> = plain
@@ -132,6 +168,28 @@ fn overhead() {
             "{workers} worker(s): no state dir {p}; RocksDB checkpoints {d}; overhead {:+.1}% (medians)",
             (d.median / p.median - 1.0) * 100.0
         );
+        // The two phases apart. Before the input ends, the runs differ by
+        // the machine's noise (and by what state costs per record); after
+        // it, by the last checkpoint, which the noise barely touches.
+        let (pb, db) = (
+            Spread::of(&mut plain_before),
+            Spread::of(&mut durable_before),
+        );
+        println!(
+            "{workers} worker(s), until the input ended: no state dir {pb}; RocksDB checkpoints {db}; \
+             {:+.1}% (medians)",
+            (db.median / pb.median - 1.0) * 100.0
+        );
+        let (pt, dt) = (Spread::of(&mut plain_tail), Spread::of(&mut durable_tail));
+        println!(
+            "{workers} worker(s), after the input ended: no state dir {:.1} ms; RocksDB checkpoints \
+             {:.1} ms ({:.1}-{:.1}); the difference is {:.1}% of the plain run (medians)",
+            pt.median * 1e3,
+            dt.median * 1e3,
+            dt.min * 1e3,
+            dt.max * 1e3,
+            (dt.median - pt.median) / p.median * 100.0
+        );
         let (p, d) = (Spread::of(&mut plain_cpu), Spread::of(&mut durable_cpu));
         println!(
             "{workers} worker(s), CPU time (all threads): no state dir {p}; RocksDB checkpoints {d}; \
@@ -139,6 +197,11 @@ fn overhead() {
             (d.median / p.median - 1.0) * 100.0
         );
     }
+}
+
+/// Each run's time until its input ended.
+fn before_tail(totals: &[f64], tails: &[f64]) -> Vec<f64> {
+    totals.iter().zip(tails).map(|(t, tail)| t - tail).collect()
 }
 
 /// The median and range of repeated timings.
