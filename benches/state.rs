@@ -15,8 +15,11 @@
 //! ```
 //! Env: `BENCH_RECORDS` (default 10,000,000), `BENCH_KEYS` (100,000),
 //! `BENCH_STATE_MB` (1024), `BENCH_WORKERS` (`1,2`), `BENCH_REPEAT` (5: runs
-//! of each half of `overhead`, alternating; the medians are compared),
-//! `BENCH_MODE` (`plain` or `durable`: run only that half of `overhead`,
+//! of each half of `overhead`, in pairs, every other pair in the other
+//! order; the medians are compared),
+//! `BENCH_EPOCH_MS` (1000: the epoch interval of `overhead` and
+//! `throughput`; the goal is set for 1 s), `BENCH_MODE` (`plain` or
+//! `durable`: run only that half of `overhead`,
 //! for profiling), `BENCH_INGEST_FROM` (`--state-ingest-from`, default
 //! 8192).
 
@@ -35,7 +38,7 @@ fn env(name: &str, default: u64) -> u64 {
 fn args(workers: usize, state_dir: Option<&std::path::Path>) -> JobArgs {
     let mut a = JobArgs {
         workers,
-        epoch_interval: Duration::from_secs(1),
+        epoch_interval: Duration::from_millis(env("BENCH_EPOCH_MS", 1000)),
         state_dir: state_dir.map(|p| p.to_owned()),
         ..JobArgs::default()
     };
@@ -119,37 +122,47 @@ fn overhead() {
     let keys = env("BENCH_KEYS", 100_000);
     let repeat = env("BENCH_REPEAT", 5).max(1);
     println!(
-        "## checkpoint overhead: sum, {records} records, {keys} keys, 1 s epochs, \
-         median of {repeat} alternating runs"
+        "## checkpoint overhead: sum, {records} records, {keys} keys, {} ms epochs, \
+         median of {repeat} pairs of runs",
+        env("BENCH_EPOCH_MS", 1000)
     );
     let only = std::env::var("BENCH_MODE").unwrap_or_default();
     for workers in worker_counts() {
         let (mut plain, mut durable) = (Vec::new(), Vec::new());
         let (mut plain_tail, mut durable_tail) = (Vec::new(), Vec::new());
         let (mut plain_cpu, mut durable_cpu) = (Vec::new(), Vec::new());
-        for _ in 0..repeat {
-            if only != "durable" {
-                let cpu = cpu_seconds();
-                let t = run_keyed(Op::Sum, records, keys, args(workers, None));
-                plain_cpu.push(cpu_seconds() - cpu);
-                plain.push(t.total);
-                plain_tail.push(t.tail);
-            }
-            if only != "plain" {
+        for pair in 0..repeat {
+            // Every other pair runs the durable half first, so that what
+            // one run leaves behind for the next (freed memory, a store
+            // being deleted) weighs on both halves alike.
+            let halves = if pair % 2 == 0 {
+                ["plain", "durable"]
+            } else {
+                ["durable", "plain"]
+            };
+            for half in halves {
+                if !only.is_empty() && only != half {
+                    continue;
+                }
                 let dir = tempfile::tempdir().expect("tempdir");
-                let a = args(workers, Some(dir.path()));
+                let state_dir = (half == "durable").then(|| dir.path());
                 let cpu = cpu_seconds();
-                let t = run_keyed(Op::Sum, records, keys, a);
-                durable_cpu.push(cpu_seconds() - cpu);
-                durable.push(t.total);
-                durable_tail.push(t.tail);
+                let t = run_keyed(Op::Sum, records, keys, args(workers, state_dir));
+                let (totals, tails, cpus) = if half == "durable" {
+                    (&mut durable, &mut durable_tail, &mut durable_cpu)
+                } else {
+                    (&mut plain, &mut plain_tail, &mut plain_cpu)
+                };
+                cpus.push(cpu_seconds() - cpu);
+                totals.push(t.total);
+                tails.push(t.tail);
             }
         }
         let (mut plain_before, mut durable_before) = (
             before_tail(&plain, &plain_tail),
             before_tail(&durable, &durable_tail),
         );
-        // Each durable run against the plain run just before it: robust to
+        // Each durable run against the plain run of its pair: robust to
         // the machine speeding up or slowing down between pairs.
         let mut ratios: Vec<f64> = plain
             .iter()
