@@ -94,7 +94,6 @@ pub struct Table<K, S> {
     /// The durable epoch at which an eviction pass could not make room.
     blocked_at: Option<Option<u64>>,
     key_buf: Vec<u8>,
-    value_buf: Vec<u8>,
 }
 
 impl<K, S> Table<K, S>
@@ -135,7 +134,6 @@ where
             epoch: 0,
             blocked_at: None,
             key_buf: Vec::new(),
-            value_buf: Vec::new(),
         })
     }
 
@@ -247,8 +245,6 @@ where
             unreserved: Some(changed),
             step: self.step,
             groups: self.groups,
-            key_buf: &mut self.key_buf,
-            value_buf: &mut self.value_buf,
             live_delta: 0,
             vanished: 0,
         };
@@ -355,8 +351,6 @@ struct Stager<'a> {
     unreserved: Option<usize>,
     step: u64,
     groups: KeyGroups,
-    key_buf: &'a mut Vec<u8>,
-    value_buf: &'a mut Vec<u8>,
     live_delta: i64,
     /// Entries that were created and deleted since the last staging.
     vanished: usize,
@@ -376,23 +370,15 @@ impl Stager<'_> {
             self.vanished += 1;
             return Ok(());
         }
-        self.key_buf.clear();
-        encode_into(key, self.key_buf)?;
         let group = self.groups.group_of_key(key).0;
-        let value = match &entry.value {
-            Some(v) => {
-                self.value_buf.clear();
-                encode_into(v, self.value_buf)?;
-                Some(self.value_buf.as_slice())
-            }
-            None => None,
-        };
-        if let Some(n) = self.unreserved.take() {
+        let (key_len, value_len) =
             self.staging
-                .reserve(n, self.key_buf.len(), value.map_or(0, <[u8]>::len));
+                .encode_version((self.step, group), key, entry.value.as_ref())?;
+        if let Some(n) = self.unreserved.take() {
+            // Room for the rest, sized by the first.
+            self.staging
+                .reserve(n.saturating_sub(1), key_len, value_len);
         }
-        self.staging
-            .version((self.step, group), self.key_buf, value);
         let live = entry.value.is_some();
         self.live_delta += i64::from(live) - i64::from(entry.stored.live());
         entry.stored = Stored::new(self.staging.epoch(), live);

@@ -6,8 +6,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::layout::{self, CheckpointInfo, JobMeta, StepMeta, UndoLog};
 use super::CheckpointError;
-use crate::codec::{decode, encode};
+use crate::codec::{decode, encode, encode_into};
 use crate::store::{Batch, KvStore, StoreError};
+use serde::Serialize;
 
 /// The most bytes [`Staging::reserve`] reserves for each buffer at once.
 const RESERVE_MAX: usize = 256 << 20;
@@ -153,6 +154,7 @@ impl Staging<'_> {
             |k| {
                 layout::write_version_prefix(k, step, group, key);
                 k.extend_from_slice(&(!epoch).to_be_bytes());
+                Ok(())
             },
             |v| {
                 layout::write_version(v, value);
@@ -163,6 +165,51 @@ impl Staging<'_> {
         if value.is_none() {
             self.deletions.push(step, group, key, true);
         }
+    }
+
+    /// Stages a version of `key` of step `step` in key group `group`, as
+    /// [`Staging::version`] does, encoding the key and the state (`None`:
+    /// a deletion) straight into the epoch's buffer. Returns the encoded
+    /// key's and value's lengths. If either fails to encode, nothing is
+    /// staged.
+    pub fn encode_version<K: Serialize + ?Sized, S: Serialize>(
+        &mut self,
+        (step, group): (u64, u32),
+        key: &K,
+        value: Option<&S>,
+    ) -> Result<(usize, usize), StoreError> {
+        let epoch = self.epoch;
+        let mut key_len = 0;
+        let mut value_len = 0;
+        self.batch.put_with(
+            |k| {
+                let at = k.len();
+                layout::write_version_prefix(k, step, group, &[]);
+                encode_into(key, k)?;
+                key_len = k.len() - at - layout::VERSION_KEY_HEAD;
+                layout::set_version_key_len(&mut k[at..], key_len);
+                k.extend_from_slice(&(!epoch).to_be_bytes());
+                Ok(())
+            },
+            |v| {
+                let at = v.len();
+                match value {
+                    None => v.push(0),
+                    Some(s) => {
+                        v.push(1);
+                        encode_into(s, v)?;
+                    }
+                }
+                value_len = v.len() - at - 1;
+                Ok::<(), StoreError>(())
+            },
+        )?;
+        if value.is_none() {
+            let staged = self.batch.op(self.batch.len() - 1).key();
+            let encoded = &staged[layout::VERSION_KEY_HEAD..staged.len() - 8];
+            self.deletions.push(step, group, encoded, true);
+        }
+        Ok((key_len, value_len))
     }
 
     /// Makes room for `versions` more versions whose keys and values take

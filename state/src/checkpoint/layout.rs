@@ -235,7 +235,7 @@ fn parse_version_key(k: &[u8]) -> Option<(u64, u32, &[u8], u64)> {
     let step = be_u64(k, 1)?;
     let group = be_u32(k, 9)?;
     let len = be_u32(k, 13)? as usize;
-    let key = k.get(17..17usize.checked_add(len)?)?;
+    let key = k.get(VERSION_KEY_HEAD..VERSION_KEY_HEAD.checked_add(len)?)?;
     if k.len() != version_key_len(len) {
         return None;
     }
@@ -263,14 +263,17 @@ pub(crate) fn catalog_key(step: &str) -> Vec<u8> {
 
 /// The prefix of every version of `key` (already encoded) of a step.
 pub(crate) fn version_prefix(step: u64, group: u32, key: &[u8]) -> Vec<u8> {
-    let mut k = Vec::with_capacity(17 + key.len() + 8);
+    let mut k = Vec::with_capacity(version_key_len(key.len()));
     write_version_prefix(&mut k, step, group, key);
     k
 }
 
+/// The bytes of a version key before the key: tag, step, group, length.
+pub(crate) const VERSION_KEY_HEAD: usize = 1 + 8 + 4 + 4;
+
 /// The length of a version key of an encoded key of `key_len` bytes.
 pub(crate) fn version_key_len(key_len: usize) -> usize {
-    1 + 8 + 4 + 4 + key_len + 8
+    VERSION_KEY_HEAD + key_len + 8
 }
 
 /// The length of an undo record of an encoded key of `key_len` bytes
@@ -286,6 +289,12 @@ pub(crate) fn write_version_prefix(out: &mut Vec<u8>, step: u64, group: u32, key
     out.extend_from_slice(&group.to_be_bytes());
     out.extend_from_slice(&(key.len() as u32).to_be_bytes());
     out.extend_from_slice(key);
+}
+
+/// Sets the key length in a version key (or prefix) written with
+/// [`write_version_prefix`] before its key was known.
+pub(crate) fn set_version_key_len(version: &mut [u8], len: usize) {
+    version[13..17].copy_from_slice(&(len as u32).to_be_bytes());
 }
 
 /// Appends the version key of `prefix` at `epoch` to `out`.

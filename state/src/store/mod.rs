@@ -116,14 +116,17 @@ impl Batch {
 
     /// Adds a put whose key and value are written straight into the
     /// batch's buffer by `key` and `value` (each appends its bytes to the
-    /// vector it is given). If `value` fails, the batch is left as it was.
+    /// vector it is given). If either fails, the batch is left as it was.
     pub fn put_with<E>(
         &mut self,
-        key: impl FnOnce(&mut Vec<u8>),
+        key: impl FnOnce(&mut Vec<u8>) -> Result<(), E>,
         value: impl FnOnce(&mut Vec<u8>) -> Result<(), E>,
     ) -> Result<(), E> {
         let start = self.data.len();
-        key(&mut self.data);
+        if let Err(e) = key(&mut self.data) {
+            self.data.truncate(start);
+            return Err(e);
+        }
         let key_len = self.data.len() - start;
         if let Err(e) = value(&mut self.data) {
             self.data.truncate(start);
@@ -362,10 +365,13 @@ mod tests {
         a.delete(b"k2");
         let mut b = Batch::new();
         b.put_with(
-            |k| k.extend_from_slice(b"k3"),
+            |k| {
+                k.extend_from_slice(b"k3");
+                Ok::<(), ()>(())
+            },
             |v| {
                 v.extend_from_slice(b"v3");
-                Ok::<(), ()>(())
+                Ok(())
             },
         )
         .unwrap();
@@ -395,13 +401,24 @@ mod tests {
         let mut b = Batch::new();
         b.put(b"a", b"1");
         let failed = b.put_with(
-            |k| k.extend_from_slice(b"half-written key"),
+            |k| {
+                k.extend_from_slice(b"half-written key");
+                Ok(())
+            },
             |v| {
                 v.extend_from_slice(b"half a value");
                 Err("encode failed")
             },
         );
         assert_eq!(failed, Err("encode failed"));
+        let failed = b.put_with(
+            |k| {
+                k.extend_from_slice(b"half a key");
+                Err("key failed")
+            },
+            |_| Ok(()),
+        );
+        assert_eq!(failed, Err("key failed"));
         assert_eq!(b.ops().collect::<Vec<_>>(), vec![Op::Put(b"a", b"1")]);
         assert_eq!(b.bytes(), 2);
     }
