@@ -686,3 +686,66 @@ impl Checkpointer {
         &self.store
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::MemoryStore;
+
+    /// A state that fails to encode.
+    struct Unencodable;
+
+    impl Serialize for Unencodable {
+        fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+            Err(serde::ser::Error::custom("no encoding"))
+        }
+    }
+
+    #[test]
+    fn a_version_encodes_its_key_and_state_or_stages_nothing() {
+        let store: Arc<dyn KvStore> = Arc::new(MemoryStore::new());
+        let mut c = Checkpointer::open(store, 0, None).unwrap();
+        let mut staging = c.staging(3);
+        let lens = staging.encode_version((7, 2), "key", Some(&42u64)).unwrap();
+        assert_eq!(
+            lens,
+            (4, 1),
+            "bincode: a length byte and 3 bytes; 42 in one"
+        );
+        assert_eq!(
+            staging
+                .encode_version::<str, u64>((7, 2), "gone", None)
+                .unwrap(),
+            (5, 0)
+        );
+        let failed = staging.encode_version((7, 2), "bad", Some(&Unencodable));
+        assert!(failed.is_err());
+        let failed_key = staging.encode_version((7, 2), &Unencodable, Some(&1u64));
+        assert!(failed_key.is_err());
+        let (write, pending) = c.begin_prepare(3).unwrap();
+        assert_eq!(pending.stats().versions, 2);
+        let (_, versions) = write.into_parts().unwrap();
+        let ops: Vec<_> = versions.ops().collect();
+        // The two versions, then their undo log.
+        assert_eq!(ops.len(), 3);
+        let mut key = layout::version_prefix(7, 2, b"\x03key");
+        key.extend_from_slice(&(!3u64).to_be_bytes());
+        assert_eq!(ops[0], crate::store::Op::Put(&key, &[1, 42]));
+        let crate::store::Op::Put(undo_key, undo) = ops[2] else {
+            panic!("{:?}", ops[2]);
+        };
+        assert_eq!(undo_key, layout::undo_key(0, 3));
+        let undo = UndoLog::from_bytes(undo.to_vec());
+        let records: Vec<_> = undo.iter().map(Result::unwrap).collect();
+        assert_eq!(records.len(), 2);
+        assert_eq!(
+            (records[1].key, records[1].deleted),
+            (&b"\x04gone"[..], true)
+        );
+        // The worker keeps the deletion, to collect once complete.
+        assert_eq!(pending.undo.len(), 1);
+        let kept: Vec<_> = pending.undo[0].1.iter().map(Result::unwrap).collect();
+        assert_eq!(kept.len(), 1);
+        assert_eq!(kept[0].key, b"\x04gone");
+    }
+}
