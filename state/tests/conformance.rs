@@ -259,25 +259,45 @@ fn rocksdb_refuses_another_format_version() {
 /// A store of the format before (no deferred records) opens read-only as
 /// it is, and a writable open marks it with the current format.
 #[test]
-fn rocksdb_opens_the_previous_format_and_marks_it_current() {
-    use rill_state::store::FORMAT_MIGRATES_FROM;
-    let dir = tempfile::tempdir().unwrap();
-    {
+fn rocksdb_opens_the_previous_formats_and_marks_them_current() {
+    use rill_state::store::{DEFERRED_PREFIX, FORMAT_MIGRATES_FROM};
+    for &previous in FORMAT_MIGRATES_FROM {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let s = RocksStore::open(dir.path()).unwrap();
+            let mut b = Batch::new();
+            b.put(FORMAT_KEY, previous.to_le_bytes());
+            b.put(b"kept", b"1");
+            if previous == 4 {
+                // A record of deferred changes in format 4's form: per
+                // change a kind, the key's and value's lengths (u32 LE),
+                // the key and the value.
+                let mut record = vec![0u8, 5, 0, 0, 0, 1, 0, 0, 0];
+                record.extend_from_slice(b"filed2");
+                let mut key = DEFERRED_PREFIX.to_vec();
+                key.extend_from_slice(&7u64.to_be_bytes());
+                b.put(key, record);
+            }
+            s.write(b).unwrap();
+        }
+        let format = |s: &RocksStore| s.get(FORMAT_KEY).unwrap().unwrap();
+        {
+            let s = RocksStore::open_read_only(dir.path()).unwrap();
+            assert_eq!(format(&s), previous.to_le_bytes());
+            assert_eq!(get(&s, "kept").as_deref(), Some("1"));
+        }
         let s = RocksStore::open(dir.path()).unwrap();
-        let mut b = Batch::new();
-        b.put(FORMAT_KEY, FORMAT_MIGRATES_FROM.to_le_bytes());
-        b.put(b"kept", b"1");
-        s.write(b).unwrap();
-    }
-    let format = |s: &RocksStore| s.get(FORMAT_KEY).unwrap().unwrap();
-    {
-        let s = RocksStore::open_read_only(dir.path()).unwrap();
-        assert_eq!(format(&s), FORMAT_MIGRATES_FROM.to_le_bytes());
+        assert_eq!(format(&s), FORMAT_VERSION.to_le_bytes());
         assert_eq!(get(&s, "kept").as_deref(), Some("1"));
+        if previous == 4 {
+            assert_eq!(
+                get(&s, "filed").as_deref(),
+                Some("2"),
+                "the old record is filed"
+            );
+            assert!(s.scan(DEFERRED_PREFIX, &[], 10).unwrap().is_empty());
+        }
     }
-    let s = RocksStore::open(dir.path()).unwrap();
-    assert_eq!(format(&s), FORMAT_VERSION.to_le_bytes());
-    assert_eq!(get(&s, "kept").as_deref(), Some("1"));
 }
 
 #[test]

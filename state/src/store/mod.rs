@@ -18,22 +18,27 @@ pub use memory::MemoryStore;
 pub use opening::OpeningStore;
 pub use rocks::{RocksStore, INGEST_FROM};
 
-/// The version of the on-disk layout this build reads and writes (4: a
-/// store may hold records of deferred changes, see
-/// [`KvStore::write_deferred`], which an older build would not file. 3:
+/// The version of the on-disk layout this build reads and writes (5:
+/// records of deferred changes are in a compact form that format 4 builds
+/// cannot decode, and a write that completes its checkpoint stores only
+/// the deletions of its undo log. 4: a store may hold records of deferred
+/// changes, see [`KvStore::write_deferred`], which an older build would
+/// not file. 3:
 /// replaced versions are dropped by compaction, not by deletions; undo
 /// records name the step once per run of records; crash leftovers are
 /// fenced. 2: undo logs are flat byte records instead of bincode lists).
 ///
 /// Stored under [`FORMAT_KEY`] in every store when it is created and checked
 /// on every open: a store written by another format is refused, never misread.
-/// A store of [`FORMAT_MIGRATES_FROM`] is read as it is and marked with
-/// this version by its first writable open.
-pub const FORMAT_VERSION: u32 = 4;
+/// A store of one of [`FORMAT_MIGRATES_FROM`] is read as it is and marked
+/// with this version by its first writable open.
+pub const FORMAT_VERSION: u32 = 5;
 
-/// The older format this build opens: format 3 differs only in holding no
-/// deferred records, so nothing in it needs rewriting.
-pub const FORMAT_MIGRATES_FROM: u32 = 3;
+/// The older formats this build opens, with nothing in them to rewrite:
+/// format 4 may hold deferred records of the earlier form, which this
+/// build still decodes (and files at the first writable open); format 3
+/// holds none.
+pub const FORMAT_MIGRATES_FROM: &[u32] = &[3, 4];
 
 /// The reserved key holding [`FORMAT_VERSION`].
 pub const FORMAT_KEY: &[u8] = b"\x00format";
@@ -324,7 +329,7 @@ pub(crate) fn check_format(
                     location: location.to_owned(),
                     detail: format!("format marker has {} bytes, expected 4", bytes.len()),
                 })?;
-            if found == FORMAT_MIGRATES_FROM {
+            if FORMAT_MIGRATES_FROM.contains(&found) {
                 if writable {
                     let mut batch = Batch::new();
                     batch.put(FORMAT_KEY, FORMAT_VERSION.to_le_bytes());
