@@ -186,11 +186,7 @@ fn write_last(
         now.append(n);
         later.append(l);
     }
-    if !rill_state::store::worth_deferring(&later) {
-        now.append(later);
-        return store.write_on(now, threads);
-    }
-    store.write_deferred(now, later)
+    store.write_deferred(now, later, threads)
 }
 
 /// The copy of a process's store kept beside it (`DIR/process-N.snapshot`),

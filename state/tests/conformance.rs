@@ -458,7 +458,7 @@ fn a_deferred_write_reads_back_and_orders_like_a_write() {
         later.delete(b"c");
         later.put(b"b", b"1");
         later.put(b"a", b"2");
-        s.write_deferred(now, later).unwrap();
+        s.write_deferred(now, later, 1).unwrap();
         assert_eq!(get(&*s, "a").as_deref(), Some("2"));
         assert_eq!(get(&*s, "b").as_deref(), Some("1"));
         assert_eq!(get(&*s, "c"), None);
@@ -466,7 +466,7 @@ fn a_deferred_write_reads_back_and_orders_like_a_write() {
         // A write after a deferred one wins over it.
         let mut later = Batch::new();
         later.put(b"b", b"2");
-        s.write_deferred(Batch::new(), later).unwrap();
+        s.write_deferred(Batch::new(), later, 1).unwrap();
         put(&*s, &[("b", "3")]);
         assert_eq!(get(&*s, "b").as_deref(), Some("3"));
         assert_eq!(reserved_keys(&*s), vec![FORMAT_KEY.to_vec()]);
@@ -487,7 +487,7 @@ fn rocksdb_files_deferred_changes_when_next_opened() {
         for k in 0..keys {
             later.put(format!("k{k:05}"), k.to_be_bytes());
         }
-        s.write_deferred(now, later).unwrap();
+        s.write_deferred(now, later, 1).unwrap();
     }
     {
         // Read-only: what was written now, not yet what was deferred.
@@ -507,12 +507,24 @@ fn rocksdb_files_deferred_changes_when_next_opened() {
         // Deferred, then overwritten, then reopened: the overwrite stays.
         let mut later = Batch::new();
         later.put(b"a", b"2");
-        s.write_deferred(Batch::new(), later).unwrap();
+        s.write_deferred(Batch::new(), later, 1).unwrap();
         put(&s, &[("a", "3")]);
     }
     let s = RocksStore::open(dir.path()).unwrap();
     assert_eq!(get(&s, "a").as_deref(), Some("3"));
     assert_eq!(reserved_keys(&s), vec![FORMAT_KEY.to_vec()]);
+    // Large values are not worth a record: written at once, on two
+    // threads (as table files), and seen by a read-only handle.
+    let s = s.ingesting_from(100);
+    let mut later = Batch::new();
+    for k in 0..1000u32 {
+        later.put(format!("big{k:04}"), vec![7u8; 1000]);
+    }
+    s.write_deferred(Batch::new(), later, 2).unwrap();
+    assert_eq!(reserved_keys(&s), vec![FORMAT_KEY.to_vec()], "no record");
+    drop(s);
+    let s = RocksStore::open_read_only(dir.path()).unwrap();
+    assert_eq!(s.scan(b"big", b"", usize::MAX).unwrap().len(), 1000);
 }
 
 /// A table file left in `incoming/` was never ingested: reopening removes

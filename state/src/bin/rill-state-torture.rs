@@ -50,7 +50,7 @@ fn main() {
         let written = if defer == 1 {
             let mut now = Batch::new();
             now.put(b"marker", n.to_be_bytes());
-            store.write_deferred(now, batch)
+            store.write_deferred(now, batch, 1)
         } else {
             store.write_on(batch, threads)
         };

@@ -18,14 +18,16 @@ mod checkpointer;
 mod error;
 mod inspect;
 mod layout;
+mod staging;
+mod write;
 
-pub use checkpointer::{
-    local_resume_epoch, CheckpointWrite, Checkpointer, PendingPrepare, PrepareStats, Staging,
-};
+pub use checkpointer::{local_resume_epoch, Checkpointer};
 pub use error::CheckpointError;
 pub use inspect::{complete_checkpoints, inspect, CheckpointSummary, StoreSummary};
 pub(crate) use layout::version_prefix as version_prefix_for;
 pub use layout::{CheckpointInfo, JobMeta, StepMeta, Undo, UndoLog};
+pub use staging::Staging;
+pub use write::{CheckpointWrite, PendingPrepare, PrepareStats};
 
 /// Checks (or, for a new store, records) which job shape wrote the state.
 /// A store whose workers prepared any checkpoint under another shape is

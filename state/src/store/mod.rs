@@ -283,12 +283,14 @@ pub trait KvStore: Send + Sync + 'static {
     ///
     /// For a job's last checkpoint, whose versions nothing reads before
     /// the job runs again: logging 100,000 of them as one record is
-    /// several times cheaper than filing them. The default writes both at
-    /// once.
-    fn write_deferred(&self, now: Batch, later: Batch) -> Result<(), StoreError> {
+    /// several times cheaper than filing them. A store that writes the two
+    /// at once (the default, and RocksDB for a `later` not
+    /// [`worth_deferring`]) may use up to `threads` threads, as
+    /// [`KvStore::write_on`] does.
+    fn write_deferred(&self, now: Batch, later: Batch, threads: usize) -> Result<(), StoreError> {
         let mut batch = now;
         batch.append(later);
-        self.write(batch)
+        self.write_on(batch, threads)
     }
 
     /// Reclaims the space of deleted entries and of garbage versions now

@@ -103,8 +103,13 @@ impl KvStore for OpeningStore {
         self.wait()?.write_on(batch, threads)
     }
 
-    fn write_deferred(&self, now: super::Batch, later: super::Batch) -> Result<(), StoreError> {
-        self.wait()?.write_deferred(now, later)
+    fn write_deferred(
+        &self,
+        now: super::Batch,
+        later: super::Batch,
+        threads: usize,
+    ) -> Result<(), StoreError> {
+        self.wait()?.write_deferred(now, later, threads)
     }
 
     fn compact(&self) -> Result<(), StoreError> {

@@ -261,14 +261,14 @@ impl KvStore for RocksStore {
         self.write_now(&batch)
     }
 
-    fn write_deferred(&self, now: Batch, later: Batch) -> Result<(), StoreError> {
+    fn write_deferred(&self, now: Batch, later: Batch, threads: usize) -> Result<(), StoreError> {
         // Large values or a huge `later` are better filed at once. `now`
         // (markers and records, a few changes) always goes through the
         // log, with the record, whatever its size.
         if !deferred::worth_deferring(&later) {
             let mut batch = now;
             batch.append(later);
-            return self.write(batch);
+            return self.write_on(batch, threads);
         }
         self.settle()?;
         let started = std::time::Instant::now();
