@@ -164,17 +164,32 @@ fn overhead() {
         );
         // Each durable run against the plain run of its pair: robust to
         // the machine speeding up or slowing down between pairs.
-        let mut ratios: Vec<f64> = plain
-            .iter()
-            .zip(&durable)
-            .map(|(p, d)| (d / p - 1.0) * 100.0)
-            .collect();
+        let per_pair = |plain: &[f64], durable: &[f64]| -> Vec<f64> {
+            plain
+                .iter()
+                .zip(durable)
+                .map(|(p, d)| (d / p - 1.0) * 100.0)
+                .collect()
+        };
+        let mut ratios = per_pair(&plain, &durable);
+        let mut ratios_before = per_pair(&plain_before, &durable_before);
         let (p, d) = (Spread::of(&mut plain), Spread::of(&mut durable));
         let r = Spread::of(&mut ratios);
         if !ratios.is_empty() {
             println!(
-                "{workers} worker(s): overhead per pair of runs: median {:+.1}% ({:+.1}% to {:+.1}%)",
-                r.median, r.min, r.max
+                "{workers} worker(s): overhead per pair of runs: median {:+.1}% ({:+.1}% to {:+.1}%); \
+                 95% confidence interval of the median {}",
+                r.median,
+                r.min,
+                r.max,
+                median_interval(&ratios)
+            );
+            let rb = Spread::of(&mut ratios_before);
+            println!(
+                "{workers} worker(s), until the input ended, per pair: median {:+.1}%; \
+                 95% confidence interval of the median {}",
+                rb.median,
+                median_interval(&ratios_before)
             );
         }
         println!(
@@ -210,6 +225,24 @@ fn overhead() {
             (d.median / p.median - 1.0) * 100.0
         );
     }
+}
+
+/// A 95% confidence interval for the median of `sorted` percentages,
+/// free of any assumption about their distribution: the order statistics
+/// at n/2 ∓ 0.98·√n (the binomial count of values below the median, by
+/// its normal approximation). Too few values for one: "n/a".
+fn median_interval(sorted: &[f64]) -> String {
+    let n = sorted.len() as f64;
+    let half_width = 0.98 * n.sqrt();
+    let low = (n / 2.0 - half_width).floor();
+    let high = (n / 2.0 + half_width).ceil();
+    if n < 6.0 || low < 0.0 || high > n - 1.0 {
+        return "n/a (too few pairs)".into();
+    }
+    format!(
+        "{:+.1}% to {:+.1}%",
+        sorted[low as usize], sorted[high as usize]
+    )
 }
 
 /// Each run's time until its input ended.
