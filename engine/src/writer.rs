@@ -168,8 +168,8 @@ fn write_all(
 }
 
 /// Writes the last batches of every worker of the process: their versions
-/// are deferred ([`KvStore::write_deferred`]), logged as one record that
-/// the next run files when it opens the store, so the job ends after one
+/// are deferred ([`KvStore::write_deferred`]), logged as one record per
+/// worker that the next run files when it opens the store, so the job ends after one
 /// synced log write instead of building and ingesting a table file of
 /// every key it changed. The markers and records written now are all that
 /// `rill checkpoints` and the choice of a resume epoch read. A batch not
@@ -180,11 +180,14 @@ fn write_last(
     writes: Vec<CheckpointWrite>,
     threads: usize,
 ) -> Result<(), StoreError> {
-    let (mut now, mut later) = (Batch::new(), Batch::new());
+    let mut now = Batch::new();
+    // One part per worker: not appended, but each logged (and encoded, on
+    // the idle cores) as a record of its own.
+    let mut later = Vec::with_capacity(writes.len());
     for write in writes {
         let (n, l) = write.into_parts()?;
         now.append(n);
-        later.append(l);
+        later.push(l);
     }
     store.write_deferred(now, later, threads)
 }

@@ -453,12 +453,15 @@ fn a_deferred_write_reads_back_and_orders_like_a_write() {
         put(&*s, &[("a", "0"), ("c", "0")]);
         let mut now = Batch::new();
         now.put(b"marker", b"1");
-        let mut later = Batch::new();
-        later.put(b"a", b"1");
-        later.delete(b"c");
-        later.put(b"b", b"1");
-        later.put(b"a", b"2");
-        s.write_deferred(now, later, 1).unwrap();
+        // Two parts, applied in order: the second's `a` wins.
+        let mut first = Batch::new();
+        first.put(b"a", b"1");
+        first.delete(b"c");
+        let mut second = Batch::new();
+        second.put(b"b", b"1");
+        second.put(b"a", b"2");
+        s.write_deferred(now, vec![first, Batch::new(), second], 2)
+            .unwrap();
         assert_eq!(get(&*s, "a").as_deref(), Some("2"));
         assert_eq!(get(&*s, "b").as_deref(), Some("1"));
         assert_eq!(get(&*s, "c"), None);
@@ -466,7 +469,7 @@ fn a_deferred_write_reads_back_and_orders_like_a_write() {
         // A write after a deferred one wins over it.
         let mut later = Batch::new();
         later.put(b"b", b"2");
-        s.write_deferred(Batch::new(), later, 1).unwrap();
+        s.write_deferred(Batch::new(), vec![later], 1).unwrap();
         put(&*s, &[("b", "3")]);
         assert_eq!(get(&*s, "b").as_deref(), Some("3"));
         assert_eq!(reserved_keys(&*s), vec![FORMAT_KEY.to_vec()]);
@@ -482,12 +485,16 @@ fn rocksdb_files_deferred_changes_when_next_opened() {
         put(&s, &[("a", "0")]);
         let mut now = Batch::new();
         now.put(b"marker", b"1");
-        let mut later = Batch::new();
-        later.put(b"a", b"1");
+        // Two parts (two workers' batches): filed in order, so the
+        // second's `a` wins.
+        let (mut first, mut second) = (Batch::new(), Batch::new());
+        first.put(b"a", b"1");
         for k in 0..keys {
-            later.put(format!("k{k:05}"), k.to_be_bytes());
+            let part = if k % 2 == 0 { &mut first } else { &mut second };
+            part.put(format!("k{k:05}"), k.to_be_bytes());
         }
-        s.write_deferred(now, later, 1).unwrap();
+        second.put(b"a", b"4");
+        s.write_deferred(now, vec![first, second], 2).unwrap();
     }
     {
         // Read-only: what was written now, not yet what was deferred.
@@ -496,7 +503,7 @@ fn rocksdb_files_deferred_changes_when_next_opened() {
     }
     {
         let s = RocksStore::open(dir.path()).unwrap();
-        assert_eq!(get(&s, "a").as_deref(), Some("1"));
+        assert_eq!(get(&s, "a").as_deref(), Some("4"));
         let filed = s.scan(b"k", b"", usize::MAX).unwrap();
         assert_eq!(filed.len(), keys as usize);
         assert!(filed
@@ -507,7 +514,7 @@ fn rocksdb_files_deferred_changes_when_next_opened() {
         // Deferred, then overwritten, then reopened: the overwrite stays.
         let mut later = Batch::new();
         later.put(b"a", b"2");
-        s.write_deferred(Batch::new(), later, 1).unwrap();
+        s.write_deferred(Batch::new(), vec![later], 1).unwrap();
         put(&s, &[("a", "3")]);
     }
     let s = RocksStore::open(dir.path()).unwrap();
@@ -520,7 +527,7 @@ fn rocksdb_files_deferred_changes_when_next_opened() {
     for k in 0..1000u32 {
         later.put(format!("big{k:04}"), vec![7u8; 1000]);
     }
-    s.write_deferred(Batch::new(), later, 2).unwrap();
+    s.write_deferred(Batch::new(), vec![later], 2).unwrap();
     assert_eq!(reserved_keys(&s), vec![FORMAT_KEY.to_vec()], "no record");
     drop(s);
     let s = RocksStore::open_read_only(dir.path()).unwrap();

@@ -43,14 +43,14 @@ fn main() {
             value.extend_from_slice(&filler);
             batch.put(format!("key-{k:06}").into_bytes(), value);
         }
-        if defer == 1 && !rill_state::store::worth_deferring(&batch) {
+        if defer == 1 && !rill_state::store::worth_deferring(std::slice::from_ref(&batch)) {
             eprintln!("a batch of {keys} keys is not worth deferring");
             std::process::exit(2);
         }
         let written = if defer == 1 {
             let mut now = Batch::new();
             now.put(b"marker", n.to_be_bytes());
-            store.write_deferred(now, batch, 1)
+            store.write_deferred(now, vec![batch], 1)
         } else {
             store.write_on(batch, threads)
         };

@@ -1,5 +1,6 @@
 //! Deferred changes ([`super::KvStore::write_deferred`]): the part of a
-//! write that [`super::RocksStore`] logs as one record, durable at once,
+//! write that [`super::RocksStore`] logs as records (one per part, e.g.
+//! per worker), durable at once,
 //! and files into its tables later: before the next read or write through
 //! the same handle, or when the store is next opened writable.
 
@@ -16,8 +17,8 @@ pub const DEFERRED_PREFIX: &[u8] = b"\x00deferred/";
 
 pub(crate) const PREFIX: &[u8] = DEFERRED_PREFIX;
 
-/// The most key and value bytes deferred in one record: a larger batch is
-/// written at once. One record is one RocksDB value, held in the memtable
+/// The most key and value bytes deferred in one write (all its records):
+/// a larger batch is written at once. One record is one RocksDB value, held in the memtable
 /// (in the compact form of `record.rs`: 1.6 MB for 100,000 checkpointed
 /// `u64` sums) and in memory as a batch (3 MB) until filed.
 pub const DEFER_MOST_BYTES: usize = 32 << 20;
@@ -36,13 +37,13 @@ pub const DEFER_MOST_BYTES: usize = 32 << 20;
 /// large values stands.
 pub const DEFER_MOST_BYTES_PER_CHANGE: usize = 80;
 
-/// True when deferring `later` ([`super::KvStore::write_deferred`]) is
-/// cheaper than writing it at once: many small changes, at most
-/// [`DEFER_MOST_BYTES`] in all.
-pub fn worth_deferring(later: &Batch) -> bool {
-    !later.is_empty()
-        && later.bytes() <= DEFER_MOST_BYTES
-        && later.bytes() <= DEFER_MOST_BYTES_PER_CHANGE * later.len()
+/// True when deferring `later`, a batch in parts
+/// ([`super::KvStore::write_deferred`]), is cheaper than writing it at
+/// once: many small changes, at most [`DEFER_MOST_BYTES`] in all.
+pub fn worth_deferring(later: &[Batch]) -> bool {
+    let changes: usize = later.iter().map(Batch::len).sum();
+    let bytes: usize = later.iter().map(Batch::bytes).sum();
+    changes > 0 && bytes <= DEFER_MOST_BYTES && bytes <= DEFER_MOST_BYTES_PER_CHANGE * changes
 }
 
 /// The key of deferred record number `seq`.
@@ -114,12 +115,23 @@ mod tests {
             }
             b
         };
-        assert!(!worth_deferring(&Batch::new()));
-        assert!(worth_deferring(&batch_of(100_000, 8)));
-        assert!(!worth_deferring(&batch_of(1000, 1000)), "large values");
+        assert!(!worth_deferring(&[]));
+        assert!(!worth_deferring(&[Batch::new(), Batch::new()]));
+        assert!(worth_deferring(&[batch_of(100_000, 8)]));
+        assert!(worth_deferring(&[batch_of(50_000, 8), batch_of(50_000, 8)]));
+        assert!(!worth_deferring(&[batch_of(1000, 1000)]), "large values");
+        assert!(
+            !worth_deferring(&[batch_of(10, 8), batch_of(1000, 1000)]),
+            "large values on average over the parts"
+        );
         let huge = batch_of(DEFER_MOST_BYTES / 60 + 1, 52);
         assert!(huge.bytes() > DEFER_MOST_BYTES);
-        assert!(!worth_deferring(&huge), "more than the most bytes");
+        assert!(!worth_deferring(&[huge]), "more than the most bytes");
+        let half = batch_of(DEFER_MOST_BYTES / 120 + 1, 52);
+        assert!(
+            !worth_deferring(&[half.clone(), half]),
+            "more than the most bytes over the parts"
+        );
     }
 
     #[test]

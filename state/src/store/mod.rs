@@ -274,12 +274,15 @@ pub trait KvStore: Send + Sync + 'static {
         self.write(batch)
     }
 
-    /// Applies `now` and then `later` as one atomic, durable write, like
-    /// [`KvStore::write`] of the two appended, but lets the store keep
-    /// `later` as one record of its log and file its changes into its
-    /// tables later: before the next read or write through this handle,
-    /// or when the store is next opened writable. A read-only handle
-    /// opened in between sees `now` only.
+    /// Applies `now` and then the parts of `later`, in order, as one
+    /// atomic, durable write, like [`KvStore::write`] of them all
+    /// appended, but lets the store keep each part of `later` as one
+    /// record of its log and file its changes into its tables later:
+    /// before the next read or write through this handle, or when the
+    /// store is next opened writable. A read-only handle opened in
+    /// between sees `now` only. Parts (one per worker, say) need not be
+    /// appended first, and a store may encode them on up to `threads`
+    /// threads.
     ///
     /// For a job's last checkpoint, whose versions nothing reads before
     /// the job runs again: logging 100,000 of them as one record is
@@ -287,9 +290,16 @@ pub trait KvStore: Send + Sync + 'static {
     /// at once (the default, and RocksDB for a `later` not
     /// [`worth_deferring`]) may use up to `threads` threads, as
     /// [`KvStore::write_on`] does.
-    fn write_deferred(&self, now: Batch, later: Batch, threads: usize) -> Result<(), StoreError> {
+    fn write_deferred(
+        &self,
+        now: Batch,
+        later: Vec<Batch>,
+        threads: usize,
+    ) -> Result<(), StoreError> {
         let mut batch = now;
-        batch.append(later);
+        for part in later {
+            batch.append(part);
+        }
         self.write_on(batch, threads)
     }
 

@@ -52,6 +52,46 @@ pub(crate) fn encode(batch: &Batch) -> Vec<u8> {
     out
 }
 
+/// Encodes each of `parts` as [`encode`] does, on up to `threads`
+/// threads (this one included). If a thread cannot be started, its parts
+/// are encoded here.
+pub(crate) fn encode_parts(parts: &[Batch], threads: usize) -> Vec<Vec<u8>> {
+    let threads = threads.clamp(1, parts.len().max(1));
+    if threads == 1 {
+        return parts.iter().map(encode).collect();
+    }
+    // Thread t encodes parts t, t + threads, ...
+    let mut records: Vec<Vec<u8>> = vec![Vec::new(); parts.len()];
+    std::thread::scope(|scope| {
+        let share = |t: usize| {
+            (t..parts.len())
+                .step_by(threads)
+                .map(|i| (i, encode(&parts[i])))
+                .collect::<Vec<_>>()
+        };
+        let helpers: Vec<_> = (1..threads)
+            .map(|t| {
+                let started = std::thread::Builder::new()
+                    .name("rill-encode".into())
+                    .spawn_scoped(scope, move || share(t));
+                (t, started)
+            })
+            .collect();
+        let mut done = share(0);
+        for (t, started) in helpers {
+            match started.map(|h| h.join()) {
+                Ok(Ok(encoded)) => done.extend(encoded),
+                // Not started (or, impossibly, panicked): encode them here.
+                _ => done.extend(share(t)),
+            }
+        }
+        for (i, record) in done {
+            records[i] = record;
+        }
+    });
+    records
+}
+
 /// Decodes a record in either form; `None` if it is malformed.
 pub(crate) fn decode(bytes: &[u8]) -> Option<Batch> {
     match bytes.first() {
@@ -267,6 +307,24 @@ mod tests {
             batch.bytes()
         );
         assert_eq!(decode(&bytes), Some(batch));
+    }
+
+    #[test]
+    fn parts_encode_alike_on_any_number_of_threads() {
+        let parts: Vec<Batch> = (0..5u8)
+            .map(|p| {
+                let mut b = Batch::new();
+                for i in 0..(p as u32 * 7) {
+                    b.put(format!("part{p}-key{i}"), [p; 3]);
+                }
+                b
+            })
+            .collect();
+        let expect: Vec<Vec<u8>> = parts.iter().map(encode).collect();
+        for threads in [0, 1, 2, 3, 8] {
+            assert_eq!(encode_parts(&parts, threads), expect, "{threads} threads");
+        }
+        assert!(encode_parts(&[], 4).is_empty());
     }
 
     #[test]

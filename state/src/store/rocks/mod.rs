@@ -49,10 +49,10 @@ const INCOMING: &str = "incoming";
 /// compressing cut the writer's CPU by about a sixth (0.25 to 0.21 s per
 /// 300M-record 2-worker run) for about 1.3 times the bytes synced.
 ///
-/// A deferred write ([`KvStore::write_deferred`]) logs its deferred part
-/// as one record, in the same synced `WriteBatch` as the rest; the record
-/// is filed, like any batch, before the next read or write, or by the
-/// next writable open. Filing then deleting the record is idempotent: a
+/// A deferred write ([`KvStore::write_deferred`]) logs each deferred part
+/// as one record, in the same synced `WriteBatch` as the rest; the records
+/// are filed in order, like any batch, before the next read or write, or
+/// by the next writable open. Filing then deleting the record is idempotent: a
 /// crash in between files the same changes again.
 ///
 /// Garbage versions ([`VersionGc`]) are dropped by a compaction filter.
@@ -127,6 +127,22 @@ impl RocksStore {
         check_format(&store, &location, empty, true)?;
         store.file_deferred_records()?;
         Ok(store)
+    }
+
+    /// Starts the threads RocksDB runs flushes and compactions on (one of
+    /// each: what [`RocksStore::open`]'s options ask for), from the calling
+    /// thread, so that they take its scheduling priority. Call it before
+    /// opening a store on a thread of lower priority (see
+    /// [`crate::OpeningStore::spawn_in_idle_time`]): the threads are
+    /// shared by every store of the process and would otherwise inherit
+    /// that thread's priority, leaving compaction to idle time.
+    pub fn start_background_threads() -> Result<(), StoreError> {
+        let mut env = rocksdb::Env::new().map_err(|e| map_err("the RocksDB environment", e))?;
+        // RocksDB's default of 2 background jobs: 1 flush (the high
+        // priority pool) and 1 compaction (the low priority pool).
+        env.set_high_priority_background_threads(1);
+        env.set_low_priority_background_threads(1);
+        Ok(())
     }
 
     /// Ingests batches of at least `changes` changes as table files instead
@@ -261,31 +277,46 @@ impl KvStore for RocksStore {
         self.write_now(&batch)
     }
 
-    fn write_deferred(&self, now: Batch, later: Batch, threads: usize) -> Result<(), StoreError> {
+    fn write_deferred(
+        &self,
+        now: Batch,
+        later: Vec<Batch>,
+        threads: usize,
+    ) -> Result<(), StoreError> {
+        let later: Vec<Batch> = later.into_iter().filter(|p| !p.is_empty()).collect();
         // Large values or a huge `later` are better filed at once. `now`
         // (markers and records, a few changes) always goes through the
-        // log, with the record, whatever its size.
+        // log, with the records, whatever its size.
         if !deferred::worth_deferring(&later) {
             let mut batch = now;
-            batch.append(later);
+            for part in later {
+                batch.append(part);
+            }
             return self.write_on(batch, threads);
         }
         self.settle()?;
         let started = std::time::Instant::now();
         let mut pending = self.deferred.lock();
-        let key = self.deferred.next_key();
-        let record = record::encode(&later);
+        // One record per part, numbered in order: they are filed in order.
+        let keys: Vec<Vec<u8>> = later.iter().map(|_| self.deferred.next_key()).collect();
+        let records = record::encode_parts(&later, threads);
+        let logged: Vec<(&[u8], &[u8])> = keys
+            .iter()
+            .zip(&records)
+            .map(|(k, r)| (k.as_slice(), r.as_slice()))
+            .collect();
         let ops: Vec<Op<'_>> = now.ops().collect();
-        let written = self.write_logged(&now, &ops, Some((&key, &record)));
+        let written = self.write_logged(&now, &ops, &logged);
         log::debug!(
-            "store: logged {} changes and deferred {} ({} bytes) in {:.1?}",
+            "store: logged {} changes and deferred {} in {} record(s) ({} bytes) in {:.1?}",
             now.len(),
-            later.len(),
-            record.len(),
+            later.iter().map(Batch::len).sum::<usize>(),
+            records.len(),
+            records.iter().map(Vec::len).sum::<usize>(),
             started.elapsed()
         );
         match written {
-            Ok(()) => pending.push((key, later)),
+            Ok(()) => pending.extend(keys.into_iter().zip(later)),
             Err(_) => self.deferred.settled(&pending),
         }
         written

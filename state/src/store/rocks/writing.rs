@@ -12,14 +12,14 @@ use crate::store::{Batch, Op, StoreError};
 
 impl RocksStore {
     /// Writes `batch` through the write-ahead log, its changes in `sorted`
-    /// order, then `extra` (a key and its value).
+    /// order, then each of `extra` (a key and its value).
     pub(super) fn write_logged(
         &self,
         batch: &Batch,
         sorted: &[Op<'_>],
-        extra: Option<(&[u8], &[u8])>,
+        extra: &[(&[u8], &[u8])],
     ) -> Result<(), StoreError> {
-        let extra_bytes = extra.map_or(0, |(k, v)| k.len() + v.len() + 16);
+        let extra_bytes: usize = extra.iter().map(|(k, v)| k.len() + v.len() + 16).sum();
         let mut wb = rocksdb::WriteBatch::with_capacity_bytes(
             batch.bytes() + 16 * batch.len() + extra_bytes,
         );
@@ -30,7 +30,7 @@ impl RocksStore {
                 Op::DeleteRange(from, to) => wb.delete_range(from, to),
             }
         }
-        if let Some((k, v)) = extra {
+        for (k, v) in extra {
             wb.put(k, v);
         }
         let mut opts = WriteOptions::default();
@@ -69,7 +69,7 @@ impl RocksStore {
                 self.build(&order, &ops).and_then(|f| self.ingest(vec![f])),
             )
         } else {
-            ("logged", self.write_logged(batch, &ops, None))
+            ("logged", self.write_logged(batch, &ops, &[]))
         };
         if log::log_enabled!(log::Level::Debug) {
             // Ingested files land in level 0 until compaction merges them:
