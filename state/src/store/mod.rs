@@ -205,6 +205,13 @@ impl Batch {
         }));
     }
 
+    /// Appends each of `parts` in order, as [`Batch::append`] does.
+    pub fn append_all(&mut self, parts: impl IntoIterator<Item = Batch>) {
+        for part in parts {
+            self.append(part);
+        }
+    }
+
     /// The number of changes.
     pub fn len(&self) -> usize {
         self.spans.len()
@@ -297,9 +304,7 @@ pub trait KvStore: Send + Sync + 'static {
         threads: usize,
     ) -> Result<(), StoreError> {
         let mut batch = now;
-        for part in later {
-            batch.append(part);
-        }
+        batch.append_all(later);
         self.write_on(batch, threads)
     }
 

@@ -289,9 +289,7 @@ impl KvStore for RocksStore {
         // log, with the records, whatever its size.
         if !deferred::worth_deferring(&later) {
             let mut batch = now;
-            for part in later {
-                batch.append(part);
-            }
+            batch.append_all(later);
             return self.write_on(batch, threads);
         }
         self.settle()?;
