@@ -51,21 +51,10 @@ impl ProcessState {
         })?;
         let ingest_from = args.state_ingest_from;
         if new {
-            // Created beside the workers, which start at once. When they
-            // take every core, the store is created in idle time, so that
-            // it takes none from them (RocksDB's own threads start here
-            // first, at normal priority); with a core to spare, on it.
-            let open = move || {
+            let store = OpeningStore::spawn(location.clone(), move || {
                 let store = RocksStore::open(&path)?.ingesting_from(ingest_from);
                 Ok(Box::new(store) as Box<dyn KvStore>)
-            };
-            let cores = std::thread::available_parallelism().map_or(1, usize::from);
-            let store = if args.workers >= cores {
-                RocksStore::start_background_threads().map_err(|e| open_error(e, dir, args))?;
-                OpeningStore::spawn_in_idle_time(location.clone(), open)
-            } else {
-                OpeningStore::spawn(location.clone(), open)
-            }
+            })
             .map_err(|e| open_error(e, dir, args))?;
             log::info!("state in {location}: a new store, starting empty");
             return Ok(ProcessState {

@@ -37,33 +37,6 @@ impl OpeningStore {
         location: String,
         open: impl FnOnce() -> Opened + Send + 'static,
     ) -> Result<Self, StoreError> {
-        Self::start(location, open)
-    }
-
-    /// [`OpeningStore::spawn`] on a thread that runs only when a core is
-    /// otherwise idle (Linux's `SCHED_IDLE`; elsewhere, as `spawn`). The
-    /// workers of a job keep their cores while its store is created: with
-    /// 2 workers on 2 cores, creating it beside them made a 10M-record
-    /// `sum` 6% slower (benches/RESULTS.md). A worker that waits for the
-    /// store (at its first checkpoint) lends it its core.
-    ///
-    /// Threads that `open` starts inherit that priority: it must start
-    /// none that outlive it, or start them beforehand (for RocksDB, see
-    /// [`crate::RocksStore::start_background_threads`]).
-    pub fn spawn_in_idle_time(
-        location: String,
-        open: impl FnOnce() -> Opened + Send + 'static,
-    ) -> Result<Self, StoreError> {
-        Self::start(location, move || {
-            run_in_idle_time();
-            open()
-        })
-    }
-
-    fn start(
-        location: String,
-        open: impl FnOnce() -> Opened + Send + 'static,
-    ) -> Result<Self, StoreError> {
         let thread = std::thread::Builder::new()
             .name("rill-store-open".into())
             .spawn(open)
@@ -98,29 +71,6 @@ impl OpeningStore {
         }
     }
 }
-
-/// Moves the calling thread to the idle scheduling class, where it runs
-/// only on a core no other thread wants. Failing that (a kernel or
-/// sandbox that refuses), the thread stays as it was.
-#[cfg(target_os = "linux")]
-fn run_in_idle_time() {
-    use thread_priority::unix::{
-        set_thread_priority_and_policy, thread_native_id, NormalThreadSchedulePolicy,
-        ThreadSchedulePolicy,
-    };
-    let idle = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle);
-    let set = set_thread_priority_and_policy(
-        thread_native_id(),
-        thread_priority::ThreadPriority::Min,
-        idle,
-    );
-    if let Err(e) = set {
-        log::debug!("store: the thread opening the store keeps its priority: {e:?}");
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-fn run_in_idle_time() {}
 
 impl Drop for OpeningStore {
     fn drop(&mut self) {
@@ -205,29 +155,6 @@ mod tests {
         store.write(batch).unwrap();
         assert_eq!(store.get(b"k").unwrap(), Some(b"v".to_vec()));
         assert_eq!(store.kind(), "memory");
-    }
-
-    #[cfg(target_os = "linux")]
-    #[test]
-    fn a_store_opened_in_idle_time_is_opened_by_an_idle_thread_only() {
-        use thread_priority::unix::{NormalThreadSchedulePolicy, ThreadSchedulePolicy};
-        let idle = || ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle);
-        let policy = || thread_priority::unix::thread_schedule_policy().ok();
-        let (tx, rx) = std::sync::mpsc::channel();
-        let store = OpeningStore::spawn_in_idle_time("test".into(), move || {
-            let _ = tx.send(policy());
-            Ok(Box::new(MemoryStore::new()))
-        })
-        .unwrap();
-        assert_eq!(store.kind(), "memory");
-        assert_eq!(rx.recv().unwrap(), Some(idle()));
-        // The caller's own thread is untouched.
-        assert_eq!(
-            policy(),
-            Some(ThreadSchedulePolicy::Normal(
-                NormalThreadSchedulePolicy::Other
-            ))
-        );
     }
 
     #[test]

@@ -129,22 +129,6 @@ impl RocksStore {
         Ok(store)
     }
 
-    /// Starts the threads RocksDB runs flushes and compactions on (one of
-    /// each: what [`RocksStore::open`]'s options ask for), from the calling
-    /// thread, so that they take its scheduling priority. Call it before
-    /// opening a store on a thread of lower priority (see
-    /// [`crate::OpeningStore::spawn_in_idle_time`]): the threads are
-    /// shared by every store of the process and would otherwise inherit
-    /// that thread's priority, leaving compaction to idle time.
-    pub fn start_background_threads() -> Result<(), StoreError> {
-        let mut env = rocksdb::Env::new().map_err(|e| map_err("the RocksDB environment", e))?;
-        // RocksDB's default of 2 background jobs: 1 flush (the high
-        // priority pool) and 1 compaction (the low priority pool).
-        env.set_high_priority_background_threads(1);
-        env.set_low_priority_background_threads(1);
-        Ok(())
-    }
-
     /// Ingests batches of at least `changes` changes as table files instead
     /// of [`INGEST_FROM`] (`0` or `1`: every batch; `usize::MAX`: none).
     pub fn ingesting_from(mut self, changes: usize) -> Self {
