@@ -169,12 +169,12 @@ fn write_all(
 
 /// Writes the last batches of every worker of the process: their versions
 /// are deferred ([`KvStore::write_deferred`]), logged as one record per
-/// worker that the next run files when it opens the store, so the job ends after one
-/// synced log write instead of building and ingesting a table file of
-/// every key it changed. The markers and records written now are all that
-/// `rill checkpoints` and the choice of a resume epoch read. A batch not
-/// worth deferring (large values, or more than 32 MiB) is written at once,
-/// on up to `threads` threads.
+/// worker that the next run files when it opens the store, so the job
+/// ends after one synced log write instead of building and ingesting a
+/// table file of every key it changed. The markers and records written
+/// now are all that `rill checkpoints` and the choice of a resume epoch
+/// read. A batch not worth deferring (large values, or more than 32 MiB)
+/// is written at once, on up to `threads` threads.
 fn write_last(
     store: &dyn KvStore,
     writes: Vec<CheckpointWrite>,
