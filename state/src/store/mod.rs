@@ -23,10 +23,10 @@ pub use rocks::{RocksStore, INGEST_FROM};
 /// cannot decode, and a write that completes its checkpoint stores only
 /// the deletions of its undo log. 4: a store may hold records of deferred
 /// changes, see [`KvStore::write_deferred`], which an older build would
-/// not file. 3:
-/// replaced versions are dropped by compaction, not by deletions; undo
-/// records name the step once per run of records; crash leftovers are
-/// fenced. 2: undo logs are flat byte records instead of bincode lists).
+/// not file. 3: replaced versions are dropped by compaction, not by
+/// deletions; undo records name the step once per run of records; crash
+/// leftovers are fenced. 2: undo logs are flat byte records instead of
+/// bincode lists).
 ///
 /// Stored under [`FORMAT_KEY`] in every store when it is created and checked
 /// on every open: a store written by another format is refused, never misread.

@@ -52,8 +52,8 @@ const INCOMING: &str = "incoming";
 /// A deferred write ([`KvStore::write_deferred`]) logs each deferred part
 /// as one record, in the same synced `WriteBatch` as the rest; the records
 /// are filed in order, like any batch, before the next read or write, or
-/// by the next writable open. Filing then deleting the record is idempotent: a
-/// crash in between files the same changes again.
+/// by the next writable open. Filing then deleting a record is
+/// idempotent: a crash in between files the same changes again.
 ///
 /// Garbage versions ([`VersionGc`]) are dropped by a compaction filter.
 pub struct RocksStore {
