@@ -21,7 +21,8 @@
 //! `throughput`; the goal is set for 1 s), `BENCH_MODE` (`plain` or
 //! `durable`: run only that half of `overhead`,
 //! for profiling), `BENCH_INGEST_FROM` (`--state-ingest-from`, default
-//! 8192).
+//! 8192), `BENCH_IN_PROCESS` (`1`: run each `overhead` run in this
+//! process rather than in a new process of its own).
 
 use rill::{Job, JobArgs};
 use rill_state::{Batch, KvStore, RocksStore};
@@ -127,6 +128,15 @@ fn overhead() {
         env("BENCH_EPOCH_MS", 1000)
     );
     let only = std::env::var("BENCH_MODE").unwrap_or_default();
+    let in_process = env("BENCH_IN_PROCESS", 0) != 0;
+    println!(
+        "each run in {}",
+        if in_process {
+            "this process (BENCH_IN_PROCESS=1)"
+        } else {
+            "a process of its own, as a job runs"
+        }
+    );
     for workers in worker_counts() {
         let (mut plain, mut durable) = (Vec::new(), Vec::new());
         let (mut plain_tail, mut durable_tail) = (Vec::new(), Vec::new());
@@ -144,16 +154,18 @@ fn overhead() {
                 if !only.is_empty() && only != half {
                     continue;
                 }
-                let dir = tempfile::tempdir().expect("tempdir");
-                let state_dir = (half == "durable").then(|| dir.path());
-                let cpu = cpu_seconds();
-                let t = run_keyed(Op::Sum, records, keys, args(workers, state_dir));
-                let (totals, tails, cpus) = if half == "durable" {
+                let durable_half = half == "durable";
+                let (t, cpu) = if in_process {
+                    overhead_run(records, keys, workers, durable_half)
+                } else {
+                    overhead_run_in_child(workers, durable_half)
+                };
+                let (totals, tails, cpus) = if durable_half {
                     (&mut durable, &mut durable_tail, &mut durable_cpu)
                 } else {
                     (&mut plain, &mut plain_tail, &mut plain_cpu)
                 };
-                cpus.push(cpu_seconds() - cpu);
+                cpus.push(cpu);
                 totals.push(t.total);
                 tails.push(t.tail);
             }
@@ -225,6 +237,60 @@ fn overhead() {
             (d.median / p.median - 1.0) * 100.0
         );
     }
+}
+
+/// One run of `overhead`: `sum` with or without a (new) state dir.
+/// Returns its timing and the CPU seconds of all threads during it.
+fn overhead_run(records: u64, keys: u64, workers: usize, durable: bool) -> (Timing, f64) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state_dir = durable.then(|| dir.path());
+    let cpu = cpu_seconds();
+    let t = run_keyed(Op::Sum, records, keys, args(workers, state_dir));
+    (t, cpu_seconds() - cpu)
+}
+
+/// The line a child prints its run's figures on.
+const RUN_LINE: &str = "overhead-run:";
+
+/// [`overhead_run`] in a new process (this binary, `overhead-run`), as a
+/// job runs: no memory, allocator arena or thread left by an earlier run
+/// favours one half of a pair over the other.
+fn overhead_run_in_child(workers: usize, durable: bool) -> (Timing, f64) {
+    let exe = std::env::current_exe().expect("the bench's own path");
+    let out = std::process::Command::new(exe)
+        .arg("overhead-run")
+        .env("BENCH_RUN_WORKERS", workers.to_string())
+        .env("BENCH_RUN_DURABLE", u8::from(durable).to_string())
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .expect("start a run");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let figures: Vec<f64> = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix(RUN_LINE))
+        .map(|l| {
+            l.split_whitespace()
+                .filter_map(|f| f.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    match (out.status.success(), figures.as_slice()) {
+        (true, &[total, tail, cpu]) => (Timing { total, tail }, cpu),
+        _ => panic!("a run failed ({}): {stdout}", out.status),
+    }
+}
+
+/// The child's side of [`overhead_run_in_child`].
+fn overhead_child() {
+    let workers = env("BENCH_RUN_WORKERS", 1) as usize;
+    let durable = env("BENCH_RUN_DURABLE", 0) != 0;
+    let (t, cpu) = overhead_run(
+        env("BENCH_RECORDS", 10_000_000),
+        env("BENCH_KEYS", 100_000),
+        workers,
+        durable,
+    );
+    println!("{RUN_LINE} {} {} {cpu}", t.total, t.tail);
 }
 
 /// A 95% confidence interval for the median of `sorted` percentages,
@@ -466,6 +532,8 @@ fn main() {
         match name {
             "throughput" => throughput(),
             "overhead" => overhead(),
+            // One run of `overhead`, in a process of its own.
+            "overhead-run" => overhead_child(),
             "recovery" => recovery(),
             "store" => store(),
             other => {
