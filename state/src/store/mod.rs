@@ -303,9 +303,7 @@ pub trait KvStore: Send + Sync + 'static {
         later: Vec<Batch>,
         threads: usize,
     ) -> Result<(), StoreError> {
-        let mut batch = now;
-        batch.append_all(later);
-        self.write_on(batch, threads)
+        write_together(self, now, later, threads)
     }
 
     /// Reclaims the space of deleted entries and of garbage versions now
@@ -332,6 +330,20 @@ pub trait KvStore: Send + Sync + 'static {
 /// is empty. `empty` says whether the store held any key at all; `writable`
 /// whether a store of [`FORMAT_MIGRATES_FROM`] is to be marked with
 /// [`FORMAT_VERSION`].
+/// Writes `now` and every part of `later` at once, as one batch on up to
+/// `threads` threads: what [`KvStore::write_deferred`] does when a store
+/// does not defer.
+pub(crate) fn write_together<S: KvStore + ?Sized>(
+    store: &S,
+    now: Batch,
+    later: Vec<Batch>,
+    threads: usize,
+) -> Result<(), StoreError> {
+    let mut batch = now;
+    batch.append_all(later);
+    store.write_on(batch, threads)
+}
+
 pub(crate) fn check_format(
     store: &dyn KvStore,
     location: &str,

@@ -15,7 +15,7 @@ mod writing;
 
 use super::deferred::{self, Deferred};
 use super::record;
-use super::{check_format, Batch, Entries, KvStore, Op, StoreError};
+use super::{check_format, write_together, Batch, Entries, KvStore, Op, StoreError};
 use crate::versions::{VersionGc, VersionPass};
 
 /// Batches with at least this many changes are ingested as a table file
@@ -291,9 +291,7 @@ impl KvStore for RocksStore {
         // (markers and records, a few changes) always goes through the
         // log, with the records, whatever its size.
         if !deferred::worth_deferring(&later) {
-            let mut batch = now;
-            batch.append_all(later);
-            return self.write_on(batch, threads);
+            return write_together(self, now, later, threads);
         }
         self.settle()?;
         let started = std::time::Instant::now();
@@ -402,5 +400,41 @@ mod tests {
             std::fs::write(dir.path().join(format!("{i:06}.sst")), b"").unwrap();
         }
         assert_eq!(file_opening_threads(dir.path()), 16);
+    }
+
+    /// The text of the one file in `dir` whose name starts with `prefix`.
+    fn file_starting(dir: &Path, prefix: &str) -> String {
+        let path = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.file_name().unwrap().to_string_lossy().starts_with(prefix))
+            .unwrap_or_else(|| panic!("no {prefix}* file in {}", dir.display()));
+        std::fs::read_to_string(path).unwrap()
+    }
+
+    #[test]
+    fn a_new_store_is_opened_with_one_file_opening_thread() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(RocksStore::open(dir.path()).unwrap());
+        // RocksDB writes the options it opened with.
+        let options = file_starting(dir.path(), "OPTIONS-");
+        assert!(
+            options.contains("max_file_opening_threads=1\n"),
+            "{options}"
+        );
+    }
+
+    /// `.cargo/config.toml` builds RocksDB for SSE4.2 and PCLMUL: its
+    /// log records are then checksummed in hardware.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn rocksdb_checksums_in_hardware() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(RocksStore::open(dir.path()).unwrap());
+        let log = file_starting(dir.path(), "LOG");
+        assert!(
+            log.contains("Fast CRC32 supported: Supported on x86"),
+            "RocksDB was built without SSE4.2 (see .cargo/config.toml)"
+        );
     }
 }
