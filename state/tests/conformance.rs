@@ -256,8 +256,9 @@ fn rocksdb_refuses_another_format_version() {
     assert!(err.to_string().contains("format version 99"), "{err}");
 }
 
-/// A store of the format before (no deferred records) opens read-only as
-/// it is, and a writable open marks it with the current format.
+/// A store of an earlier format (with a deferred record in its form where
+/// it had one) opens read-only as it is, and a writable open marks it with
+/// the current format and files the record.
 #[test]
 fn rocksdb_opens_the_previous_formats_and_marks_them_current() {
     use rill_state::store::{DEFERRED_PREFIX, FORMAT_MIGRATES_FROM};
@@ -268,14 +269,22 @@ fn rocksdb_opens_the_previous_formats_and_marks_them_current() {
             let mut b = Batch::new();
             b.put(FORMAT_KEY, previous.to_le_bytes());
             b.put(b"kept", b"1");
+            let mut key = DEFERRED_PREFIX.to_vec();
+            key.extend_from_slice(&7u64.to_be_bytes());
             if previous == 4 {
                 // A record of deferred changes in format 4's form: per
                 // change a kind, the key's and value's lengths (u32 LE),
                 // the key and the value.
                 let mut record = vec![0u8, 5, 0, 0, 0, 1, 0, 0, 0];
                 record.extend_from_slice(b"filed2");
-                let mut key = DEFERRED_PREFIX.to_vec();
-                key.extend_from_slice(&7u64.to_be_bytes());
+                b.put(key, record);
+            } else if previous == 5 {
+                // Format 5's compact form: a header byte, then per change
+                // a kind, the lengths shared with the key before at its
+                // start and end, the rest's length, the rest, the value's
+                // length and the value.
+                let mut record = vec![0x80, 0, 0, 0, 5];
+                record.extend_from_slice(b"filed\x012");
                 b.put(key, record);
             }
             s.write(b).unwrap();
@@ -289,7 +298,7 @@ fn rocksdb_opens_the_previous_formats_and_marks_them_current() {
         let s = RocksStore::open(dir.path()).unwrap();
         assert_eq!(format(&s), FORMAT_VERSION.to_le_bytes());
         assert_eq!(get(&s, "kept").as_deref(), Some("1"));
-        if previous == 4 {
+        if previous >= 4 {
             assert_eq!(
                 get(&s, "filed").as_deref(),
                 Some("2"),

@@ -18,7 +18,9 @@ pub use memory::MemoryStore;
 pub use opening::OpeningStore;
 pub use rocks::{RocksStore, INGEST_FROM};
 
-/// The version of the on-disk layout this build reads and writes (5:
+/// The version of the on-disk layout this build reads and writes (6:
+/// records of deferred changes store a checkpoint's versions in a shorter
+/// form that format 5 builds cannot decode. 5:
 /// records of deferred changes are in a compact form that format 4 builds
 /// cannot decode, and a write that completes its checkpoint stores only
 /// the deletions of its undo log. 4: a store may hold records of deferred
@@ -32,13 +34,13 @@ pub use rocks::{RocksStore, INGEST_FROM};
 /// on every open: a store written by another format is refused, never misread.
 /// A store of one of [`FORMAT_MIGRATES_FROM`] is read as it is and marked
 /// with this version by its first writable open.
-pub const FORMAT_VERSION: u32 = 5;
+pub const FORMAT_VERSION: u32 = 6;
 
 /// The older formats this build opens, with nothing in them to rewrite:
-/// format 4 may hold deferred records of the earlier form, which this
-/// build still decodes (and files at the first writable open); format 3
-/// holds none.
-pub const FORMAT_MIGRATES_FROM: &[u32] = &[3, 4];
+/// formats 4 and 5 may hold deferred records of the earlier forms, which
+/// this build still decodes (and files at the first writable open);
+/// format 3 holds none.
+pub const FORMAT_MIGRATES_FROM: &[u32] = &[3, 4, 5];
 
 /// The reserved key holding [`FORMAT_VERSION`].
 pub const FORMAT_KEY: &[u8] = b"\x00format";
