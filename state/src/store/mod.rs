@@ -242,6 +242,12 @@ impl Batch {
         }
     }
 
+    /// The buffer from the `i`-th change's key on: its key, its value
+    /// and every later change (`i < len()`).
+    pub(crate) fn bytes_from(&self, i: usize) -> &[u8] {
+        &self.data[self.spans[i].start..]
+    }
+
     /// The changes, in order (a later change to a key wins).
     pub fn ops(&self) -> impl ExactSizeIterator<Item = Op<'_>> + '_ {
         (0..self.len()).map(|i| self.op(i))

@@ -50,16 +50,36 @@ const EPOCH: usize = 8;
 const VALUE_LIVE: u8 = 1;
 const VALUE_DELETED: &[u8] = &[0];
 
-/// Encodes `batch` as one value, in the compact form.
+/// Encodes `batch` as one value, in the compact form: what
+/// [`encode_parts`] makes of each part, however it splits the work.
+#[cfg(test)]
 pub(crate) fn encode(batch: &Batch) -> Vec<u8> {
+    let mut out = record_buffer(batch);
+    encode_range(batch, 0..batch.len(), &mut out);
+    out
+}
+
+/// An empty record of `batch`, with its header and room for all of it.
+fn record_buffer(batch: &Batch) -> Vec<u8> {
     // A version takes about a third of its bytes in the batch.
-    let mut out = Vec::with_capacity(1 + batch.bytes() / 3 + 4 * batch.len());
+    let mut out = Vec::with_capacity(1 + SMALL + batch.bytes() / 3 + 4 * batch.len());
     out.push(COMPACT);
-    let mut previous: &[u8] = &[];
-    for op in batch.ops() {
-        let (kind, key, value): (u8, &[u8], &[u8]) = match op {
+    out
+}
+
+/// Appends the changes `ops` of `batch` to a record, each stored by what
+/// it shares with the change before it (in the batch, even if that one
+/// is not in `ops`): a record encoded in ranges, one after another, is
+/// the same as one encoded whole.
+fn encode_range(batch: &Batch, ops: std::ops::Range<usize>, out: &mut Vec<u8>) {
+    let mut previous: &[u8] = match ops.start.checked_sub(1) {
+        Some(i) => batch.op(i).key(),
+        None => &[],
+    };
+    for i in ops {
+        let (kind, key, value): (u8, &[u8], &[u8]) = match batch.op(i) {
             Op::Put(k, v) => {
-                if put_version(&mut out, previous, k, v) {
+                if put_version(out, previous, k, v, batch.bytes_from(i)) {
                     previous = k;
                     continue;
                 }
@@ -72,46 +92,92 @@ pub(crate) fn encode(batch: &Batch) -> Vec<u8> {
         let back = common_suffix(previous, &key[front..]);
         let middle = &key[front..key.len() - back];
         out.push(kind);
-        put_varint(&mut out, front);
-        put_varint(&mut out, back);
-        put_varint(&mut out, middle.len());
+        put_varint(out, front);
+        put_varint(out, back);
+        put_varint(out, middle.len());
         out.extend_from_slice(middle);
-        put_varint(&mut out, value.len());
+        put_varint(out, value.len());
         out.extend_from_slice(value);
         previous = key;
     }
-    out
 }
+
+/// Keys and states up to these lengths are copied in pieces of these
+/// sizes (see [`put_version`]); a change in the version form then takes
+/// at most [`SMALL`] bytes of room.
+const SMALL: usize = 64;
+const SHORT_KEY: usize = 32;
+const SHORT_STATE: usize = 16;
 
 /// Appends `key` = `value` in the version form if it is a version of the
 /// same step at the same epoch as `previous`; false (nothing appended)
-/// otherwise.
-fn put_version(out: &mut Vec<u8>, previous: &[u8], key: &[u8], value: &[u8]) -> bool {
+/// otherwise. `bytes` is the batch's buffer from the key on: the key, the
+/// value, then any later changes.
+fn put_version(out: &mut Vec<u8>, previous: &[u8], key: &[u8], value: &[u8], bytes: &[u8]) -> bool {
     let Some((group, user_key)) = version_key(key) else {
         return false;
     };
-    let state = match value.split_first() {
-        Some((&VALUE_LIVE, state)) => Some(state),
-        _ if value == VALUE_DELETED => None,
+    let (live, state) = match value.split_first() {
+        Some((&VALUE_LIVE, state)) => (LIVE, state),
+        _ if value == VALUE_DELETED => (0, &[][..]),
         _ => return false,
     };
+    // Compared as words: a slice comparison calls `memcmp`.
+    let word = |b: &[u8], at: usize| {
+        b.get(at..at + 8)
+            .map(|w| u64::from_be_bytes(w.try_into().unwrap_or_default()))
+    };
+    let epoch_of = |b: &[u8]| word(b, b.len().saturating_sub(EPOCH));
     if previous.len() < HEAD + EPOCH
-        || previous[..STEP_END] != key[..STEP_END]
-        || previous[previous.len() - EPOCH..] != key[key.len() - EPOCH..]
+        || previous[0] != key[0]
+        || word(previous, 1) != word(key, 1)
+        || epoch_of(previous) != epoch_of(key)
     {
         return false;
     }
     let group_bytes = 4 - group.leading_zeros() as usize / 8;
-    let live = if state.is_some() { LIVE } else { 0 };
-    out.push(VERSION | live | (group_bytes as u8) << GROUP_SHIFT);
-    out.extend_from_slice(&group.to_be_bytes()[4 - group_bytes..]);
-    put_varint(out, user_key.len());
-    out.extend_from_slice(user_key);
-    if let Some(state) = state {
-        put_varint(out, state.len());
-        out.extend_from_slice(state);
+    let kind = VERSION | live | (group_bytes as u8) << GROUP_SHIFT;
+    let (n, s) = (user_key.len(), state.len());
+    if n > SHORT_KEY || s > SHORT_STATE {
+        out.push(kind);
+        out.extend_from_slice(&group.to_be_bytes()[4 - group_bytes..]);
+        put_varint(out, n);
+        out.extend_from_slice(user_key);
+        if live != 0 {
+            put_varint(out, s);
+            out.extend_from_slice(state);
+        }
+        return true;
+    }
+    // Pieces of fixed size, cut back to what they hold: they compile to
+    // a few moves, where copies of a few bytes each would call `memcpy`.
+    let base = out.len();
+    out.push(kind);
+    // The group's significant bytes first.
+    let group_first = (u64::from(group) << 32) << (8 * (4 - group_bytes));
+    out.extend_from_slice(&group_first.to_be_bytes());
+    out.truncate(base + 1 + group_bytes);
+    out.push(n as u8);
+    put_short::<SHORT_KEY>(out, bytes.get(HEAD..), user_key);
+    if live != 0 {
+        out.push(s as u8);
+        put_short::<SHORT_STATE>(out, bytes.get(key.len() + 1..), state);
     }
     true
+}
+
+/// Appends `exact` (at most `N` bytes): as `N` bytes of `from` (which
+/// starts with `exact`), cut back, when it has that many.
+#[inline(always)]
+fn put_short<const N: usize>(out: &mut Vec<u8>, from: Option<&[u8]>, exact: &[u8]) {
+    match from.and_then(|f| f.first_chunk::<N>()) {
+        Some(chunk) => {
+            let end = out.len() + exact.len();
+            out.extend_from_slice(chunk);
+            out.truncate(end);
+        }
+        None => out.extend_from_slice(exact),
+    }
 }
 
 /// The key group and the key of a version key; `None` for any other key.
@@ -124,43 +190,87 @@ fn version_key(key: &[u8]) -> Option<(u32, &[u8])> {
     (len == key.len() - HEAD - EPOCH).then(|| (field(STEP_END), &key[HEAD..HEAD + len]))
 }
 
-/// Encodes each of `parts` as [`encode`] does, on up to `threads`
-/// threads (this one included). If a thread cannot be started, its parts
-/// are encoded here.
+/// The fewest changes worth a thread of their own when encoding.
+const CHUNK_LEAST: usize = 8192;
+
+/// Encodes each of `parts` as one value, in the compact form, on up to
+/// `threads` threads (this one included). Fewer parts than threads are
+/// encoded in ranges, one per thread, and joined: the bytes are the same
+/// however the work is split. If a thread cannot be started, its
+/// share is encoded here.
 pub(crate) fn encode_parts(parts: &[Batch], threads: usize) -> Vec<Vec<u8>> {
-    let threads = threads.clamp(1, parts.len().max(1));
-    if threads == 1 {
-        return parts.iter().map(encode).collect();
-    }
-    // Thread t encodes parts t, t + threads, ...
-    let mut records: Vec<Vec<u8>> = vec![Vec::new(); parts.len()];
-    std::thread::scope(|scope| {
-        let share = |t: usize| {
-            (t..parts.len())
-                .step_by(threads)
-                .map(|i| (i, encode(&parts[i])))
-                .collect::<Vec<_>>()
-        };
-        let helpers: Vec<_> = (1..threads)
-            .map(|t| {
-                let started = std::thread::Builder::new()
-                    .name("rill-encode".into())
-                    .spawn_scoped(scope, move || share(t));
-                (t, started)
-            })
-            .collect();
-        let mut done = share(0);
-        for (t, started) in helpers {
-            match started.map(|h| h.join()) {
-                Ok(Ok(encoded)) => done.extend(encoded),
-                // Not started (or, impossibly, panicked): encode them here.
-                _ => done.extend(share(t)),
+    let threads = threads.max(1);
+    // (part, range of its changes), in order.
+    let mut chunks: Vec<(usize, std::ops::Range<usize>)> = Vec::new();
+    let per_part = threads.div_ceil(parts.len().max(1));
+    for (p, part) in parts.iter().enumerate() {
+        let n = per_part.min(part.len() / CHUNK_LEAST).max(1);
+        let size = part.len().div_ceil(n).max(1);
+        let mut start = 0;
+        loop {
+            let end = (start + size).min(part.len());
+            chunks.push((p, start..end));
+            if end == part.len() {
+                break;
             }
+            start = end;
         }
-        for (i, record) in done {
-            records[i] = record;
+    }
+    let encode_chunk = |(p, range): &(usize, std::ops::Range<usize>)| {
+        let part = &parts[*p];
+        let mut out = if range.start == 0 {
+            record_buffer(part)
+        } else {
+            Vec::with_capacity(SMALL + part.bytes() / 3 * range.len() / part.len().max(1))
+        };
+        encode_range(part, range.clone(), &mut out);
+        out
+    };
+    let threads = threads.min(chunks.len()).max(1);
+    let mut encoded: Vec<Vec<u8>> = vec![Vec::new(); chunks.len()];
+    if threads == 1 {
+        for (c, chunk) in chunks.iter().enumerate() {
+            encoded[c] = encode_chunk(chunk);
         }
-    });
+    } else {
+        // Thread t encodes chunks t, t + threads, ...
+        std::thread::scope(|scope| {
+            let share = |t: usize| {
+                (t..chunks.len())
+                    .step_by(threads)
+                    .map(|c| (c, encode_chunk(&chunks[c])))
+                    .collect::<Vec<_>>()
+            };
+            let helpers: Vec<_> = (1..threads)
+                .map(|t| {
+                    let started = std::thread::Builder::new()
+                        .name("rill-encode".into())
+                        .spawn_scoped(scope, move || share(t));
+                    (t, started)
+                })
+                .collect();
+            let mut done = share(0);
+            for (t, started) in helpers {
+                match started.map(|h| h.join()) {
+                    Ok(Ok(theirs)) => done.extend(theirs),
+                    // Not started (or, impossibly, panicked): encode them here.
+                    _ => done.extend(share(t)),
+                }
+            }
+            for (c, bytes) in done {
+                encoded[c] = bytes;
+            }
+        });
+    }
+    // Join each part's ranges, in order.
+    let mut records: Vec<Vec<u8>> = vec![Vec::new(); parts.len()];
+    for ((p, range), bytes) in chunks.iter().zip(encoded) {
+        if range.start == 0 {
+            records[*p] = bytes;
+        } else {
+            records[*p].extend_from_slice(&bytes);
+        }
+    }
     records
 }
 
@@ -507,6 +617,58 @@ mod tests {
         for kind in [VERSION | 5 << GROUP_SHIFT, VERSION | 0x40, VERSION | 0x80] {
             bytes[at] = kind;
             assert_eq!(decode(&bytes), None, "kind {kind:#x}");
+        }
+    }
+
+    #[test]
+    fn versions_of_any_length_round_trip_wherever_they_lie() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        for round in 0..50 {
+            let mut batch = Batch::new();
+            for _ in 0..rng.gen_range(1..60) {
+                // Lengths around the short-copy limits, and groups of
+                // every width.
+                let key: Vec<u8> = (0..rng.gen_range(0..40)).map(|_| rng.gen()).collect();
+                let group = rng
+                    .gen::<u32>()
+                    .checked_shr(8 * rng.gen_range(0..5))
+                    .unwrap_or(0);
+                let value = if rng.gen_bool(0.2) {
+                    vec![0]
+                } else {
+                    let mut v = vec![1];
+                    v.extend((0..rng.gen_range(0..24)).map(|_| rng.gen::<u8>()));
+                    v
+                };
+                batch.put(version(3, group, &key, 5), value);
+            }
+            let bytes = encode(&batch);
+            assert_eq!(decode(&bytes), Some(batch), "round {round}");
+        }
+    }
+
+    #[test]
+    fn a_large_part_is_encoded_in_ranges_alike() {
+        let part = |n: u32, step: u64| {
+            let mut b = Batch::new();
+            for i in 0..n {
+                b.put(version(step, i % 256, &i.to_le_bytes(), 2), [1, i as u8]);
+                if i % 1000 == 0 {
+                    b.delete(format!("other-{i}"));
+                }
+            }
+            b
+        };
+        let parts = [part(3 * CHUNK_LEAST as u32 + 5, 1), part(100, 2)];
+        let expect: Vec<Vec<u8>> = parts.iter().map(encode).collect();
+        for threads in [1, 2, 3, 4, 7] {
+            assert_eq!(encode_parts(&parts, threads), expect, "{threads} threads");
+            assert_eq!(
+                encode_parts(&parts[..1], threads),
+                expect[..1],
+                "{threads} threads"
+            );
         }
     }
 

@@ -299,6 +299,7 @@ impl KvStore for RocksStore {
         // One record per part, numbered in order: they are filed in order.
         let keys: Vec<Vec<u8>> = later.iter().map(|_| self.deferred.next_key()).collect();
         let records = record::encode_parts(&later, threads);
+        let encoded = started.elapsed();
         let logged: Vec<(&[u8], &[u8])> = keys
             .iter()
             .zip(&records)
@@ -307,7 +308,8 @@ impl KvStore for RocksStore {
         let ops: Vec<Op<'_>> = now.ops().collect();
         let written = self.write_logged(&now, &ops, &logged);
         log::debug!(
-            "store: logged {} changes and deferred {} in {} record(s) ({} bytes) in {:.1?}",
+            "store: logged {} changes and deferred {} in {} record(s) ({} bytes) in {:.1?} \
+             (encoded in {encoded:.1?})",
             now.len(),
             later.iter().map(Batch::len).sum::<usize>(),
             records.len(),
