@@ -404,22 +404,23 @@ mod tests {
         assert_eq!(file_opening_threads(dir.path()), 16);
     }
 
-    /// The text of the one file in `dir` whose name starts with `prefix`.
-    fn file_starting(dir: &Path, prefix: &str) -> String {
-        let path = std::fs::read_dir(dir)
+    /// The text of the one file whose name starts with `prefix` that
+    /// RocksDB leaves in a new store's directory once it is closed.
+    fn new_store_file(prefix: &str) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        drop(RocksStore::open(dir.path()).unwrap());
+        let path = std::fs::read_dir(dir.path())
             .unwrap()
             .map(|e| e.unwrap().path())
             .find(|p| p.file_name().unwrap().to_string_lossy().starts_with(prefix))
-            .unwrap_or_else(|| panic!("no {prefix}* file in {}", dir.display()));
+            .unwrap_or_else(|| panic!("no {prefix}* file in a new store"));
         std::fs::read_to_string(path).unwrap()
     }
 
     #[test]
     fn a_new_store_is_opened_with_one_file_opening_thread() {
-        let dir = tempfile::tempdir().unwrap();
-        drop(RocksStore::open(dir.path()).unwrap());
         // RocksDB writes the options it opened with.
-        let options = file_starting(dir.path(), "OPTIONS-");
+        let options = new_store_file("OPTIONS-");
         assert!(
             options.contains("max_file_opening_threads=1\n"),
             "{options}"
@@ -431,9 +432,7 @@ mod tests {
     #[cfg(target_arch = "x86_64")]
     #[test]
     fn rocksdb_checksums_in_hardware() {
-        let dir = tempfile::tempdir().unwrap();
-        drop(RocksStore::open(dir.path()).unwrap());
-        let log = file_starting(dir.path(), "LOG");
+        let log = new_store_file("LOG");
         assert!(
             log.contains("Fast CRC32 supported: Supported on x86"),
             "RocksDB was built without SSE4.2 (see .cargo/config.toml)"
