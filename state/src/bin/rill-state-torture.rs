@@ -8,8 +8,10 @@
 //! own threshold), built on up to `THREADS` threads (default 1). With
 //! `DEFER` set to 1, each batch is a deferred write
 //! ([`KvStore::write_deferred`]) of 8-byte values: the key `marker` set to
-//! the batch's number now, the keys deferred (and filed when the next
-//! batch is written).
+//! the batch's number now, the keys deferred. Most batches stack on the
+//! records of the ones before; every third also sets the first key now,
+//! so the records before it are filed first; after every fifth, a read
+//! files them.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -41,7 +43,7 @@ fn main() {
         for k in 0..keys {
             let mut value = n.to_be_bytes().to_vec();
             value.extend_from_slice(&filler);
-            batch.put(format!("key-{k:06}").into_bytes(), value);
+            batch.put(key(k), value);
         }
         if defer == 1 && !rill_state::store::worth_deferring(std::slice::from_ref(&batch)) {
             eprintln!("a batch of {keys} keys is not worth deferring");
@@ -50,7 +52,15 @@ fn main() {
         let written = if defer == 1 {
             let mut now = Batch::new();
             now.put(b"marker", n.to_be_bytes());
-            store.write_deferred(now, vec![batch], 1)
+            if n % 3 == 2 {
+                now.put(key(0), n.to_be_bytes());
+            }
+            store
+                .write_deferred(now, vec![batch], 1)
+                .and_then(|()| match n % 5 {
+                    4 => store.get(b"marker").map(drop),
+                    _ => Ok(()),
+                })
         } else {
             store.write_on(batch, threads)
         };
@@ -61,6 +71,11 @@ fn main() {
         let _ = writeln!(out, "wrote {n}");
         let _ = out.flush();
     }
+}
+
+/// The name of key number `k`.
+fn key(k: u32) -> Vec<u8> {
+    format!("key-{k:06}").into_bytes()
 }
 
 /// An optional numeric argument: `default` when absent, exit 2 when bad.

@@ -2,12 +2,13 @@
 //! write that [`super::RocksStore`] logs as records (one per part, e.g.
 //! per worker), durable at once,
 //! and files into its tables later: before the next read or write through
-//! the same handle, or when the store is next opened writable.
+//! the same handle (a deferred write may instead stack on them: see
+//! [`may_stack`]), or when the store is next opened writable.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
-use super::Batch;
+use super::{Batch, Op};
 
 /// Where a [`super::RocksStore`] keeps the records of deferred changes
 /// not yet filed: this prefix, then a sequence number (u64, big-endian),
@@ -17,11 +18,12 @@ pub const DEFERRED_PREFIX: &[u8] = b"\x00deferred/";
 
 pub(crate) const PREFIX: &[u8] = DEFERRED_PREFIX;
 
-/// The most key and value bytes deferred in one write (all its records):
-/// a larger batch is written at once. One record is one RocksDB value,
-/// held in the memtable (in the compact form of `record.rs`: 0.87 MB for
-/// 100,000 checkpointed `u64` sums) and in memory as a batch (3 MB) until
-/// filed.
+/// The most key and value bytes deferred in one write (all its records),
+/// and not yet filed in all (the writes stacked): a larger batch is
+/// written at once, and a write that would pass it files the others
+/// first. One record is one RocksDB value, held in the memtable (in the
+/// compact form of `record.rs`: 0.87 MB for 100,000 checkpointed `u64`
+/// sums) and in memory as a batch (3 MB) until filed.
 pub const DEFER_MOST_BYTES: usize = 32 << 20;
 
 /// The most key and value bytes per change, on average, of a batch worth
@@ -46,6 +48,47 @@ pub fn worth_deferring(later: &[Batch]) -> bool {
     let changes: usize = later.iter().map(Batch::len).sum();
     let bytes: usize = later.iter().map(Batch::bytes).sum();
     changes > 0 && bytes <= DEFER_MOST_BYTES && bytes <= DEFER_MOST_BYTES_PER_CHANGE * changes
+}
+
+/// True when a deferred write of `now` and `later` may leave the
+/// `pending` changes unfiled and log its own records after theirs. Its
+/// `now` is applied at once, before the pending changes are filed, so it
+/// must touch none of their keys: none between the least and the greatest
+/// of them. And all of them together must stay within [`DEFER_MOST_BYTES`]
+/// (they are held in memory until filed).
+pub(crate) fn may_stack(pending: &[(Vec<u8>, Batch)], now: &Batch, later: &[Batch]) -> bool {
+    let batches = || pending.iter().map(|(_, b)| b);
+    let bytes: usize = batches().chain(later).map(Batch::bytes).sum();
+    if bytes > DEFER_MOST_BYTES {
+        return false;
+    }
+    let Some((low, high)) = span(batches()) else {
+        return true;
+    };
+    now.ops().all(|op| {
+        let (from, to) = match op {
+            Op::Put(k, _) | Op::Delete(k) => (k, k),
+            Op::DeleteRange(from, to) => (from, to),
+        };
+        to < low || from > high
+    })
+}
+
+/// The least and the greatest key that `batches` change (range deletions
+/// count by both ends), if any.
+fn span<'a>(batches: impl Iterator<Item = &'a Batch>) -> Option<(&'a [u8], &'a [u8])> {
+    let mut span: Option<(&[u8], &[u8])> = None;
+    for op in batches.flat_map(Batch::ops) {
+        let (from, to) = match op {
+            Op::Put(k, _) | Op::Delete(k) => (k, k),
+            Op::DeleteRange(from, to) => (from, to),
+        };
+        span = Some(match span {
+            None => (from, to),
+            Some((low, high)) => (low.min(from), high.max(to)),
+        });
+    }
+    span
 }
 
 /// The key of deferred record number `seq`.
@@ -133,6 +176,73 @@ mod tests {
         assert!(
             !worth_deferring(&[half.clone(), half]),
             "more than the most bytes over the parts"
+        );
+    }
+
+    #[test]
+    fn a_write_stacks_on_pending_changes_only_beside_their_keys_and_within_the_bytes() {
+        let mut pending_batch = Batch::new();
+        pending_batch.put(b"v-b", b"1");
+        pending_batch.delete_range_with(
+            |o| o.extend_from_slice(b"v-d"),
+            |o| o.extend_from_slice(b"v-f"),
+        );
+        let pending = vec![(record_key(0), pending_batch)];
+        let later = [Batch::new()];
+        let now_of = |f: &dyn Fn(&mut Batch)| {
+            let mut b = Batch::new();
+            b.put(b"p-marker", b"1");
+            f(&mut b);
+            b
+        };
+        assert!(may_stack(&[], &now_of(&|b| b.put(b"v-c", b"")), &later));
+        assert!(may_stack(&pending, &now_of(&|_| {}), &later));
+        assert!(may_stack(
+            &pending,
+            &now_of(&|b| b.put(b"v-a", b"")),
+            &later
+        ));
+        assert!(may_stack(&pending, &now_of(&|b| b.delete(b"v-g")), &later));
+        assert!(!may_stack(
+            &pending,
+            &now_of(&|b| b.put(b"v-c", b"")),
+            &later
+        ));
+        assert!(!may_stack(&pending, &now_of(&|b| b.delete(b"v-b")), &later));
+        assert!(
+            !may_stack(&pending, &now_of(&|b| b.delete(b"v-f")), &later),
+            "the end of a pending range counts"
+        );
+        assert!(
+            !may_stack(
+                &pending,
+                &now_of(&|b| b.delete_range_with(
+                    |o| o.extend_from_slice(b"v-0"),
+                    |o| o.extend_from_slice(b"v-c")
+                )),
+                &later
+            ),
+            "a range reaching into them"
+        );
+        assert!(
+            !may_stack(
+                &pending,
+                &now_of(&|b| b.delete_range_with(
+                    |o| o.extend_from_slice(b"a"),
+                    |o| o.extend_from_slice(b"z")
+                )),
+                &later
+            ),
+            "a range around them"
+        );
+        let mut big = Batch::new();
+        big.put(b"x", vec![0u8; DEFER_MOST_BYTES]);
+        assert!(!may_stack(&pending, &now_of(&|_| {}), &[big.clone()]));
+        assert!(may_stack(&[], &now_of(&|_| {}), &[Batch::new()]));
+        let full = vec![(record_key(1), big)];
+        assert!(
+            !may_stack(&full, &now_of(&|_| {}), &later),
+            "pending too large"
         );
     }
 

@@ -294,10 +294,11 @@ pub trait KvStore: Send + Sync + 'static {
     /// appended, but lets the store keep each part of `later` as one
     /// record of its log and file its changes into its tables later:
     /// before the next read or write through this handle, or when the
-    /// store is next opened writable. A read-only handle opened in
-    /// between sees `now` only. Parts (one per worker, say) need not be
-    /// appended first, and a store may encode them on up to `threads`
-    /// threads.
+    /// store is next opened writable. A later deferred write may leave
+    /// them unfiled and log its own records after theirs, when its `now`
+    /// touches none of their keys. A read-only handle opened in between
+    /// sees `now` only. Parts (one per worker, say) need not be appended
+    /// first, and a store may encode them on up to `threads` threads.
     ///
     /// For a job's last checkpoint, whose versions nothing reads before
     /// the job runs again: logging 100,000 of them as one record is

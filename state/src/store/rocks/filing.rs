@@ -4,7 +4,7 @@
 
 use super::RocksStore;
 use crate::store::{deferred, record};
-use crate::store::{Batch, KvStore, StoreError};
+use crate::store::{Batch, KvStore, Op, StoreError};
 
 impl RocksStore {
     /// Loads the deferred records a handle left unfiled and files them.
@@ -46,19 +46,40 @@ impl RocksStore {
         self.file_pending(&mut pending, 1)
     }
 
-    /// Files the locked `pending` changes on up to `threads` threads, each
-    /// then deleting its record.
+    /// Files the locked `pending` changes on up to `threads` threads, then
+    /// deletes their records. Records without range deletions (those of a
+    /// checkpoint's versions: one per worker, and the writes stacked on
+    /// them) are filed together, as one batch in their order, so that the
+    /// store gets one table file rather than one per record; any other is
+    /// filed on its own, in order.
     pub(super) fn file_pending(
         &self,
         pending: &mut Vec<(Vec<u8>, Batch)>,
         threads: usize,
     ) -> Result<(), StoreError> {
-        while let Some((key, batch)) = pending.first() {
-            self.write_now_on(batch, threads)?;
+        let ranged = |b: &Batch| b.ops().any(|op| matches!(op, Op::DeleteRange(..)));
+        while !pending.is_empty() {
+            let run = pending
+                .iter()
+                .take_while(|(_, b)| !ranged(b))
+                .count()
+                .max(1);
+            if run == 1 {
+                self.write_now_on(&pending[0].1, threads)?;
+            } else {
+                let mut together = Batch::new();
+                for (_, batch) in &pending[..run] {
+                    together.append(batch.clone());
+                }
+                self.write_now_on(&together, threads)?;
+            }
+            // A crash before this files the same changes again at open.
             let mut done = Batch::new();
-            done.delete(key);
+            for (key, _) in &pending[..run] {
+                done.delete(key);
+            }
             self.write_now(&done)?;
-            pending.remove(0);
+            pending.drain(..run);
         }
         self.deferred.settled(pending);
         Ok(())

@@ -293,9 +293,12 @@ impl KvStore for RocksStore {
         if !deferred::worth_deferring(&later) {
             return write_together(self, now, later, threads);
         }
-        self.settle()?;
         let started = std::time::Instant::now();
         let mut pending = self.deferred.lock();
+        if !deferred::may_stack(&pending, &now, &later) {
+            self.file_pending(&mut pending, threads)?;
+        }
+        let stacked = pending.len();
         // One record per part, numbered in order: they are filed in order.
         let keys: Vec<Vec<u8>> = later.iter().map(|_| self.deferred.next_key()).collect();
         let records = record::encode_parts(&later, threads);
@@ -309,7 +312,7 @@ impl KvStore for RocksStore {
         let written = self.write_logged(&now, &ops, &logged);
         log::debug!(
             "store: logged {} changes and deferred {} in {} record(s) ({} bytes) in {:.1?} \
-             (encoded in {encoded:.1?})",
+             (encoded in {encoded:.1?}), after {stacked} record(s) not yet filed",
             now.len(),
             later.iter().map(Batch::len).sum::<usize>(),
             records.len(),
