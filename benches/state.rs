@@ -22,7 +22,9 @@
 //! `durable`: run only that half of `overhead`,
 //! for profiling), `BENCH_INGEST_FROM` (`--state-ingest-from`, default
 //! 8192), `BENCH_IN_PROCESS` (`1`: run each `overhead` run in this
-//! process rather than in a new process of its own).
+//! process rather than in a new process of its own), `BENCH_CONTROL`
+//! (`1`: run the durable half of `overhead` without a state dir too, to
+//! see how far the machine's noise alone moves its figures).
 
 use rill::{Job, JobArgs};
 use rill_state::{Batch, KvStore, RocksStore};
@@ -129,6 +131,13 @@ fn overhead() {
     );
     let only = std::env::var("BENCH_MODE").unwrap_or_default();
     let in_process = env("BENCH_IN_PROCESS", 0) != 0;
+    let control = env("BENCH_CONTROL", 0) != 0;
+    if control {
+        println!(
+            "control (BENCH_CONTROL=1): the \"RocksDB checkpoints\" half runs without a \
+             state dir too, so the figures below show the machine's noise alone"
+        );
+    }
     println!(
         "each run in {}",
         if in_process {
@@ -155,10 +164,11 @@ fn overhead() {
                     continue;
                 }
                 let durable_half = half == "durable";
+                let with_state = durable_half && !control;
                 let (t, cpu) = if in_process {
-                    overhead_run(records, keys, workers, durable_half)
+                    overhead_run(records, keys, workers, with_state)
                 } else {
-                    overhead_run_in_child(workers, durable_half)
+                    overhead_run_in_child(workers, with_state)
                 };
                 let (totals, tails, cpus) = if durable_half {
                     (&mut durable, &mut durable_tail, &mut durable_cpu)

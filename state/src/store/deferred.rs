@@ -65,24 +65,24 @@ pub(crate) fn may_stack(pending: &[(Vec<u8>, Batch)], now: &Batch, later: &[Batc
     let Some((low, high)) = span(batches()) else {
         return true;
     };
-    now.ops().all(|op| {
-        let (from, to) = match op {
-            Op::Put(k, _) | Op::Delete(k) => (k, k),
-            Op::DeleteRange(from, to) => (from, to),
-        };
-        to < low || from > high
-    })
+    now.ops()
+        .map(reach)
+        .all(|(from, to)| to < low || from > high)
 }
 
-/// The least and the greatest key that `batches` change (range deletions
-/// count by both ends), if any.
+/// The least and the greatest key a change reaches (a range deletion by
+/// both its ends).
+fn reach(op: Op<'_>) -> (&[u8], &[u8]) {
+    match op {
+        Op::Put(k, _) | Op::Delete(k) => (k, k),
+        Op::DeleteRange(from, to) => (from, to),
+    }
+}
+
+/// The least and the greatest key that `batches` change, if any.
 fn span<'a>(batches: impl Iterator<Item = &'a Batch>) -> Option<(&'a [u8], &'a [u8])> {
     let mut span: Option<(&[u8], &[u8])> = None;
-    for op in batches.flat_map(Batch::ops) {
-        let (from, to) = match op {
-            Op::Put(k, _) | Op::Delete(k) => (k, k),
-            Op::DeleteRange(from, to) => (from, to),
-        };
+    for (from, to) in batches.flat_map(Batch::ops).map(reach) {
         span = Some(match span {
             None => (from, to),
             Some((low, high)) => (low.min(from), high.max(to)),
