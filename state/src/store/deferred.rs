@@ -195,46 +195,31 @@ mod tests {
             f(&mut b);
             b
         };
+        let range = |from: &'static [u8], to: &'static [u8]| {
+            move |b: &mut Batch| {
+                b.delete_range_with(|o| o.extend_from_slice(from), |o| o.extend_from_slice(to))
+            }
+        };
         assert!(may_stack(&[], &now_of(&|b| b.put(b"v-c", b"")), &later));
-        assert!(may_stack(&pending, &now_of(&|_| {}), &later));
-        assert!(may_stack(
-            &pending,
-            &now_of(&|b| b.put(b"v-a", b"")),
-            &later
-        ));
-        assert!(may_stack(&pending, &now_of(&|b| b.delete(b"v-g")), &later));
-        assert!(!may_stack(
-            &pending,
-            &now_of(&|b| b.put(b"v-c", b"")),
-            &later
-        ));
-        assert!(!may_stack(&pending, &now_of(&|b| b.delete(b"v-b")), &later));
-        assert!(
-            !may_stack(&pending, &now_of(&|b| b.delete(b"v-f")), &later),
-            "the end of a pending range counts"
-        );
-        assert!(
-            !may_stack(
-                &pending,
-                &now_of(&|b| b.delete_range_with(
-                    |o| o.extend_from_slice(b"v-0"),
-                    |o| o.extend_from_slice(b"v-c")
-                )),
-                &later
-            ),
-            "a range reaching into them"
-        );
-        assert!(
-            !may_stack(
-                &pending,
-                &now_of(&|b| b.delete_range_with(
-                    |o| o.extend_from_slice(b"a"),
-                    |o| o.extend_from_slice(b"z")
-                )),
-                &later
-            ),
-            "a range around them"
-        );
+        /// A change to a write's logged part.
+        type Change<'a> = &'a dyn Fn(&mut Batch);
+        let cases: [(Change<'_>, bool, &str); 8] = [
+            (&|_| {}, true, "markers only"),
+            (&|b| b.put(b"v-a", b""), true, "a put below them"),
+            (&|b| b.delete(b"v-g"), true, "a deletion above them"),
+            (&|b| b.put(b"v-c", b""), false, "a put between them"),
+            (&|b| b.delete(b"v-b"), false, "a deletion of one"),
+            (&|b| b.delete(b"v-f"), false, "the end of a pending range"),
+            (&range(b"v-0", b"v-c"), false, "a range reaching into them"),
+            (&range(b"a", b"z"), false, "a range around them"),
+        ];
+        for (change, stacks, what) in cases {
+            assert_eq!(
+                may_stack(&pending, &now_of(change), &later),
+                stacks,
+                "{what}"
+            );
+        }
         let mut big = Batch::new();
         big.put(b"x", vec![0u8; DEFER_MOST_BYTES]);
         assert!(!may_stack(&pending, &now_of(&|_| {}), &[big.clone()]));
