@@ -1,0 +1,50 @@
+//! Helpers shared by the state store's integration tests.
+#![allow(dead_code)] // each test file uses some of them
+
+use std::sync::Arc;
+
+use rill_state::{Batch, KvStore, MemoryStore, RocksStore};
+
+/// A case run against every store.
+pub type Case = fn(Arc<dyn KvStore>);
+
+/// Runs `case` against the in-memory store and against RocksDB on disk,
+/// writing batches through its log and ingesting every batch as a table
+/// file.
+pub fn on_each(case: Case) {
+    case(Arc::new(MemoryStore::new()));
+    let dir = tempfile::tempdir().unwrap();
+    case(Arc::new(
+        RocksStore::open(dir.path())
+            .unwrap()
+            .ingesting_from(usize::MAX),
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    case(Arc::new(
+        RocksStore::open(dir.path()).unwrap().ingesting_from(1),
+    ));
+}
+
+/// Writes `pairs` in one batch.
+pub fn put(store: &dyn KvStore, pairs: &[(&str, &str)]) {
+    let mut b = Batch::new();
+    for (k, v) in pairs {
+        b.put(k.as_bytes(), v.as_bytes());
+    }
+    store.write(b).unwrap();
+}
+
+/// The value of `key`, as text.
+pub fn get(store: &dyn KvStore, key: &str) -> Option<String> {
+    store
+        .get(key.as_bytes())
+        .unwrap()
+        .map(|v| String::from_utf8(v).unwrap())
+}
+
+/// The reserved keys (`\x00...`) of a store: its format marker only, once
+/// deferred changes were filed.
+pub fn reserved_keys(store: &dyn KvStore) -> Vec<Vec<u8>> {
+    let all = store.scan(b"\x00", b"", usize::MAX).unwrap();
+    all.into_iter().map(|(k, _)| k).collect()
+}
