@@ -85,7 +85,13 @@ pub struct Table<K, S> {
     groups: KeyGroups,
     checkpointer: Option<SharedCheckpointer>,
     cache: HashMap<K, Entry<S>>,
+    /// The keys changed since the last staging, while they are few.
     dirty: Vec<K>,
+    /// A quarter or more of the cached keys changed since the last
+    /// staging: [`Table::stage`] will pass over the whole cache, so updates
+    /// stop listing the keys they change and no longer read a key's mark
+    /// before writing it (a load that waits for memory; a store does not).
+    scan: bool,
     capacity: usize,
     /// False until the store may hold keys this table has not seen
     /// (after a resume, or after an eviction): until then a miss is a new key.
@@ -129,6 +135,7 @@ where
             checkpointer,
             cache: HashMap::default(),
             dirty: Vec::new(),
+            scan: false,
             capacity: capacity.max(1),
             may_be_stored,
             epoch: 0,
@@ -195,13 +202,21 @@ where
                 }
                 return Ok(result);
             }
-            // Only the first change of a key in an epoch looks further.
             let changed = epoch << 1 | 1;
-            if entry.mark != changed {
-                if !entry.dirty() {
-                    self.dirty.push(key);
-                }
+            if self.scan {
                 entry.mark = changed;
+                return Ok(result);
+            }
+            // Only the first change of a key in an epoch looks further.
+            if entry.mark != changed {
+                let listed = entry.dirty();
+                entry.mark = changed;
+                if !listed {
+                    self.dirty.push(key);
+                    // The share of dirty keys cannot fall before the next
+                    // staging: new keys are dirty, evicted ones clean.
+                    self.scan = self.dirty.len().saturating_mul(4) >= self.cache.len();
+                }
             }
             return Ok(result);
         }
@@ -239,17 +254,22 @@ where
         let started = std::time::Instant::now();
         let mut c = c.borrow_mut();
         let dirty = std::mem::take(&mut self.dirty);
-        let changed = dirty.len();
+        let scan =
+            std::mem::take(&mut self.scan) || dirty.len().saturating_mul(4) >= self.cache.len();
+        // When scanning, the changed keys were not all listed: room is
+        // made for every cached key.
+        let most = if scan { self.cache.len() } else { dirty.len() };
         let mut stager = Stager {
             staging: c.staging(epoch),
-            unreserved: Some(changed),
+            unreserved: Some(most),
+            staged: 0,
             step: self.step,
             groups: self.groups,
             live_delta: 0,
             vanished: 0,
         };
-        if changed.saturating_mul(4) >= self.cache.len() {
-            // Most keys changed: one pass over the cache in memory order
+        if scan {
+            // Many keys changed: one pass over the cache in memory order
             // beats a random lookup per key.
             for (key, entry) in self.cache.iter_mut() {
                 stager.stage(key, entry)?;
@@ -261,7 +281,7 @@ where
                 }
             }
         }
-        let (live_delta, vanished) = (stager.live_delta, stager.vanished);
+        let (live_delta, vanished, changed) = (stager.live_delta, stager.vanished, stager.staged);
         if vanished > 0 {
             // Created and deleted within the epoch: nothing to keep.
             self.cache
@@ -354,6 +374,8 @@ struct Stager<'a> {
     live_delta: i64,
     /// Entries that were created and deleted since the last staging.
     vanished: usize,
+    /// Versions staged.
+    staged: usize,
 }
 
 impl Stager<'_> {
@@ -379,9 +401,72 @@ impl Stager<'_> {
             self.staging
                 .reserve(n.saturating_sub(1), key_len, value_len);
         }
+        self.staged += 1;
         let live = entry.value.is_some();
         self.live_delta += i64::from(live) - i64::from(entry.stored.live());
         entry.stored = Stored::new(self.staging.epoch(), live);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::KvStore;
+    use crate::MemoryStore;
+    use std::sync::Arc;
+
+    /// Whether an epoch's changes are listed as they happen or found by a
+    /// pass over the cache (once a quarter of the cached keys changed),
+    /// staging writes a version of exactly the keys changed, with their
+    /// newest state.
+    /// A version key ends in its epoch, complemented (newest first).
+    fn version_epoch(key: &[u8]) -> u64 {
+        !u64::from_be_bytes(key[key.len() - 8..].try_into().unwrap())
+    }
+
+    #[test]
+    fn an_epoch_stages_exactly_its_changed_keys_listed_or_scanned() {
+        let store: Arc<dyn KvStore> = Arc::new(MemoryStore::new());
+        let c = Rc::new(RefCell::new(
+            Checkpointer::open(store.clone(), 0, None).unwrap(),
+        ));
+        let mut t: Table<u64, u64> =
+            Table::new("sum", "sum", KeyGroups::default(), Some(c.clone()), 1000).unwrap();
+        let mut sums = [0u64; 100];
+        // The keys each epoch changes (each twice), and how the table
+        // finds them: 0 — every key is new (scanned); 1 — 5 of 100
+        // (listed); 2 — 10 listed, then 30 more, crossing a quarter
+        // midway (scanned, keys 65.. never listed); 3 — none.
+        let epochs: [&[(u64, u64)]; 4] = [&[(0, 100)], &[(10, 15)], &[(0, 10), (50, 80)], &[]];
+        for (epoch, ranges) in epochs.iter().enumerate() {
+            let epoch = epoch as u64;
+            for k in ranges.iter().flat_map(|&(from, to)| from..to) {
+                for n in [1, k] {
+                    t.update(k, epoch, |_, s| *s = Some(s.unwrap_or(0) + n))
+                        .unwrap();
+                    sums[k as usize] += n;
+                }
+            }
+            assert_eq!(t.scan, epoch == 0 || epoch == 2, "epoch {epoch}");
+            t.stage(epoch).unwrap();
+            c.borrow_mut().prepare(epoch).unwrap();
+            let staged: Vec<Vec<u8>> = store
+                .scan(b"v", b"", usize::MAX)
+                .unwrap()
+                .into_iter()
+                .map(|(k, _)| k)
+                .filter(|k| version_epoch(k) == epoch)
+                .collect();
+            let changed: Vec<u64> = ranges.iter().flat_map(|&(from, to)| from..to).collect();
+            assert_eq!(staged.len(), changed.len(), "epoch {epoch}");
+            for k in changed {
+                let mut version = t.prefix_of(&k).unwrap();
+                version.extend_from_slice(&(!epoch).to_be_bytes());
+                let value = store.get(&version).unwrap();
+                let state = value.map(|v| decode::<u64>(&v[1..]).unwrap());
+                assert_eq!(state, Some(sums[k as usize]), "key {k} in epoch {epoch}");
+            }
+        }
     }
 }
