@@ -100,7 +100,14 @@ impl RocksStore {
         sorted: &[Op<'_>],
     ) -> Result<PathBuf, StoreError> {
         let n = self.next_file.fetch_add(1, Ordering::Relaxed);
-        let file = self.path.join(INCOMING).join(format!("{n}.sst"));
+        let incoming = self.path.join(INCOMING);
+        // Made on the first file: a new store has one directory fewer to
+        // create while the job starts.
+        std::fs::create_dir_all(&incoming).map_err(|e| StoreError::Io {
+            location: incoming.display().to_string(),
+            detail: e.to_string(),
+        })?;
+        let file = incoming.join(format!("{n}.sst"));
         let mut opts = Options::default();
         opts.set_compression_type(DBCompressionType::None);
         let mut writer = SstFileWriter::create(&opts);
