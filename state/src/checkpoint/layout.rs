@@ -284,10 +284,13 @@ pub(crate) fn undo_record_len(key_len: usize) -> usize {
 
 /// Appends the version prefix of `key` (already encoded) to `out`.
 pub(crate) fn write_version_prefix(out: &mut Vec<u8>, step: u64, group: u32, key: &[u8]) {
-    out.push(VERSION);
-    out.extend_from_slice(&step.to_be_bytes());
-    out.extend_from_slice(&group.to_be_bytes());
-    out.extend_from_slice(&(key.len() as u32).to_be_bytes());
+    // Built on the stack and appended at once: one capacity check, not
+    // four (a checkpoint writes this head once per changed key).
+    let mut head = [VERSION; VERSION_KEY_HEAD];
+    head[1..9].copy_from_slice(&step.to_be_bytes());
+    head[9..13].copy_from_slice(&group.to_be_bytes());
+    head[13..].copy_from_slice(&(key.len() as u32).to_be_bytes());
+    out.extend_from_slice(&head);
     out.extend_from_slice(key);
 }
 
