@@ -416,15 +416,15 @@ mod tests {
     use crate::MemoryStore;
     use std::sync::Arc;
 
-    /// Whether an epoch's changes are listed as they happen or found by a
-    /// pass over the cache (once a quarter of the cached keys changed),
-    /// staging writes a version of exactly the keys changed, with their
-    /// newest state.
     /// A version key ends in its epoch, complemented (newest first).
     fn version_epoch(key: &[u8]) -> u64 {
         !u64::from_be_bytes(key[key.len() - 8..].try_into().unwrap())
     }
 
+    /// Whether an epoch's changes are listed as they happen or found by a
+    /// pass over the cache (once a quarter of the cached keys changed),
+    /// staging writes a version of exactly the keys changed, with their
+    /// newest state.
     #[test]
     fn an_epoch_stages_exactly_its_changed_keys_listed_or_scanned() {
         let store: Arc<dyn KvStore> = Arc::new(MemoryStore::new());
