@@ -28,7 +28,7 @@
 //! `BENCH_PLAIN_OPENS_STORE` (`1`: the "no state dir" half of `overhead`
 //! creates a RocksDB store on a thread beside the job, as a job with a new
 //! state dir does, so that what is left is the cost of durable state
-//! beyond creating its store).
+//! beyond creating its store; the run's time does not wait for it).
 
 use rill::{Job, JobArgs};
 use rill_state::{Batch, KvStore, RocksStore};

@@ -412,22 +412,29 @@ impl Stager<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::checkpoint::{version_epoch, write_version_key};
     use crate::store::KvStore;
-    use crate::MemoryStore;
+    use crate::{MemoryStore, RocksStore};
     use std::sync::Arc;
-
-    /// A version key ends in its epoch, complemented (newest first).
-    fn version_epoch(key: &[u8]) -> u64 {
-        !u64::from_be_bytes(key[key.len() - 8..].try_into().unwrap())
-    }
 
     /// Whether an epoch's changes are listed as they happen or found by a
     /// pass over the cache (once a quarter of the cached keys changed),
     /// staging writes a version of exactly the keys changed, with their
-    /// newest state.
+    /// newest state: in memory and in RocksDB on disk.
     #[test]
     fn an_epoch_stages_exactly_its_changed_keys_listed_or_scanned() {
-        let store: Arc<dyn KvStore> = Arc::new(MemoryStore::new());
+        let dir = tempfile::tempdir().unwrap();
+        let stores: [Arc<dyn KvStore>; 2] = [
+            Arc::new(MemoryStore::new()),
+            Arc::new(RocksStore::open(dir.path()).unwrap()),
+        ];
+        for store in stores {
+            stages_exactly_the_changed_keys(store);
+        }
+    }
+
+    fn stages_exactly_the_changed_keys(store: Arc<dyn KvStore>) {
+        let kind = store.kind();
         let c = Rc::new(RefCell::new(
             Checkpointer::open(store.clone(), 0, None).unwrap(),
         ));
@@ -448,24 +455,27 @@ mod tests {
                     sums[k as usize] += n;
                 }
             }
-            assert_eq!(t.scan, epoch == 0 || epoch == 2, "epoch {epoch}");
+            assert_eq!(t.scan, epoch == 0 || epoch == 2, "{kind}: epoch {epoch}");
             t.stage(epoch).unwrap();
             c.borrow_mut().prepare(epoch).unwrap();
-            let staged: Vec<Vec<u8>> = store
+            let staged = store
                 .scan(b"v", b"", usize::MAX)
                 .unwrap()
                 .into_iter()
-                .map(|(k, _)| k)
-                .filter(|k| version_epoch(k) == epoch)
-                .collect();
+                .filter(|(k, _)| version_epoch(k) == Some(epoch))
+                .count();
             let changed: Vec<u64> = ranges.iter().flat_map(|&(from, to)| from..to).collect();
-            assert_eq!(staged.len(), changed.len(), "epoch {epoch}");
+            assert_eq!(staged, changed.len(), "{kind}: epoch {epoch}");
             for k in changed {
-                let mut version = t.prefix_of(&k).unwrap();
-                version.extend_from_slice(&(!epoch).to_be_bytes());
+                let mut version = Vec::new();
+                write_version_key(&mut version, &t.prefix_of(&k).unwrap(), epoch);
                 let value = store.get(&version).unwrap();
                 let state = value.map(|v| decode::<u64>(&v[1..]).unwrap());
-                assert_eq!(state, Some(sums[k as usize]), "key {k} in epoch {epoch}");
+                assert_eq!(
+                    state,
+                    Some(sums[k as usize]),
+                    "{kind}: key {k} in epoch {epoch}"
+                );
             }
         }
     }

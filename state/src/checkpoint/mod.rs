@@ -25,6 +25,8 @@ pub use checkpointer::{local_resume_epoch, Checkpointer};
 pub use error::CheckpointError;
 pub use inspect::{complete_checkpoints, inspect, CheckpointSummary, StoreSummary};
 pub(crate) use layout::version_prefix as version_prefix_for;
+#[cfg(test)]
+pub(crate) use layout::{version_epoch, write_version_key};
 pub use layout::{CheckpointInfo, JobMeta, StepMeta, Undo, UndoLog};
 pub use staging::Staging;
 pub use write::{CheckpointWrite, PendingPrepare, PrepareStats};
