@@ -2,7 +2,6 @@
 
 use anyhow::{bail, Context, Result};
 use rill_state::checkpoint::{complete_checkpoints, inspect, StoreSummary};
-use rill_state::RocksStore;
 use std::fmt::Write;
 use std::path::Path;
 use std::time::{Duration, UNIX_EPOCH};
@@ -25,9 +24,9 @@ pub fn report(dir: &Path) -> Result<String> {
         .collect();
     paths.sort();
     for path in paths {
-        let store = RocksStore::open_read_only(&path)
+        let store = rill_state::store::open_for_reading(&path)
             .with_context(|| format!("cannot open the state store {}", path.display()))?;
-        let summary = inspect(&store)?;
+        let summary = inspect(&*store)?;
         stores.push((path.display().to_string(), summary));
     }
     if stores.is_empty() {

@@ -7,7 +7,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use rill_state::checkpoint::{self, JobMeta};
-use rill_state::{Checkpointer, KvStore, OpeningStore, RocksStore, SharedCheckpointer, StoreError};
+use rill_state::{Checkpointer, FreshStore, KvStore, RocksStore, SharedCheckpointer, StoreError};
 use timely::dataflow::operators::vec::{Broadcast, Input};
 use timely::dataflow::operators::{Inspect, Probe};
 use timely::worker::Worker;
@@ -19,16 +19,17 @@ pub(crate) struct ProcessState {
     pub store: Option<Arc<dyn KvStore>>,
     /// The resume epoch over this process's workers.
     pub local_resume: Option<u64>,
-    /// The job's shape, when the store is new: it is then still being
-    /// created on another thread, and each worker writes the shape with
-    /// its first checkpoint ([`Checkpointer::create`]).
+    /// The job's shape, when the store is new ([`FreshStore`]): each
+    /// worker writes the shape with its first checkpoint
+    /// ([`Checkpointer::create`]).
     pub created: Option<JobMeta>,
 }
 
 impl ProcessState {
     /// Opens `DIR/process-N` and checks that it was written by a job of the
     /// same shape. A new (missing or empty) directory holds no state to
-    /// resume: the store is created in the background while the job starts.
+    /// resume: its RocksDB is created only after the first checkpoint
+    /// ([`FreshStore`]).
     pub fn open(args: &JobArgs) -> Result<Self> {
         let Some(dir) = &args.state_dir else {
             return Ok(ProcessState {
@@ -51,11 +52,7 @@ impl ProcessState {
         })?;
         let ingest_from = args.state_ingest_from;
         if new {
-            let store = OpeningStore::spawn(location.clone(), move || {
-                let store = RocksStore::open(&path)?.ingesting_from(ingest_from);
-                Ok(Box::new(store) as Box<dyn KvStore>)
-            })
-            .map_err(|e| open_error(e, dir, args))?;
+            let store = FreshStore::new(&path, ingest_from);
             log::info!("state in {location}: a new store, starting empty");
             return Ok(ProcessState {
                 store: Some(Arc::new(store)),
@@ -98,11 +95,13 @@ fn open_error(e: StoreError, dir: &std::path::Path, args: &JobArgs) -> Error {
 fn corruption_hint(dir: &std::path::Path, args: &JobArgs) -> String {
     let live = dir.join(format!("process-{}", args.process_id));
     let copy = crate::writer::snapshot_path(dir, args.process_id);
-    let copy_epoch = RocksStore::open_read_only(&copy).ok().and_then(|s| {
-        checkpoint::local_resume_epoch(&s, 0..args.workers as u32)
-            .ok()
-            .flatten()
-    });
+    let copy_epoch = rill_state::store::open_for_reading(&copy)
+        .ok()
+        .and_then(|s| {
+            checkpoint::local_resume_epoch(&*s, 0..args.workers as u32)
+                .ok()
+                .flatten()
+        });
     match copy_epoch {
         Some(epoch) if args.processes == 1 => format!(
             "an older complete checkpoint, epoch {epoch}, is intact in {copy}; to resume from it run \

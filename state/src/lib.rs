@@ -34,5 +34,5 @@ mod versions;
 pub use checkpoint::{CheckpointError, Checkpointer};
 pub use ids::{Epoch, Fault, StepId, WorkerIndex};
 pub use key_groups::{stable_hash, KeyGroup, KeyGroups, KeyGroupsError, DEFAULT_KEY_GROUPS};
-pub use store::{Batch, KvStore, MemoryStore, OpeningStore, RocksStore, StoreError, INGEST_FROM};
+pub use store::{Batch, FreshStore, KvStore, MemoryStore, RocksStore, StoreError, INGEST_FROM};
 pub use table::{SharedCheckpointer, Table};

@@ -1,5 +1,6 @@
 //! The checkpoint protocol on every store (in memory; RocksDB through its
-//! log; RocksDB ingesting every batch): versions per epoch, resume at
+//! log; RocksDB ingesting every batch; a new RocksDB store whose first
+//! write goes to its prelude): versions per epoch, resume at
 //! the minimum prepared epoch, discarding newer versions, garbage
 //! collection, the bounded cache, and the start-up checks of steps.
 
@@ -9,7 +10,8 @@ use std::sync::Arc;
 
 use rill_state::checkpoint::{self, CheckpointError, Checkpointer, JobMeta, UndoLog};
 use rill_state::{
-    Batch, KeyGroups, KvStore, MemoryStore, OpeningStore, RocksStore, SharedCheckpointer, Table,
+    Batch, FreshStore, KeyGroups, KvStore, MemoryStore, RocksStore, SharedCheckpointer, Table,
+    INGEST_FROM,
 };
 
 fn on_each(case: fn(Arc<dyn KvStore>)) {
@@ -19,6 +21,8 @@ fn on_each(case: fn(Arc<dyn KvStore>)) {
         let store = RocksStore::open(dir.path()).unwrap();
         case(Arc::new(store.ingesting_from(ingest_from)));
     }
+    let dir = tempfile::tempdir().unwrap();
+    case(Arc::new(FreshStore::new(dir.path(), INGEST_FROM)));
 }
 
 fn worker(store: &Arc<dyn KvStore>, w: u32, resume: Option<u64>) -> SharedCheckpointer {
@@ -123,36 +127,43 @@ fn a_fresh_start_discards_everything_when_a_worker_never_prepared() {
     });
 }
 
+/// A new store creates nothing until its first checkpoint, which goes to
+/// its prelude with the job's shape; the next write creates RocksDB and
+/// files the prelude into it.
 #[test]
-fn a_new_store_is_written_to_before_it_is_open_and_records_the_job_shape() {
+fn a_new_store_logs_its_first_checkpoint_with_the_job_shape_then_files_it() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("process-0");
-    let (open, opening) = std::sync::mpsc::channel::<()>();
-    let opened_path = path.clone();
-    let store: Arc<dyn KvStore> = Arc::new(
-        OpeningStore::spawn(path.display().to_string(), move || {
-            // The store opens only once the job has started on it.
-            opening.recv().ok();
-            Ok(Box::new(RocksStore::open(&opened_path)?) as Box<dyn KvStore>)
-        })
-        .unwrap(),
-    );
+    std::fs::create_dir(&path).unwrap();
+    let store: Arc<dyn KvStore> = Arc::new(FreshStore::new(&path, INGEST_FROM));
     let shape = JobMeta {
         workers: 2,
         processes: 1,
     };
-    // Creating checkpointers and tables and updating keys reads nothing:
-    // none of it waits for the store (this test would hang if it did).
     let [(c0, mut t0), (c1, mut t1)] =
         two_workers_from(|w| Checkpointer::create(store.clone(), w, &shape).unwrap());
     add(&mut t0, "a", 0, 1);
     add(&mut t1, "b", 0, 2);
-    open.send(()).unwrap();
-    for (c, t) in [(&c0, &mut t0), (&c1, &mut t1)] {
-        t.stage(0).unwrap();
-        c.borrow_mut().prepare(0).unwrap();
-    }
+    assert!(
+        is_empty(&path),
+        "a new store creates nothing before its first write"
+    );
+    t0.stage(0).unwrap();
+    c0.borrow_mut().prepare(0).unwrap();
+    assert_eq!(
+        files(&path),
+        ["PRELUDE"],
+        "the first write is in the prelude"
+    );
+    t1.stage(0).unwrap();
+    c1.borrow_mut().prepare(0).unwrap();
+    let now = files(&path);
+    assert!(
+        now.contains(&"CURRENT".to_string()) && !now.contains(&"PRELUDE".to_string()),
+        "the second write creates RocksDB and files the prelude: {now:?}"
+    );
     assert_eq!(resume_of(&*store, 2), Some(0));
+    assert_eq!(value(&mut t0, "a"), Some(1));
     // The shape came with the checkpoint: another shape is refused.
     let other = JobMeta {
         workers: 3,
@@ -164,6 +175,87 @@ fn a_new_store_is_written_to_before_it_is_open_and_records_the_job_shape() {
         "{refused:?}"
     );
     checkpoint::check_job_meta(&*store, "process-0", &shape).unwrap();
+}
+
+/// A job that ends right after its first checkpoint leaves only the
+/// prelude: reading the directory finds the checkpoint in it, and the
+/// next open creates RocksDB, files it and resumes from it.
+#[test]
+fn a_checkpoint_left_in_the_prelude_is_read_and_resumed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("process-0");
+    std::fs::create_dir(&path).unwrap();
+    let shape = JobMeta {
+        workers: 1,
+        processes: 1,
+    };
+    {
+        let store: Arc<dyn KvStore> = Arc::new(FreshStore::new(&path, INGEST_FROM));
+        let c = Rc::new(RefCell::new(
+            Checkpointer::create(store.clone(), 0, &shape).unwrap(),
+        ));
+        let mut t = table(&c, "sum", 100);
+        for k in 0..50 {
+            add(&mut t, &format!("k{k}"), 0, k);
+        }
+        t.stage(0).unwrap();
+        c.borrow_mut().prepare(0).unwrap();
+    }
+    assert_eq!(
+        files(&path),
+        ["PRELUDE"],
+        "the store was dropped before creating RocksDB"
+    );
+    let read = rill_state::store::open_for_reading(&path).unwrap();
+    let summary = checkpoint::inspect(&*read).unwrap();
+    assert_eq!(summary.meta, Some(shape.clone()));
+    assert_eq!(summary.prepared.get(&0), Some(&0));
+    assert!(summary.bytes > 0);
+    drop(read);
+    let store: Arc<dyn KvStore> = Arc::new(RocksStore::open(&path).unwrap());
+    assert!(!files(&path).contains(&"PRELUDE".to_string()));
+    assert_eq!(resume_of(&*store, 1), Some(0));
+    let c = worker(&store, 0, Some(0));
+    let mut t = table(&c, "sum", 100);
+    for k in 0..50 {
+        assert_eq!(value(&mut t, &format!("k{k}")), Some(k), "k{k}");
+    }
+}
+
+/// Left alone after its first write, a new store creates its RocksDB
+/// by itself, soon after.
+#[test]
+fn a_new_store_creates_its_rocksdb_soon_after_its_first_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FreshStore::new(dir.path(), INGEST_FROM);
+    let mut b = Batch::new();
+    b.put(b"k", b"v");
+    store.write(b).unwrap();
+    let started = std::time::Instant::now();
+    while files(dir.path()).contains(&"PRELUDE".to_string()) {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "no RocksDB 30 s after the first write: {:?}",
+            files(dir.path())
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert!(started.elapsed() >= rill_state::store::CREATE_AFTER / 2);
+    assert!(files(dir.path()).contains(&"CURRENT".to_string()));
+    assert_eq!(store.get(b"k").unwrap().as_deref(), Some(&b"v"[..]));
+}
+
+fn files(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+fn is_empty(dir: &std::path::Path) -> bool {
+    files(dir).is_empty()
 }
 
 #[test]

@@ -1,6 +1,7 @@
-//! One conformance suite for every `KvStore`: the in-memory store and
-//! RocksDB on disk, the latter both writing batches through its log and
-//! ingesting every batch as a table file. Each case runs against all three.
+//! One conformance suite for every `KvStore`: the in-memory store,
+//! RocksDB on disk, both writing batches through its log and ingesting
+//! every batch as a table file, and a new RocksDB store whose first write
+//! goes to its prelude. Each case runs against all four.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

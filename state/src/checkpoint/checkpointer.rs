@@ -169,10 +169,10 @@ impl Checkpointer {
     }
 
     /// Opens worker `worker`'s side of a store created for this job and
-    /// still empty. It reads nothing, so the store may still be opening
-    /// ([`crate::store::OpeningStore`]). The job's shape (`meta`, see
+    /// still empty ([`crate::store::FreshStore`]). It reads nothing and
+    /// writes nothing: the job's shape (`meta`, see
     /// [`super::check_job_meta`]) is written with this worker's first
-    /// checkpoint: a store holding a prepared checkpoint always says
+    /// checkpoint, so a store holding a prepared checkpoint always says
     /// which shape wrote it.
     pub fn create(
         store: Arc<dyn KvStore>,

@@ -4,8 +4,9 @@
 
 mod deferred;
 mod error;
+mod fresh;
 mod memory;
-mod opening;
+mod prelude;
 mod record;
 mod rocks;
 
@@ -14,11 +15,14 @@ pub use deferred::{
     worth_deferring, DEFERRED_PREFIX, DEFER_MOST_BYTES, DEFER_MOST_BYTES_PER_CHANGE,
 };
 pub use error::StoreError;
+pub use fresh::{FreshStore, CREATE_AFTER};
 pub use memory::MemoryStore;
-pub use opening::OpeningStore;
+pub use prelude::open_for_reading;
 pub use rocks::{RocksStore, INGEST_FROM};
 
-/// The version of the on-disk layout this build reads and writes (6:
+/// The version of the on-disk layout this build reads and writes (7: a
+/// new store's first write may wait in a prelude file beside RocksDB
+/// (see [`FreshStore`]), which a format 6 build would not file. 6:
 /// records of deferred changes store a checkpoint's versions in a shorter
 /// form that format 5 builds cannot decode. 5:
 /// records of deferred changes are in a compact form that format 4 builds
@@ -34,13 +38,13 @@ pub use rocks::{RocksStore, INGEST_FROM};
 /// on every open: a store written by another format is refused, never misread.
 /// A store of one of [`FORMAT_MIGRATES_FROM`] is read as it is and marked
 /// with this version by its first writable open.
-pub const FORMAT_VERSION: u32 = 6;
+pub const FORMAT_VERSION: u32 = 7;
 
 /// The older formats this build opens, with nothing in them to rewrite:
 /// formats 4 and 5 may hold deferred records of the earlier forms, which
 /// this build still decodes (and files at the first writable open);
-/// format 3 holds none.
-pub const FORMAT_MIGRATES_FROM: &[u32] = &[3, 4, 5];
+/// format 3 holds none; format 6 has no prelude.
+pub const FORMAT_MIGRATES_FROM: &[u32] = &[3, 4, 5, 6];
 
 /// The reserved key holding [`FORMAT_VERSION`].
 pub const FORMAT_KEY: &[u8] = b"\x00format";

@@ -3,14 +3,15 @@
 
 use std::sync::Arc;
 
-use rill_state::{Batch, KvStore, MemoryStore, RocksStore};
+use rill_state::{Batch, FreshStore, KvStore, MemoryStore, RocksStore};
 
 /// A case run against every store.
 pub type Case = fn(Arc<dyn KvStore>);
 
-/// Runs `case` against the in-memory store and against RocksDB on disk,
+/// Runs `case` against the in-memory store, against RocksDB on disk,
 /// writing batches through its log and ingesting every batch as a table
-/// file.
+/// file, and against a new store whose first write goes to its prelude
+/// ([`FreshStore`]).
 pub fn on_each(case: Case) {
     case(Arc::new(MemoryStore::new()));
     let dir = tempfile::tempdir().unwrap();
@@ -23,6 +24,8 @@ pub fn on_each(case: Case) {
     case(Arc::new(
         RocksStore::open(dir.path()).unwrap().ingesting_from(1),
     ));
+    let dir = tempfile::tempdir().unwrap();
+    case(Arc::new(FreshStore::new(dir.path(), usize::MAX)));
 }
 
 /// Writes `pairs` in one batch.

@@ -3,7 +3,7 @@
 //! written before the next read or write.
 
 use super::RocksStore;
-use crate::store::{deferred, record};
+use crate::store::{deferred, prelude, record};
 use crate::store::{Batch, KvStore, Op, StoreError};
 
 impl RocksStore {
@@ -32,6 +32,23 @@ impl RocksStore {
         self.file_pending(&mut pending, cores)?;
         log::debug!(
             "store: filed {count} deferred record(s) left by the last run in {:.1?}",
+            started.elapsed()
+        );
+        Ok(())
+    }
+
+    /// Files the batches of the store's prelude (see
+    /// [`crate::store::FreshStore`]) in one synced write, then removes it.
+    pub(super) fn file_prelude(&self, parts: Vec<Batch>) -> Result<(), StoreError> {
+        let started = std::time::Instant::now();
+        let mut batch = Batch::new();
+        batch.append_all(parts);
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        self.write_now_on(&batch, cores)?;
+        prelude::remove(&self.path)?;
+        log::debug!(
+            "store: filed the first write ({} changes) from its prelude in {:.1?}",
+            batch.len(),
             started.elapsed()
         );
         Ok(())

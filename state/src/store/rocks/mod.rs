@@ -14,8 +14,8 @@ mod order;
 mod writing;
 
 use super::deferred::{self, Deferred};
-use super::record;
 use super::{check_format, write_together, Batch, Entries, KvStore, Op, StoreError};
+use super::{prelude, record};
 use crate::versions::{VersionGc, VersionPass};
 
 /// Batches with at least this many changes are ingested as a table file
@@ -91,9 +91,23 @@ impl std::fmt::Debug for RocksStore {
 impl RocksStore {
     /// Opens the store at `path`, creating it (and its format marker) if the
     /// directory is missing or empty.
+    ///
+    /// A store whose first write is still in its prelude (see
+    /// [`super::FreshStore`]) is created and the prelude filed into it.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
+        RocksStore::open_sharing(path, Arc::new(VersionGc::new()))
+    }
+
+    /// [`RocksStore::open`], its garbage rule `gc` shared with the caller.
+    pub(crate) fn open_sharing(path: &Path, gc: Arc<VersionGc>) -> Result<Self, StoreError> {
         let location = path.display().to_string();
-        let fresh = RocksStore::is_new(path);
+        let logged = if path.is_dir() {
+            prelude::take_over(path)?
+        } else {
+            None
+        };
+        let fresh =
+            RocksStore::is_new(path) || (logged.is_some() && !path.join("CURRENT").exists());
         if !fresh {
             if let Err(e) = std::fs::read_dir(path) {
                 return Err(StoreError::Io {
@@ -125,7 +139,6 @@ impl RocksStore {
         // CPU in a 2-worker job changing 100,000 keys per epoch fell from
         // 0.65 to 0.39 s per 1,000M records (benches/RESULTS.md).
         opts.set_level_zero_file_num_compaction_trigger(L0_COMPACTION_TRIGGER);
-        let gc = Arc::new(VersionGc::new());
         opts.set_compaction_filter_factory(Collecting(gc.clone()));
         // RocksDB opens table files on this many threads, and starts them
         // even when there is no file to open: a new store would spawn 15
@@ -146,6 +159,9 @@ impl RocksStore {
         };
         let empty = store.db.iterator(IteratorMode::Start).next().is_none();
         check_format(&store, &location, empty, true)?;
+        if let Some(parts) = logged {
+            store.file_prelude(parts)?;
+        }
         store.file_deferred_records()?;
         Ok(store)
     }
