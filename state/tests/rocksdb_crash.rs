@@ -74,6 +74,87 @@ fn crash_rounds(ingest_from: usize, threads: usize, defer: bool) {
     assert!(last_seen.is_some());
 }
 
+/// Kills a process writing deferred batches to a new store at random
+/// moments from its start (SIGKILL): while its first batch goes to the
+/// prelude, while it waits there, while RocksDB is created and the
+/// prelude filed, or after.
+/// Each round starts on a new directory; reopening it must show no batch
+/// (if none was acknowledged) or one whole batch and its marker.
+#[test]
+fn a_new_store_crashed_while_logging_or_filing_its_first_write_keeps_whole_batches() {
+    use rand::Rng;
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let mut rng = rand::thread_rng();
+    let mut outcomes = std::collections::BTreeSet::new();
+    for round in 0..16 {
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_rill-state-torture"))
+            .arg(dir.path())
+            .args(["3000", "8192", "1", "2"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // From the start: the first batch takes a few milliseconds.
+        std::thread::sleep(std::time::Duration::from_millis(rng.gen_range(0..100)));
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        let acknowledged: Vec<u64> = BufReader::new(child.stdout.take().unwrap())
+            .lines()
+            .map_while(Result::ok)
+            .filter_map(|l| l.strip_prefix("wrote ").and_then(|n| n.parse().ok()))
+            .collect();
+        let left: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        let s = RocksStore::open(dir.path()).unwrap();
+        assert!(
+            !dir.path().join("PRELUDE").exists(),
+            "round {round}: opening filed no prelude"
+        );
+        let all = s.scan(b"key-", b"", usize::MAX).unwrap();
+        let batch_of = |v: &[u8]| u64::from_be_bytes(v[..8].try_into().unwrap());
+        let marker = s.get(b"marker").unwrap();
+        if all.is_empty() {
+            assert!(
+                acknowledged.is_empty(),
+                "round {round}: acknowledged {acknowledged:?} lost (left {left:?})"
+            );
+            assert_eq!(marker, None, "round {round}: a marker without its batch");
+            outcomes.insert("nothing");
+            continue;
+        }
+        assert_eq!(
+            all.len(),
+            3000,
+            "round {round}: keys of a batch went missing (left {left:?})"
+        );
+        let n = batch_of(&all[0].1);
+        assert!(
+            all.iter().all(|(_, v)| batch_of(v) == n),
+            "round {round}: batches mixed after a crash"
+        );
+        assert_eq!(
+            marker.map(|m| batch_of(&m)),
+            Some(n),
+            "round {round}: a batch and its marker parted"
+        );
+        if let Some(&acked) = acknowledged.last() {
+            assert!(
+                n >= acked,
+                "round {round}: acknowledged batch {acked} lost (found {n})"
+            );
+        }
+        outcomes.insert(if left.contains(&"CURRENT".to_string()) {
+            "in RocksDB"
+        } else {
+            "in the prelude"
+        });
+    }
+    eprintln!("outcomes seen: {outcomes:?}");
+}
+
 #[test]
 fn rocksdb_crash_never_exposes_half_a_batch() {
     crash_rounds(usize::MAX, 1, false);

@@ -11,12 +11,15 @@
 //! the batch's number now, the keys deferred. Most batches stack on the
 //! records of the ones before; every third also sets the first key now,
 //! so the records before it are filed first; after every fifth, a read
-//! files them.
+//! files them. With `DEFER` set to 2, the same, and a new (empty)
+//! directory gets a [`FreshStore`]: the first batch goes to its prelude;
+//! the second, written half of [`rill_state::store::CREATE_AFTER`] later
+//! (as a job's next checkpoint would be), creates RocksDB and files it.
 
 use std::io::Write;
 use std::path::PathBuf;
 
-use rill_state::{Batch, KvStore, RocksStore};
+use rill_state::{Batch, FreshStore, KvStore, RocksStore};
 
 fn main() {
     let mut args = std::env::args().skip(1);
@@ -28,15 +31,21 @@ fn main() {
     let ingest_from: usize = arg(args.next(), "INGEST_FROM", rill_state::INGEST_FROM);
     let threads: usize = arg(args.next(), "THREADS", 1);
     let defer: u8 = arg(args.next(), "DEFER", 0);
-    let store = match RocksStore::open(&dir) {
-        Ok(s) => s.ingesting_from(ingest_from),
-        Err(e) => {
-            eprintln!("{e}");
-            std::process::exit(1);
+    let fresh = defer == 2 && RocksStore::is_new(&dir);
+    let store: Box<dyn KvStore> = if fresh {
+        Box::new(FreshStore::new(&dir, ingest_from))
+    } else {
+        match RocksStore::open(&dir) {
+            Ok(s) => Box::new(s.ingesting_from(ingest_from)),
+            Err(e) => {
+                eprintln!("{e}");
+                std::process::exit(1);
+            }
         }
     };
+    let defer = defer >= 1;
     // Deferred writes are for small values (see `worth_deferring`).
-    let filler = vec![0xABu8; if defer == 1 { 0 } else { 200 }];
+    let filler = vec![0xABu8; if defer { 0 } else { 200 }];
     let mut out = std::io::stdout();
     for n in 0u64.. {
         let mut batch = Batch::new();
@@ -45,11 +54,11 @@ fn main() {
             value.extend_from_slice(&filler);
             batch.put(key(k), value);
         }
-        if defer == 1 && !rill_state::store::worth_deferring(std::slice::from_ref(&batch)) {
+        if defer && !rill_state::store::worth_deferring(std::slice::from_ref(&batch)) {
             eprintln!("a batch of {keys} keys is not worth deferring");
             std::process::exit(2);
         }
-        let written = if defer == 1 {
+        let written = if defer {
             let mut now = Batch::new();
             now.put(b"marker", n.to_be_bytes());
             if n % 3 == 2 {
@@ -70,6 +79,9 @@ fn main() {
         }
         let _ = writeln!(out, "wrote {n}");
         let _ = out.flush();
+        if fresh && n == 0 {
+            std::thread::sleep(rill_state::store::CREATE_AFTER / 2);
+        }
     }
 }
 
