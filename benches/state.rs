@@ -24,11 +24,7 @@
 //! 8192), `BENCH_IN_PROCESS` (`1`: run each `overhead` run in this
 //! process rather than in a new process of its own), `BENCH_CONTROL`
 //! (`1`: run the durable half of `overhead` without a state dir too, to
-//! see how far the machine's noise alone moves its figures),
-//! `BENCH_PLAIN_OPENS_STORE` (`1`: the "no state dir" half of `overhead`
-//! creates a RocksDB store on a thread beside the job, as a job with a new
-//! state dir does, so that what is left is the cost of durable state
-//! beyond creating its store; the run's time does not wait for it).
+//! see how far the machine's noise alone moves its figures).
 
 use rill::{Job, JobArgs};
 use rill_state::{Batch, KvStore, RocksStore};
@@ -140,12 +136,6 @@ fn overhead() {
         println!(
             "control (BENCH_CONTROL=1): the \"RocksDB checkpoints\" half runs without a \
              state dir too, so the figures below show the machine's noise alone"
-        );
-    }
-    if env("BENCH_PLAIN_OPENS_STORE", 0) != 0 {
-        println!(
-            "BENCH_PLAIN_OPENS_STORE=1: the \"no state dir\" half creates a RocksDB store \
-             beside the job, so the figures below leave out the store's creation"
         );
     }
     println!(
@@ -265,20 +255,7 @@ fn overhead_run(records: u64, keys: u64, workers: usize, durable: bool) -> (Timi
     let dir = tempfile::tempdir().expect("tempdir");
     let state_dir = durable.then(|| dir.path());
     let cpu = cpu_seconds();
-    // As `rill-store-open` does for a job with a new state dir.
-    let store = (!durable && env("BENCH_PLAIN_OPENS_STORE", 0) != 0).then(|| {
-        let path = dir.path().join("store");
-        std::thread::Builder::new()
-            .name("bench-store-open".into())
-            .spawn(move || RocksStore::open(&path).map(drop))
-            .expect("start the thread that creates a store")
-    });
     let t = run_keyed(Op::Sum, records, keys, args(workers, state_dir));
-    if let Some(s) = store {
-        s.join()
-            .expect("the thread creating a store panicked")
-            .expect("create a store");
-    }
     (t, cpu_seconds() - cpu)
 }
 

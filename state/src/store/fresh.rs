@@ -14,6 +14,12 @@ use super::{prelude, Batch, Entries, KvStore, MemoryStore, RocksStore, StoreErro
 /// it opens the store.
 pub const CREATE_AFTER: Duration = Duration::from_millis(100);
 
+/// The most key and value bytes a first write may have to go to the
+/// prelude: a larger one goes to RocksDB, created first. Its creation is
+/// then a small part of the write, and filing it later would write it
+/// twice and hold it all in memory. The bound of a deferred write.
+pub const PRELUDE_MOST_BYTES: usize = super::DEFER_MOST_BYTES;
+
 type Created = Result<RocksStore, StoreError>;
 
 /// The thread that creates the store's RocksDB: it waits up to
@@ -28,7 +34,8 @@ struct Creator {
 /// Creating a RocksDB store costs 7–8 ms of CPU and 13 synced writes,
 /// taken from the workers while the job starts. A new store has nothing to
 /// read, so this one creates nothing at first: reads see an empty store
-/// (holding only its format marker). Its first write goes to a plain,
+/// (holding only its format marker). Its first write (up to
+/// [`PRELUDE_MOST_BYTES`]) goes to a plain,
 /// checksummed file beside where RocksDB will be, the prelude (see
 /// `prelude.rs`), synced like any write; RocksDB is created on another
 /// thread [`CREATE_AFTER`] later, and the prelude filed into it. A read
@@ -118,14 +125,19 @@ impl FreshStore {
     }
 
     /// Writes `now` and `later` as the first write, to the prelude, and
-    /// starts the creation of RocksDB. If the store was written before,
-    /// hands them back (the caller then writes them to RocksDB).
+    /// starts the creation of RocksDB. If the store was written before, or
+    /// they hold more than [`PRELUDE_MOST_BYTES`], hands them back (the
+    /// caller then writes them to RocksDB).
     fn log_first(
         &self,
         now: Batch,
         later: Vec<Batch>,
         threads: usize,
     ) -> Result<Option<(Batch, Vec<Batch>)>, StoreError> {
+        let bytes = now.bytes() + later.iter().map(Batch::bytes).sum::<usize>();
+        if bytes > PRELUDE_MOST_BYTES {
+            return Ok(Some((now, later)));
+        }
         let mut creator = self.lock();
         if !self.untouched() {
             return Ok(Some((now, later)));
@@ -232,5 +244,36 @@ impl KvStore for FreshStore {
 
     fn snapshot(&self, to: &Path) -> Result<bool, StoreError> {
         self.store()?.snapshot(to)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn has(dir: &Path, file: &str) -> bool {
+        dir.join(file).exists()
+    }
+
+    #[test]
+    fn a_small_first_write_goes_to_the_prelude_and_a_large_one_to_rocksdb() {
+        let small = tempfile::tempdir().unwrap();
+        let store = FreshStore::new(small.path(), usize::MAX);
+        let mut b = Batch::new();
+        b.put(b"k", b"v");
+        store.write(b).unwrap();
+        assert!(has(small.path(), prelude::FILE) && !has(small.path(), "CURRENT"));
+
+        let large = tempfile::tempdir().unwrap();
+        let store = FreshStore::new(large.path(), usize::MAX);
+        let value = vec![7u8; 1 << 20];
+        let mut b = Batch::new();
+        for k in 0..=(PRELUDE_MOST_BYTES >> 20) as u32 {
+            b.put(k.to_be_bytes(), &value);
+        }
+        assert!(b.bytes() > PRELUDE_MOST_BYTES);
+        store.write_deferred(Batch::new(), vec![b], 1).unwrap();
+        assert!(!has(large.path(), prelude::FILE) && has(large.path(), "CURRENT"));
+        assert_eq!(store.get(&3u32.to_be_bytes()).unwrap(), Some(value));
     }
 }

@@ -15,7 +15,7 @@ pub use deferred::{
     worth_deferring, DEFERRED_PREFIX, DEFER_MOST_BYTES, DEFER_MOST_BYTES_PER_CHANGE,
 };
 pub use error::StoreError;
-pub use fresh::{FreshStore, CREATE_AFTER};
+pub use fresh::{FreshStore, CREATE_AFTER, PRELUDE_MOST_BYTES};
 pub use memory::MemoryStore;
 pub use prelude::open_for_reading;
 pub use rocks::{RocksStore, INGEST_FROM};
