@@ -89,6 +89,19 @@ fn main() -> anyhow::Result<()> {
     let mut _mock = None;
     let events = sample(cli.events);
     if embedded {
+        // Each run starts a new embedded Kafka: an earlier run's state
+        // holds offsets and totals of topics that are gone.
+        if let Some(dir) = &cli.job.state_dir {
+            let store = dir.join("process-0");
+            let used = std::fs::read_dir(&store).is_ok_and(|mut d| d.next().is_some());
+            anyhow::ensure!(
+                !used,
+                "--state-dir {} holds an earlier run's state, but without --brokers each run \
+                 starts a new embedded Kafka, whose topics that state does not describe: \
+                 use a new directory (or remove this one), or run against --brokers",
+                dir.display()
+            );
+        }
         let mock = EmbeddedKafka::start(&[INPUT, OUTPUT], 4)?;
         let brokers = mock.brokers().to_owned();
         let encoded: Vec<(String, Vec<u8>)> = events
