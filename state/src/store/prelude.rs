@@ -219,8 +219,18 @@ impl KvStore for Logged {
 /// Opens the store at `path` for reading only (while a job may be
 /// running): its RocksDB, or, for a store whose first write is still in
 /// its prelude, that write (RocksDB then holds no more than it).
+///
+/// A directory holding nothing but a half-written prelude (the first
+/// write never returned) reads as an empty store.
 pub fn open_for_reading(path: &Path) -> Result<Box<dyn KvStore>, StoreError> {
     let Some(parts) = read(path)? else {
+        if only_a_half_written_prelude(path) {
+            return Ok(Box::new(Logged {
+                path: path.to_owned(),
+                changes: MemoryStore::new(),
+                bytes: 0,
+            }));
+        }
         return Ok(Box::new(super::RocksStore::open_read_only(path)?));
     };
     let changes = MemoryStore::new();
@@ -233,6 +243,14 @@ pub fn open_for_reading(path: &Path) -> Result<Box<dyn KvStore>, StoreError> {
         changes,
         bytes,
     }))
+}
+
+/// True when `dir` holds `PRELUDE.tmp` and nothing else.
+fn only_a_half_written_prelude(dir: &Path) -> bool {
+    std::fs::read_dir(dir).is_ok_and(|entries| {
+        let names: Vec<_> = entries.flatten().map(|e| e.file_name()).collect();
+        names == [TMP]
+    })
 }
 
 #[cfg(test)]
@@ -304,6 +322,23 @@ mod tests {
         other[8..12].copy_from_slice(&(FORMAT_VERSION + 1).to_le_bytes());
         std::fs::write(&path, other).unwrap();
         assert!(matches!(read(dir.path()), Err(StoreError::Format { .. })));
+    }
+
+    #[test]
+    fn a_directory_with_only_a_half_written_prelude_reads_as_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(TMP), b"half").unwrap();
+        let store = open_for_reading(dir.path()).unwrap();
+        assert!(
+            store.scan(b"", b"", usize::MAX).unwrap().len() == 1,
+            "the format marker only"
+        );
+        assert_eq!(store.live_bytes().unwrap(), 0);
+        std::fs::write(dir.path().join("LOG"), b"something else").unwrap();
+        assert!(
+            open_for_reading(dir.path()).is_err(),
+            "not a half-written prelude alone"
+        );
     }
 
     #[test]
