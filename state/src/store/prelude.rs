@@ -329,10 +329,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join(TMP), b"half").unwrap();
         let store = open_for_reading(dir.path()).unwrap();
-        assert!(
-            store.scan(b"", b"", usize::MAX).unwrap().len() == 1,
-            "the format marker only"
-        );
+        let entries = store.scan(b"", b"", usize::MAX).unwrap();
+        assert_eq!(entries.len(), 1, "the format marker only");
         assert_eq!(store.live_bytes().unwrap(), 0);
         std::fs::write(dir.path().join("LOG"), b"something else").unwrap();
         assert!(
