@@ -8,6 +8,9 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
 
+mod common;
+use common::files;
+
 use rill_state::checkpoint::{self, CheckpointError, Checkpointer, JobMeta, UndoLog};
 use rill_state::{
     Batch, FreshStore, KeyGroups, KvStore, MemoryStore, RocksStore, SharedCheckpointer, Table,
@@ -145,7 +148,7 @@ fn a_new_store_logs_its_first_checkpoint_with_the_job_shape_then_files_it() {
     add(&mut t0, "a", 0, 1);
     add(&mut t1, "b", 0, 2);
     assert!(
-        is_empty(&path),
+        files(&path).is_empty(),
         "a new store creates nothing before its first write"
     );
     t0.stage(0).unwrap();
@@ -243,19 +246,6 @@ fn a_new_store_creates_its_rocksdb_soon_after_its_first_write() {
     assert!(started.elapsed() >= rill_state::store::CREATE_AFTER / 2);
     assert!(files(dir.path()).contains(&"CURRENT".to_string()));
     assert_eq!(store.get(b"k").unwrap().as_deref(), Some(&b"v"[..]));
-}
-
-fn files(dir: &std::path::Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
-}
-
-fn is_empty(dir: &std::path::Path) -> bool {
-    files(dir).is_empty()
 }
 
 #[test]

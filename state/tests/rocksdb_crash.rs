@@ -3,6 +3,8 @@
 
 use rill_state::{KvStore, RocksStore};
 
+mod common;
+
 /// Kills a process writing large batches at random moments (SIGKILL), then
 /// reopens the store: every key must hold the same batch number. The
 /// writer ingests batches of at least `ingest_from` changes as table files,
@@ -104,10 +106,7 @@ fn a_new_store_crashed_while_logging_or_filing_its_first_write_keeps_whole_batch
             .map_while(Result::ok)
             .filter_map(|l| l.strip_prefix("wrote ").and_then(|n| n.parse().ok()))
             .collect();
-        let left: Vec<String> = std::fs::read_dir(dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
+        let left = common::files(dir.path());
         let s = RocksStore::open(dir.path()).unwrap();
         assert!(
             !dir.path().join("PRELUDE").exists(),

@@ -51,3 +51,13 @@ pub fn reserved_keys(store: &dyn KvStore) -> Vec<Vec<u8>> {
     let all = store.scan(b"\x00", b"", usize::MAX).unwrap();
     all.into_iter().map(|(k, _)| k).collect()
 }
+
+/// The names of the entries in `dir`, sorted.
+pub fn files(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
