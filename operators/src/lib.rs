@@ -7,9 +7,11 @@
 //!
 //! Stateless: [`MapStep`], [`FilterStep`], [`FlatMapStep`], [`InspectStep`],
 //! [`MergeStep`], [`BranchStep`]. Routing: [`KeyByStep`] sends each record to
-//! the worker that owns its key group. Stateful: [`StatefulStep`], the one
-//! core operator under every keyed aggregation, keeps per-key state in a
-//! [`rill_state::Table`] and stages it for checkpoints epoch by epoch.
+//! the worker that owns its key group. Keyed and stateful: [`ProcessStep`],
+//! the one core operator under every stateful step, with the value, list
+//! and map states and timers a step declares in [`States`], reached from a
+//! per-key [`Context`]; it stages their changes for checkpoints epoch by
+//! epoch.
 //!
 //! ```
 //! use rill_operators::{FilterStep, MapStep, Step};
@@ -29,13 +31,17 @@
 //! ```
 
 mod branch;
+mod emit;
+mod failure;
 mod filter;
 mod flat_map;
 mod inspect;
 mod key_by;
+mod keyed;
 mod map;
 mod merge;
-mod stateful;
+mod process;
+mod process2;
 mod step;
 
 pub use branch::{BranchStep, Predicate};
@@ -45,5 +51,12 @@ pub use inspect::InspectStep;
 pub use key_by::KeyByStep;
 pub use map::MapStep;
 pub use merge::MergeStep;
-pub use stateful::{Emit, StatefulStep};
+pub use emit::Emit;
+pub use failure::Failure;
+pub use keyed::{
+    Context, ListRef, ListState, MapRef, MapState, SideOutput, States, Timer, TimerKind,
+    TimerState, TimersRef, ValueRef, ValueState,
+};
+pub use process::{Core, FromFn, LogicResult, Process, ProcessStep, Processed, Watermark};
+pub use process2::{Either, Process2, Process2Step};
 pub use step::{Meter, Step};

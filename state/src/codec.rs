@@ -31,3 +31,17 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError> {
     }
     Ok(value)
 }
+
+/// A key, debug-printed and cut to a readable length (for errors).
+pub fn describe_key<K: std::fmt::Debug + ?Sized>(key: &K) -> String {
+    let mut s = format!("{key:?}");
+    if s.len() > 120 {
+        let mut cut = 117;
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        s.truncate(cut);
+        s.push_str("...");
+    }
+    s
+}

@@ -9,8 +9,9 @@ use std::rc::Rc;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::checkpoint::{CheckpointError, Checkpointer, Staging, StepMeta};
+use crate::checkpoint::{Checkpointer, Staged};
 use crate::codec::{decode, encode_into};
+use crate::layout;
 use crate::{KeyGroups, StoreError};
 
 /// A worker's checkpointer, shared by the steps of its dataflow.
@@ -82,6 +83,7 @@ impl Stored {
 pub struct Table<K, S> {
     name: String,
     step: u64,
+    state: u8,
     groups: KeyGroups,
     checkpointer: Option<SharedCheckpointer>,
     cache: HashMap<K, Entry<S>>,
@@ -104,33 +106,27 @@ pub struct Table<K, S> {
 
 impl<K, S> Table<K, S>
 where
-    K: Hash + Eq + Clone + Serialize,
+    K: Hash + Eq + Clone + Serialize + std::fmt::Debug,
     S: Serialize + DeserializeOwned,
 {
-    /// A table for step `name` (of kind `kind`, e.g. `"sum"`), registered
-    /// with `checkpointer` if state is durable. `capacity` bounds the number
-    /// of clean keys kept in memory.
+    /// The table of value state `state` of step `name`, whose id
+    /// [`Checkpointer::register`] returned (`step`; anything without a
+    /// checkpointer). `capacity` bounds the number of clean keys kept in
+    /// memory.
     pub fn new(
         name: &str,
-        kind: &str,
+        (step, state): (u64, u8),
         groups: KeyGroups,
         checkpointer: Option<SharedCheckpointer>,
         capacity: usize,
-    ) -> Result<Self, CheckpointError> {
-        let (step, may_be_stored) = match &checkpointer {
-            Some(c) => {
-                let mut c = c.borrow_mut();
-                let meta = StepMeta {
-                    kind: kind.to_owned(),
-                    key_groups: groups.count(),
-                };
-                (c.register(name, meta)?, c.resume().is_some())
-            }
-            None => (0, false),
-        };
-        Ok(Table {
+    ) -> Self {
+        let may_be_stored = checkpointer
+            .as_ref()
+            .is_some_and(|c| c.borrow().resume().is_some());
+        Table {
             name: name.to_owned(),
             step,
+            state,
             groups,
             checkpointer,
             cache: HashMap::default(),
@@ -141,7 +137,7 @@ where
             epoch: 0,
             blocked_at: None,
             key_buf: Vec::new(),
-        })
+        }
     }
 
     /// The step's name.
@@ -158,8 +154,9 @@ where
         self.key_buf.clear();
         encode_into(key, &mut self.key_buf)?;
         let group = self.groups.group_of_key(key).0;
-        Ok(crate::checkpoint::version_prefix_for(
+        Ok(layout::entry_prefix(
             self.step,
+            self.state,
             group,
             &self.key_buf,
         ))
@@ -187,18 +184,18 @@ where
     /// update of a later one.
     pub fn update<R>(
         &mut self,
-        key: K,
+        key: &K,
         epoch: u64,
-        f: impl FnOnce(&K, &mut Option<S>) -> R,
+        f: impl FnOnce(&mut Option<S>) -> R,
     ) -> Result<R, StoreError> {
         self.epoch = epoch;
         let durable = self.checkpointer.is_some();
-        if let Some(entry) = self.cache.get_mut(&key) {
-            let result = f(&key, &mut entry.value);
+        if let Some(entry) = self.cache.get_mut(key) {
+            let result = f(&mut entry.value);
             if !durable {
                 entry.mark = epoch << 1;
                 if entry.value.is_none() {
-                    self.cache.remove(&key);
+                    self.cache.remove(key);
                 }
                 return Ok(result);
             }
@@ -212,7 +209,7 @@ where
                 let listed = entry.dirty();
                 entry.mark = changed;
                 if !listed {
-                    self.dirty.push(key);
+                    self.dirty.push(key.clone());
                     // The share of dirty keys cannot fall before the next
                     // staging: new keys are dirty, evicted ones clean.
                     self.scan = self.dirty.len().saturating_mul(4) >= self.cache.len();
@@ -222,7 +219,7 @@ where
         }
         // A miss: load the key (or start it empty), then apply as a hit.
         self.make_room();
-        let entry = self.fetch(&key)?;
+        let entry = self.fetch(key)?;
         self.cache.insert(key.clone(), entry);
         self.update(key, epoch, f)
     }
@@ -260,10 +257,12 @@ where
         // made for every cached key.
         let most = if scan { self.cache.len() } else { dirty.len() };
         let mut stager = Stager {
+            epoch,
             staging: c.staging(epoch),
             unreserved: Some(most),
             staged: 0,
             step: self.step,
+            state: self.state,
             groups: self.groups,
             live_delta: 0,
             vanished: 0,
@@ -366,10 +365,12 @@ where
 
 /// Turns dirty cache entries into staged versions of one epoch.
 struct Stager<'a> {
-    staging: Staging<'a>,
+    epoch: u64,
+    staging: &'a mut Staged,
     /// The versions to make room for once the first one is encoded.
     unreserved: Option<usize>,
     step: u64,
+    state: u8,
     groups: KeyGroups,
     live_delta: i64,
     /// Entries that were created and deleted since the last staging.
@@ -379,7 +380,7 @@ struct Stager<'a> {
 }
 
 impl Stager<'_> {
-    fn stage<K: Hash + Serialize, S: Serialize>(
+    fn stage<K: Hash + Serialize + std::fmt::Debug, S: Serialize>(
         &mut self,
         key: &K,
         entry: &mut Entry<S>,
@@ -387,24 +388,71 @@ impl Stager<'_> {
         if !entry.dirty() {
             return Ok(());
         }
-        entry.mark &= !1;
         if entry.value.is_none() && entry.stored == Stored::NONE {
+            entry.mark &= !1;
             self.vanished += 1;
             return Ok(());
         }
         let group = self.groups.group_of_key(key).0;
-        let (key_len, value_len) =
-            self.staging
-                .encode_version((self.step, group), key, entry.value.as_ref())?;
+        let (epoch, step, state) = (self.epoch, self.step, self.state);
+        let mut key_len = 0;
+        let mut value_len = 0;
+        let batch = &mut self.staging.batch;
+        batch.put_with(
+            |k| {
+                let at = k.len();
+                layout::write_head(k, step, state, group);
+                layout::write_key(k, &[]);
+                encode_into(key, k)?;
+                key_len = k.len() - at - layout::ENTRY_HEAD - 4;
+                let len_at = at + layout::ENTRY_HEAD;
+                k[len_at..len_at + 4].copy_from_slice(&(key_len as u32).to_be_bytes());
+                k.extend_from_slice(&(!epoch).to_be_bytes());
+                layout::check_sizes(key_len, 0)
+            },
+            |v| {
+                let at = v.len();
+                match &entry.value {
+                    None => v.push(0),
+                    Some(s) => {
+                        v.push(1);
+                        encode_into(s, v)?;
+                    }
+                }
+                value_len = v.len() - at - 1;
+                layout::check_sizes(0, value_len)
+            },
+        )
+        .map_err(|e| match e {
+            StoreError::TooLarge {
+                what, bytes, most, ..
+            } => {
+                StoreError::TooLarge {
+                    key: Some(crate::codec::describe_key(key)),
+                    what,
+                    bytes,
+                    most,
+                }
+            }
+            other => other,
+        })?;
+        entry.mark &= !1;
+        if entry.value.is_none() {
+            let staged = batch.op(batch.len() - 1).key();
+            let entry_key = staged[..staged.len() - 8].to_vec();
+            self.staging.tombstones.push(entry_key);
+        }
         if let Some(n) = self.unreserved.take() {
-            // Room for the rest, sized by the first.
-            self.staging
-                .reserve(n.saturating_sub(1), key_len, value_len);
+            // Room for the rest, sized by the first (at most 256 MiB).
+            let each = layout::ENTRY_HEAD + 4 + key_len + 8 + 1 + value_len;
+            let n = n.saturating_sub(1);
+            let bytes = n.saturating_mul(each).saturating_add(n / 4 * each);
+            self.staging.batch.reserve(n, bytes.min(256 << 20));
         }
         self.staged += 1;
         let live = entry.value.is_some();
         self.live_delta += i64::from(live) - i64::from(entry.stored.live());
-        entry.stored = Stored::new(self.staging.epoch(), live);
+        entry.stored = Stored::new(epoch, live);
         Ok(())
     }
 }
@@ -412,7 +460,7 @@ impl Stager<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checkpoint::{version_epoch, write_version_key};
+    use crate::layout::{version_epoch, write_version_key};
     use crate::store::KvStore;
     use crate::{MemoryStore, RocksStore};
     use std::sync::Arc;
@@ -439,7 +487,7 @@ mod tests {
             Checkpointer::open(store.clone(), 0, None).unwrap(),
         ));
         let mut t: Table<u64, u64> =
-            Table::new("sum", "sum", KeyGroups::default(), Some(c.clone()), 1000).unwrap();
+            Table::new("sum", (1, 0), KeyGroups::default(), Some(c.clone()), 1000);
         let mut sums = [0u64; 100];
         // The keys each epoch changes (each twice), and how the table
         // finds them: 0 — every key is new (scanned); 1 — 5 of 100
@@ -450,7 +498,7 @@ mod tests {
             let epoch = epoch as u64;
             for k in ranges.iter().flat_map(|&(from, to)| from..to) {
                 for n in [1, k] {
-                    t.update(k, epoch, |_, s| *s = Some(s.unwrap_or(0) + n))
+                    t.update(&k, epoch, |s| *s = Some(s.unwrap_or(0) + n))
                         .unwrap();
                     sums[k as usize] += n;
                 }

@@ -10,11 +10,10 @@
 //! filter; the memory store after a write. Both run a [`VersionPass`] over
 //! entries in key order.
 //!
-//! A pass sees only the entries it rewrites. A version a crash left behind
-//! (above the epoch the job resumed from) is deleted at resume, but a
-//! compaction may meet the version without meeting its deletion. So epochs
-//! a resume discarded are *distrusted*: a version at such an epoch never
-//! makes older ones garbage, whatever the horizon.
+//! A resume at epoch `r` after workers prepared up to `p > r` *fences*
+//! the epochs `r+1..=p`: the job goes on at `p+1`, so no epoch is ever
+//! written twice, and a version at a fenced epoch is never read and is
+//! garbage at once. It never makes older versions garbage.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::RwLock;
@@ -28,9 +27,9 @@ pub(crate) const VERSION_TAG: u8 = b'v';
 pub struct VersionGc {
     /// The newest complete checkpoint plus one; 0 before any.
     horizon: AtomicU64,
-    /// Inclusive epoch ranges whose versions never supersede others:
-    /// sorted, disjoint and not adjacent.
-    distrusted: RwLock<Vec<(u64, u64)>>,
+    /// Inclusive epoch ranges a resume discarded: sorted, disjoint and
+    /// not adjacent.
+    fenced: RwLock<Vec<(u64, u64)>>,
 }
 
 impl VersionGc {
@@ -52,15 +51,15 @@ impl VersionGc {
         self.horizon.load(Ordering::Acquire).checked_sub(1)
     }
 
-    /// Versions at epochs `from..=to` may be leftovers of a crash: they
-    /// never make older versions garbage. Overlapping and adjacent ranges
-    /// are merged, so a compaction's check stays a binary search however
-    /// many times the job has resumed.
-    pub fn distrust(&self, from: u64, to: u64) {
+    /// Versions at epochs `from..=to` are leftovers of a crash: they are
+    /// never read, are garbage, and never make older versions garbage.
+    /// Overlapping and adjacent ranges are merged, so a check stays a
+    /// binary search however many times the job has resumed.
+    pub fn fence(&self, from: u64, to: u64) {
         if from > to {
             return;
         }
-        let mut d = self.distrusted.write().unwrap_or_else(|p| p.into_inner());
+        let mut d = self.fenced.write().unwrap_or_else(|p| p.into_inner());
         // The ranges are sorted and disjoint, and none touches another.
         let first = d.partition_point(|&(_, end)| end.saturating_add(1) < from);
         let last = d.partition_point(|&(start, _)| start <= to.saturating_add(1));
@@ -70,9 +69,9 @@ impl VersionGc {
         d.splice(first..last, [merged]);
     }
 
-    /// The distrusted epoch ranges, inclusive, sorted and merged.
-    pub fn distrusted(&self) -> Vec<(u64, u64)> {
-        self.distrusted
+    /// The fenced epoch ranges, inclusive, sorted and merged.
+    pub fn fenced(&self) -> Vec<(u64, u64)> {
+        self.fenced
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
@@ -82,7 +81,7 @@ impl VersionGc {
     pub fn pass(&self) -> VersionPass {
         VersionPass {
             horizon: self.horizon(),
-            distrusted: self.distrusted(),
+            fenced: self.fenced(),
             last: Vec::new(),
             superseded: false,
         }
@@ -93,7 +92,7 @@ impl VersionGc {
 #[derive(Debug)]
 pub struct VersionPass {
     horizon: Option<u64>,
-    distrusted: Vec<(u64, u64)>,
+    fenced: Vec<(u64, u64)>,
     /// The prefix of the last version seen.
     last: Vec<u8>,
     /// Whether a trusted version at or below the horizon was seen under
@@ -104,9 +103,6 @@ pub struct VersionPass {
 impl VersionPass {
     /// True when the entry at `key` (the next in key order) is garbage.
     pub fn drops(&mut self, key: &[u8]) -> bool {
-        let Some(horizon) = self.horizon else {
-            return false;
-        };
         if key.first() != Some(&VERSION_TAG) || key.len() < 9 {
             return false;
         }
@@ -114,6 +110,12 @@ impl VersionPass {
         let mut word = [0u8; 8];
         word.copy_from_slice(tail);
         let epoch = !u64::from_be_bytes(word);
+        if is_fenced(&self.fenced, epoch) {
+            return true;
+        }
+        let Some(horizon) = self.horizon else {
+            return false;
+        };
         if prefix == self.last.as_slice() {
             if self.superseded {
                 return true;
@@ -123,17 +125,18 @@ impl VersionPass {
             self.last.extend_from_slice(prefix);
             self.superseded = false;
         }
-        // The first range not wholly below `epoch` is the only candidate.
-        let at = self.distrusted.partition_point(|&(_, to)| to < epoch);
-        let trusted = self
-            .distrusted
-            .get(at)
-            .is_none_or(|&(from, _)| epoch < from);
-        if epoch <= horizon && trusted {
+        if epoch <= horizon {
             self.superseded = true;
         }
         false
     }
+}
+
+/// True when `epoch` lies in one of `fenced` (sorted, disjoint ranges).
+pub fn is_fenced(fenced: &[(u64, u64)], epoch: u64) -> bool {
+    // The first range not wholly below `epoch` is the only candidate.
+    let at = fenced.partition_point(|&(_, to)| to < epoch);
+    fenced.get(at).is_some_and(|&(from, _)| from <= epoch)
 }
 
 #[cfg(test)]
@@ -191,58 +194,32 @@ mod tests {
     }
 
     #[test]
-    fn a_distrusted_epoch_never_makes_older_versions_garbage() {
+    fn a_fenced_version_is_garbage_and_never_makes_older_versions_garbage() {
         let gc = VersionGc::new();
         // A crash left epochs 5..=6 behind; the job resumed at 4 and has
-        // since completed 9, but a compaction meets the leftover at 6
-        // without its deletion.
-        gc.distrust(5, 6);
+        // since completed 9.
+        gc.fence(5, 6);
         gc.advance(9);
         let keys = vec![version(b"a", 3), version(b"a", 6)];
-        assert_eq!(kept(&gc, keys.clone()).len(), 2, "version 3 survives");
-        // A trusted newer version still collects both.
+        assert_eq!(kept(&gc, keys.clone()), vec![version(b"a", 3)]);
+        // A trusted newer version still collects the older one.
         let mut more = keys;
         more.push(version(b"a", 8));
         assert_eq!(kept(&gc, more), vec![version(b"a", 8)]);
     }
 
     #[test]
-    fn distrusted_ranges_are_kept_sorted_and_merged() {
+    fn fenced_ranges_are_kept_sorted_and_merged() {
         let gc = VersionGc::new();
         for (from, to) in [(20, 22), (5, 6), (10, 12), (7, 7), (11, 15), (30, 29)] {
-            gc.distrust(from, to);
+            gc.fence(from, to);
         }
         // 7 touches 5..=6; 11..=15 overlaps 10..=12; 30..=29 is empty.
-        assert_eq!(gc.distrusted(), vec![(5, 7), (10, 15), (20, 22)]);
-        gc.distrust(8, 19);
-        assert_eq!(gc.distrusted(), vec![(5, 22)]);
-        gc.distrust(0, u64::MAX);
-        assert_eq!(gc.distrusted(), vec![(0, u64::MAX)]);
-        // Every epoch is now distrusted: nothing is ever garbage.
-        gc.advance(100);
-        let keys = vec![version(b"a", 1), version(b"a", 50)];
-        assert_eq!(kept(&gc, keys).len(), 2);
-    }
-
-    #[test]
-    fn only_epochs_inside_a_distrusted_range_are_distrusted() {
-        let gc = VersionGc::new();
-        gc.distrust(5, 6);
-        gc.distrust(10, 12);
-        gc.advance(20);
-        for (epoch, trusted) in [
-            (4, true),
-            (5, false),
-            (6, false),
-            (7, true),
-            (9, true),
-            (10, false),
-            (12, false),
-            (13, true),
-        ] {
-            let keys = vec![version(b"a", 0), version(b"a", epoch)];
-            let survivors = kept(&gc, keys).len();
-            assert_eq!(survivors, if trusted { 1 } else { 2 }, "epoch {epoch}");
+        assert_eq!(gc.fenced(), vec![(5, 7), (10, 15), (20, 22)]);
+        gc.fence(8, 19);
+        assert_eq!(gc.fenced(), vec![(5, 22)]);
+        for (epoch, fenced) in [(4, false), (5, true), (22, true), (23, false)] {
+            assert_eq!(is_fenced(&gc.fenced(), epoch), fenced, "epoch {epoch}");
         }
     }
 }

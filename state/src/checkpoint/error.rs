@@ -61,6 +61,32 @@ pub enum CheckpointError {
         /// The count in the job.
         now: u32,
     },
+    /// The step declares other states than the checkpoint holds.
+    #[error(
+        "step {step:?} declares the states {now} but its checkpointed state has {stored}; \
+         a step's states are part of its identity in checkpoints"
+    )]
+    StatesChanged {
+        /// The step.
+        step: String,
+        /// The states in the checkpoint.
+        stored: String,
+        /// The states in the job.
+        now: String,
+    },
+    /// `--key-groups` asks for another count than the state was created with.
+    #[error(
+        "--key-groups {asked} conflicts with the state in {location}, created with {stored} key groups; \
+         the count is fixed when state is created: drop the flag (or pass {stored}), or start from a new --state-dir"
+    )]
+    KeyGroupsConflict {
+        /// The store.
+        location: String,
+        /// The count in the store.
+        stored: u32,
+        /// The count asked for.
+        asked: u32,
+    },
     /// The job runs with another number of workers than wrote the state.
     #[error(
         "the state in {location} was written by {stored_workers} workers in {stored_processes} processes, \

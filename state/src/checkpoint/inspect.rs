@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::layout::{self, CheckpointInfo, JobMeta, StepMeta};
+use crate::layout::{self, CheckpointInfo, JobMeta, StepMeta};
 use crate::codec::decode;
 use crate::store::{KvStore, StoreError};
 

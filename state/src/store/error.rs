@@ -24,7 +24,8 @@ pub enum StoreError {
     },
     /// The store was written by another version of Rill's layout.
     #[error(
-        "state store {location} has format version {found}; this build reads version {expected}"
+        "state store {location} has format version {found}; this build reads only version {expected}: \
+         start the job from a new (empty) --state-dir; the sources are read again from their start"
     )]
     Format {
         /// The store's directory.
@@ -37,6 +38,18 @@ pub enum StoreError {
     /// A value could not be encoded or decoded.
     #[error("state value codec: {0}")]
     Codec(String),
+    /// A state key or value is larger than the store takes.
+    #[error("a state {what} of {bytes} bytes{} is larger than the most a store takes ({most} bytes)", key.as_ref().map(|k| format!(" (key {k})")).unwrap_or_default())]
+    TooLarge {
+        /// The record key it belongs to, debug-printed, when known.
+        key: Option<String>,
+        /// `key` or `value`.
+        what: &'static str,
+        /// Its encoded size.
+        bytes: usize,
+        /// The limit.
+        most: usize,
+    },
 }
 
 impl StoreError {
@@ -44,7 +57,9 @@ impl StoreError {
     pub fn fault(&self) -> Fault {
         match self {
             StoreError::Io { .. } => Fault::External,
-            StoreError::Corrupted { .. } | StoreError::Format { .. } => Fault::User,
+            StoreError::Corrupted { .. }
+            | StoreError::Format { .. }
+            | StoreError::TooLarge { .. } => Fault::User,
             StoreError::Codec(_) => Fault::Internal,
         }
     }

@@ -2,49 +2,23 @@
 //! batches. No RocksDB type crosses this boundary, so the checkpoint layer
 //! above runs the same on [`MemoryStore`] and [`RocksStore`].
 
-mod deferred;
 mod error;
-mod fresh;
 mod memory;
-mod prelude;
-mod record;
 mod rocks;
 
 pub use crate::versions::{VersionGc, VersionPass};
-pub use deferred::{
-    worth_deferring, DEFERRED_PREFIX, DEFER_MOST_BYTES, DEFER_MOST_BYTES_PER_CHANGE,
-};
 pub use error::StoreError;
-pub use fresh::{FreshStore, CREATE_AFTER, PRELUDE_MOST_BYTES};
 pub use memory::MemoryStore;
-pub use prelude::open_for_reading;
-pub use rocks::{RocksStore, INGEST_FROM};
+pub use rocks::RocksStore;
 
-/// The version of the on-disk layout this build reads and writes (7: a
-/// new store's first write may wait in a prelude file beside RocksDB
-/// (see [`FreshStore`]), which a format 6 build would not file. 6:
-/// records of deferred changes store a checkpoint's versions in a shorter
-/// form that format 5 builds cannot decode. 5:
-/// records of deferred changes are in a compact form that format 4 builds
-/// cannot decode, and a write that completes its checkpoint stores only
-/// the deletions of its undo log. 4: a store may hold records of deferred
-/// changes, see [`KvStore::write_deferred`], which an older build would
-/// not file. 3: replaced versions are dropped by compaction, not by
-/// deletions; undo records name the step once per run of records; crash
-/// leftovers are fenced. 2: undo logs are flat byte records instead of
-/// bincode lists).
+/// The version of the on-disk layout this build reads and writes.
 ///
 /// Stored under [`FORMAT_KEY`] in every store when it is created and checked
-/// on every open: a store written by another format is refused, never misread.
-/// A store of one of [`FORMAT_MIGRATES_FROM`] is read as it is and marked
-/// with this version by its first writable open.
-pub const FORMAT_VERSION: u32 = 7;
-
-/// The older formats this build opens, with nothing in them to rewrite:
-/// formats 4 and 5 may hold deferred records of the earlier forms, which
-/// this build still decodes (and files at the first writable open);
-/// format 3 holds none; format 6 has no prelude.
-pub const FORMAT_MIGRATES_FROM: &[u32] = &[3, 4, 5, 6];
+/// on every open: a store of another format is refused with an error that
+/// says to start from a new state directory, never misread. (Format 8 is
+/// the keyed core's layout: states named within a step, entries with
+/// sub-keys, timers, and fenced epochs instead of undo logs.)
+pub const FORMAT_VERSION: u32 = 8;
 
 /// The reserved key holding [`FORMAT_VERSION`].
 pub const FORMAT_KEY: &[u8] = b"\x00format";
@@ -211,13 +185,6 @@ impl Batch {
         }));
     }
 
-    /// Appends each of `parts` in order, as [`Batch::append`] does.
-    pub fn append_all(&mut self, parts: impl IntoIterator<Item = Batch>) {
-        for part in parts {
-            self.append(part);
-        }
-    }
-
     /// The number of changes.
     pub fn len(&self) -> usize {
         self.spans.len()
@@ -246,12 +213,6 @@ impl Batch {
         }
     }
 
-    /// The buffer from the `i`-th change's key on: its key, its value
-    /// and every later change (`i < len()`).
-    pub(crate) fn bytes_from(&self, i: usize) -> &[u8] {
-        &self.data[self.spans[i].start..]
-    }
-
     /// The changes, in order (a later change to a key wins).
     pub fn ops(&self) -> impl ExactSizeIterator<Item = Op<'_>> + '_ {
         (0..self.len()).map(|i| self.op(i))
@@ -270,7 +231,7 @@ impl Batch {
 ///   memory store survives only for as long as the process);
 /// - a store remembers its [`FORMAT_VERSION`] and refuses another;
 /// - a version key that [`VersionGc`] calls garbage may disappear at any
-///   time after its horizon passed; nothing else disappears unasked.
+///   time; nothing else disappears unasked.
 pub trait KvStore: Send + Sync + 'static {
     /// A short name for logs and errors: `"rocksdb"` or `"memory"`.
     fn kind(&self) -> &'static str;
@@ -285,39 +246,6 @@ pub trait KvStore: Send + Sync + 'static {
 
     /// Applies `batch` atomically and durably.
     fn write(&self, batch: Batch) -> Result<(), StoreError>;
-
-    /// [`KvStore::write`], free to use up to `threads` threads for a large
-    /// batch (when the caller knows that cores are idle).
-    fn write_on(&self, batch: Batch, threads: usize) -> Result<(), StoreError> {
-        let _ = threads;
-        self.write(batch)
-    }
-
-    /// Applies `now` and then the parts of `later`, in order, as one
-    /// atomic, durable write, like [`KvStore::write`] of them all
-    /// appended, but lets the store keep each part of `later` as one
-    /// record of its log and file its changes into its tables later:
-    /// before the next read or write through this handle, or when the
-    /// store is next opened writable. A later deferred write may leave
-    /// them unfiled and log its own records after theirs, when its `now`
-    /// touches none of their keys. A read-only handle opened in between
-    /// sees `now` only. Parts (one per worker, say) need not be appended
-    /// first, and a store may encode them on up to `threads` threads.
-    ///
-    /// For a job's last checkpoint, whose versions nothing reads before
-    /// the job runs again: logging 100,000 of them as one record is
-    /// several times cheaper than filing them. A store that writes the two
-    /// at once (the default, and RocksDB for a `later` not
-    /// [`worth_deferring`]) may use up to `threads` threads, as
-    /// [`KvStore::write_on`] does.
-    fn write_deferred(
-        &self,
-        now: Batch,
-        later: Vec<Batch>,
-        threads: usize,
-    ) -> Result<(), StoreError> {
-        write_together(self, now, later, threads)
-    }
 
     /// Reclaims the space of deleted entries and of garbage versions now
     /// rather than eventually.
@@ -340,28 +268,11 @@ pub trait KvStore: Send + Sync + 'static {
 }
 
 /// Checks the format key of a freshly opened store, writing it if the store
-/// is empty. `empty` says whether the store held any key at all; `writable`
-/// whether a store of [`FORMAT_MIGRATES_FROM`] is to be marked with
-/// [`FORMAT_VERSION`].
-/// Writes `now` and every part of `later` at once, as one batch on up to
-/// `threads` threads: what [`KvStore::write_deferred`] does when a store
-/// does not defer.
-pub(crate) fn write_together<S: KvStore + ?Sized>(
-    store: &S,
-    now: Batch,
-    later: Vec<Batch>,
-    threads: usize,
-) -> Result<(), StoreError> {
-    let mut batch = now;
-    batch.append_all(later);
-    store.write_on(batch, threads)
-}
-
+/// is empty (`empty`: the store held no key at all).
 pub(crate) fn check_format(
     store: &dyn KvStore,
     location: &str,
     empty: bool,
-    writable: bool,
 ) -> Result<(), StoreError> {
     match store.get(FORMAT_KEY)? {
         Some(bytes) => {
@@ -371,15 +282,6 @@ pub(crate) fn check_format(
                     location: location.to_owned(),
                     detail: format!("format marker has {} bytes, expected 4", bytes.len()),
                 })?;
-            if FORMAT_MIGRATES_FROM.contains(&found) {
-                if writable {
-                    let mut batch = Batch::new();
-                    batch.put(FORMAT_KEY, FORMAT_VERSION.to_le_bytes());
-                    store.write(batch)?;
-                    log::info!("state store {location}: format {found} marked as {FORMAT_VERSION}");
-                }
-                return Ok(());
-            }
             if found != FORMAT_VERSION {
                 return Err(StoreError::Format {
                     location: location.to_owned(),

@@ -2,32 +2,17 @@
 
 use std::ffi::CStr;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 use rocksdb::compaction_filter::{CompactionFilter, Decision};
 use rocksdb::compaction_filter_factory::{CompactionFilterContext, CompactionFilterFactory};
-use rocksdb::{DBCompressionType, Direction, ErrorKind, IteratorMode, Options, DB};
+use rocksdb::{DBCompressionType, Direction, ErrorKind, IteratorMode, Options, WriteOptions, DB};
 
-mod filing;
-mod order;
-mod writing;
-
-use super::deferred::{self, Deferred};
-use super::{check_format, write_together, Batch, Entries, KvStore, Op, StoreError};
-use super::{prelude, record};
+use super::{check_format, Batch, Entries, KvStore, Op, StoreError};
 use crate::versions::{VersionGc, VersionPass};
-
-/// Batches with at least this many changes are ingested as a table file
-/// rather than written through the memtable (see [`RocksStore`]).
-pub const INGEST_FROM: usize = 8192;
 
 /// Level-0 files that start a compaction (see [`RocksStore::open`]).
 const L0_COMPACTION_TRIGGER: i32 = 8;
-
-/// Where table files are built before they are ingested, inside the
-/// store's directory (RocksDB leaves subdirectories alone).
-const INCOMING: &str = "incoming";
 
 /// Threads to open the table files of the store at `path` with: one per
 /// file, up to RocksDB's default of 16 (one for a new store).
@@ -44,40 +29,14 @@ fn file_opening_threads(path: &Path) -> i32 {
     tables.max(1) as i32
 }
 
-/// A [`KvStore`] on RocksDB. Every batch is written atomically and is
-/// durable once `write` returns, in one of two ways:
-///
-/// - a small batch is one `WriteBatch`, written with `sync` through the
-///   write-ahead log into the memtable;
-/// - a large one (a checkpoint of many keys) is built, in key order, into
-///   a table file that RocksDB then ingests, atomically and synced. This
-///   skips the memtable, whose inserts cost several times more than
-///   writing the same entries to a file (see `benches/RESULTS.md`).
-///
-/// Given idle threads ([`KvStore::write_on`]), a large batch is split by
-/// key range into several table files, each ordered and built on a thread
-/// of its own, and ingested together, still atomically.
-///
-/// A table file left half-built by a crash was never ingested, so it is
-/// never seen; the next open removes it. Table files are written
-/// uncompressed: compaction compresses what it rewrites, and not
-/// compressing cut the writer's CPU by about a sixth (0.25 to 0.21 s per
-/// 300M-record 2-worker run) for about 1.3 times the bytes synced.
-///
-/// A deferred write ([`KvStore::write_deferred`]) logs each deferred part
-/// as one record, in the same synced `WriteBatch` as the rest; the records
-/// are filed in order, like any batch, before the next read or write, or
-/// by the next writable open. Filing then deleting a record is
-/// idempotent: a crash in between files the same changes again.
-///
-/// Garbage versions ([`VersionGc`]) are dropped by a compaction filter.
+/// A [`KvStore`] on RocksDB. Every batch is one `WriteBatch`, written
+/// with `sync` through the write-ahead log: atomic, and durable once
+/// `write` returns. Garbage versions ([`VersionGc`]) are dropped by a
+/// compaction filter.
 pub struct RocksStore {
     db: DB,
     path: PathBuf,
-    ingest_from: usize,
-    next_file: AtomicU64,
     gc: Arc<VersionGc>,
-    deferred: Deferred,
 }
 
 impl std::fmt::Debug for RocksStore {
@@ -91,23 +50,9 @@ impl std::fmt::Debug for RocksStore {
 impl RocksStore {
     /// Opens the store at `path`, creating it (and its format marker) if the
     /// directory is missing or empty.
-    ///
-    /// A store whose first write is still in its prelude (see
-    /// [`super::FreshStore`]) is created and the prelude filed into it.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        RocksStore::open_sharing(path, Arc::new(VersionGc::new()))
-    }
-
-    /// [`RocksStore::open`], its garbage rule `gc` shared with the caller.
-    pub(crate) fn open_sharing(path: &Path, gc: Arc<VersionGc>) -> Result<Self, StoreError> {
         let location = path.display().to_string();
-        let logged = if path.is_dir() {
-            prelude::take_over(path)?
-        } else {
-            None
-        };
-        let fresh =
-            RocksStore::is_new(path) || (logged.is_some() && !path.join("CURRENT").exists());
+        let fresh = RocksStore::is_new(path);
         if !fresh {
             if let Err(e) = std::fs::read_dir(path) {
                 return Err(StoreError::Io {
@@ -115,13 +60,14 @@ impl RocksStore {
                     detail: format!("cannot read the directory: {e}"),
                 });
             }
+            if !path.join("CURRENT").exists() {
+                return Err(StoreError::Corrupted {
+                    location,
+                    detail: "the directory has files but no CURRENT file (truncated or not a Rill state store)".into(),
+                });
+            }
         }
-        if !fresh && !path.join("CURRENT").exists() {
-            return Err(StoreError::Corrupted {
-                location,
-                detail: "the directory has files but no CURRENT file (truncated or not a Rill state store)".into(),
-            });
-        }
+        let gc = Arc::new(VersionGc::new());
         // RocksDB keeps the store's identity in its manifest; the IDENTITY
         // file beside it is deprecated (and has no setter in the crate),
         // and writing it costs a new store more files and syncs.
@@ -145,32 +91,14 @@ impl RocksStore {
         // threads for nothing, which cost about 2 ms of CPU per open.
         opts.set_max_file_opening_threads(file_opening_threads(path));
         let db = DB::open(&opts, path).map_err(|e| map_err(&location, e))?;
-        if !fresh {
-            // Files here were never ingested: a crash cut their batch short.
-            let _ = std::fs::remove_dir_all(path.join(INCOMING));
-        }
         let store = RocksStore {
             db,
             path: path.to_owned(),
-            ingest_from: INGEST_FROM,
-            next_file: AtomicU64::new(0),
             gc,
-            deferred: Deferred::default(),
         };
         let empty = store.db.iterator(IteratorMode::Start).next().is_none();
-        check_format(&store, &location, empty, true)?;
-        if let Some(parts) = logged {
-            store.file_prelude(parts)?;
-        }
-        store.file_deferred_records()?;
+        check_format(&store, &location, empty)?;
         Ok(store)
-    }
-
-    /// Ingests batches of at least `changes` changes as table files instead
-    /// of [`INGEST_FROM`] (`0` or `1`: every batch; `usize::MAX`: none).
-    pub fn ingesting_from(mut self, changes: usize) -> Self {
-        self.ingest_from = changes;
-        self
     }
 
     /// True when `path` is missing or an empty directory: opening it
@@ -197,12 +125,9 @@ impl RocksStore {
         let store = RocksStore {
             db,
             path: path.to_owned(),
-            ingest_from: usize::MAX,
-            next_file: AtomicU64::new(0),
             gc: Arc::new(VersionGc::new()),
-            deferred: Deferred::default(),
         };
-        check_format(&store, &location, false, false)?;
+        check_format(&store, &location, false)?;
         Ok(store)
     }
 
@@ -269,12 +194,10 @@ impl KvStore for RocksStore {
     }
 
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        self.settle()?;
         self.db.get(key).map_err(|e| self.err(e))
     }
 
     fn scan(&self, prefix: &[u8], from: &[u8], limit: usize) -> Result<Entries, StoreError> {
-        self.settle()?;
         let start = if from > prefix { from } else { prefix };
         let mut out = Vec::new();
         for item in self
@@ -294,63 +217,23 @@ impl KvStore for RocksStore {
     }
 
     fn write(&self, batch: Batch) -> Result<(), StoreError> {
-        self.settle()?;
-        self.write_now(&batch)
-    }
-
-    fn write_deferred(
-        &self,
-        now: Batch,
-        later: Vec<Batch>,
-        threads: usize,
-    ) -> Result<(), StoreError> {
-        let later: Vec<Batch> = later.into_iter().filter(|p| !p.is_empty()).collect();
-        // Large values or a huge `later` are better filed at once. `now`
-        // (markers and records, a few changes) always goes through the
-        // log, with the records, whatever its size.
-        if !deferred::worth_deferring(&later) {
-            return write_together(self, now, later, threads);
+        if batch.is_empty() {
+            return Ok(());
         }
-        let started = std::time::Instant::now();
-        let mut pending = self.deferred.lock();
-        if !deferred::may_stack(&pending, &now, &later) {
-            self.file_pending(&mut pending, threads)?;
+        let mut wb = rocksdb::WriteBatch::with_capacity_bytes(batch.bytes() + 16 * batch.len());
+        for op in batch.ops() {
+            match op {
+                Op::Put(k, v) => wb.put(k, v),
+                Op::Delete(k) => wb.delete(k),
+                Op::DeleteRange(from, to) => wb.delete_range(from, to),
+            }
         }
-        let stacked = pending.len();
-        // One record per part, numbered in order: they are filed in order.
-        let keys: Vec<Vec<u8>> = later.iter().map(|_| self.deferred.next_key()).collect();
-        let records = record::encode_parts(&later, threads);
-        let encoded = started.elapsed();
-        let logged: Vec<(&[u8], &[u8])> = keys
-            .iter()
-            .zip(&records)
-            .map(|(k, r)| (k.as_slice(), r.as_slice()))
-            .collect();
-        let ops: Vec<Op<'_>> = now.ops().collect();
-        let written = self.write_logged(&now, &ops, &logged);
-        log::debug!(
-            "store: logged {} changes and deferred {} in {} record(s) ({} bytes) in {:.1?} \
-             (encoded in {encoded:.1?}), after {stacked} record(s) not yet filed",
-            now.len(),
-            later.iter().map(Batch::len).sum::<usize>(),
-            records.len(),
-            records.iter().map(Vec::len).sum::<usize>(),
-            started.elapsed()
-        );
-        match written {
-            Ok(()) => pending.extend(keys.into_iter().zip(later)),
-            Err(_) => self.deferred.settled(&pending),
-        }
-        written
-    }
-
-    fn write_on(&self, batch: Batch, threads: usize) -> Result<(), StoreError> {
-        self.settle()?;
-        self.write_now_on(&batch, threads)
+        let mut opts = WriteOptions::default();
+        opts.set_sync(true);
+        self.db.write_opt(wb, &opts).map_err(|e| self.err(e))
     }
 
     fn compact(&self) -> Result<(), StoreError> {
-        self.settle()?;
         self.db.flush().map_err(|e| self.err(e))?;
         self.db.compact_range::<&[u8], &[u8]>(None, None);
         Ok(())
@@ -449,7 +332,7 @@ mod tests {
     }
 
     #[test]
-    fn a_new_store_writes_no_identity_file_and_no_incoming_directory() {
+    fn a_new_store_writes_no_identity_file() {
         let options = new_store_file("OPTIONS-");
         assert!(options.contains("write_identity_file=false\n"), "{options}");
         let dir = tempfile::tempdir().unwrap();
@@ -459,7 +342,7 @@ mod tests {
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
         assert!(
-            !names.iter().any(|n| n == "IDENTITY" || n == INCOMING),
+            !names.iter().any(|n| n == "IDENTITY"),
             "{names:?}"
         );
         // It still opens, and still has an identity (in its manifest).

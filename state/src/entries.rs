@@ -1,0 +1,232 @@
+//! [`Entries`]: one step's list elements, map entries and timers on one
+//! worker, as bytes — a bounded cache of changes over the versions in the
+//! store.
+
+use std::collections::BTreeMap;
+use std::ops::Bound;
+
+use crate::table::SharedCheckpointer;
+use crate::{layout, StoreError};
+
+/// What the store holds of an entry, as far as this cache knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stored {
+    /// Not looked up (a write that did not read first).
+    Unknown,
+    /// No version, or only a deletion.
+    Absent,
+    /// A live version at this epoch.
+    At(u64),
+    /// A deletion staged at this epoch.
+    Deleted(u64),
+}
+
+#[derive(Debug)]
+struct Slot {
+    value: Option<Vec<u8>>,
+    dirty: bool,
+    stored: Stored,
+}
+
+/// Entries of one step (all its list, map and timer states) on one worker.
+///
+/// Keys are whole entry keys ([`crate::layout`]: everything but the
+/// epoch). Reads go to the cache, then to the store; writes change the
+/// cache; [`Entries::stage`] turns an epoch's changes into versions for the
+/// worker's next checkpoint batch and then evicts clean entries whose
+/// versions are durable, down to the capacity. Without a checkpointer the
+/// cache is all there is.
+pub struct Entries {
+    checkpointer: Option<SharedCheckpointer>,
+    slots: BTreeMap<Vec<u8>, Slot>,
+    dirty: Vec<Vec<u8>>,
+    capacity: usize,
+    /// False until the store may hold entries the cache has not seen.
+    may_be_stored: bool,
+}
+
+impl Entries {
+    /// The entries of a step, over `checkpointer` if state is durable;
+    /// `capacity` bounds the clean entries kept in memory.
+    pub fn new(checkpointer: Option<SharedCheckpointer>, capacity: usize) -> Self {
+        let may_be_stored = checkpointer
+            .as_ref()
+            .is_some_and(|c| c.borrow().resume().is_some());
+        Entries {
+            checkpointer,
+            slots: BTreeMap::new(),
+            dirty: Vec::new(),
+            capacity: capacity.max(1),
+            may_be_stored,
+        }
+    }
+
+    /// Entries in memory now.
+    pub fn cached(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// The value of `entry`, if it has one.
+    pub fn get(&mut self, entry: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        if let Some(slot) = self.slots.get(entry) {
+            return Ok(slot.value.clone());
+        }
+        let Some(c) = self.checkpointer.as_ref().filter(|_| self.may_be_stored) else {
+            return Ok(None);
+        };
+        let loaded = c.borrow().load(entry)?;
+        let (value, stored) = match loaded {
+            Some((epoch, Some(v))) => (Some(v), Stored::At(epoch)),
+            _ => (None, Stored::Absent),
+        };
+        self.slots.insert(
+            entry.to_vec(),
+            Slot {
+                value: value.clone(),
+                dirty: false,
+                stored,
+            },
+        );
+        Ok(value)
+    }
+
+    /// Sets `entry` to `value`.
+    pub fn put(&mut self, entry: Vec<u8>, value: Vec<u8>) -> Result<(), StoreError> {
+        layout::check_sizes(entry.len(), value.len())?;
+        self.set(entry, Some(value));
+        Ok(())
+    }
+
+    /// Removes `entry` (a no-op when it has no value).
+    pub fn remove(&mut self, entry: &[u8]) {
+        self.set(entry.to_vec(), None);
+    }
+
+    fn set(&mut self, entry: Vec<u8>, value: Option<Vec<u8>>) {
+        if self.checkpointer.is_none() {
+            match value {
+                Some(v) => {
+                    let slot = Slot {
+                        value: Some(v),
+                        dirty: false,
+                        stored: Stored::Absent,
+                    };
+                    self.slots.insert(entry, slot);
+                }
+                None => {
+                    self.slots.remove(&entry);
+                }
+            }
+            return;
+        }
+        let fresh = !self.may_be_stored;
+        match self.slots.get_mut(&entry) {
+            Some(slot) => {
+                slot.value = value;
+                if !slot.dirty {
+                    slot.dirty = true;
+                    self.dirty.push(entry);
+                }
+            }
+            None => {
+                let stored = if fresh {
+                    Stored::Absent
+                } else {
+                    Stored::Unknown
+                };
+                self.dirty.push(entry.clone());
+                let slot = Slot {
+                    value,
+                    dirty: true,
+                    stored,
+                };
+                self.slots.insert(entry, slot);
+            }
+        }
+    }
+
+    /// Every entry with a value under `prefix`, from `from` on and before
+    /// `end` (if given), in key order, with its value.
+    #[allow(clippy::type_complexity)]
+    pub fn range(
+        &mut self,
+        prefix: &[u8],
+        from: &[u8],
+        end: Option<&[u8]>,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+        let start = if from > prefix { from } else { prefix };
+        let mut found: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
+        if let Some(c) = self.checkpointer.as_ref().filter(|_| self.may_be_stored) {
+            for (entry, _, value) in c.borrow().scan(prefix, start, end)? {
+                found.insert(entry, value);
+            }
+        }
+        let upper = match end {
+            Some(e) => Bound::Excluded(e),
+            None => Bound::Unbounded,
+        };
+        for (entry, slot) in self.slots.range::<[u8], _>((Bound::Included(start), upper)) {
+            if !entry.starts_with(prefix) {
+                break;
+            }
+            match &slot.value {
+                Some(v) => found.insert(entry.clone(), v.clone()),
+                None => found.remove(entry),
+            };
+        }
+        Ok(found.into_iter().collect())
+    }
+
+    /// Stages every entry changed since the last call as a version tagged
+    /// `epoch`, then evicts clean entries down to the capacity.
+    pub fn stage(&mut self, epoch: u64) {
+        let Some(c) = self.checkpointer.clone() else {
+            return;
+        };
+        let mut c = c.borrow_mut();
+        let durable = c.prepared();
+        let staging = c.staging(epoch);
+        for entry in std::mem::take(&mut self.dirty) {
+            let Some(slot) = self.slots.get_mut(&entry) else {
+                continue;
+            };
+            slot.dirty = false;
+            if slot.value.is_none() && slot.stored == Stored::Absent {
+                // Created and removed since it was last staged.
+                self.slots.remove(&entry);
+                continue;
+            }
+            staging.version(epoch, &entry, slot.value.as_deref());
+            slot.stored = match slot.value {
+                Some(_) => Stored::At(epoch),
+                None => Stored::Deleted(epoch),
+            };
+        }
+        drop(c);
+        if self.slots.len() > self.capacity {
+            self.evict(durable);
+        }
+    }
+
+    /// Drops clean entries whose versions are durable, down to 90% of the
+    /// capacity. A deletion not yet durable stays: it hides older versions.
+    fn evict(&mut self, durable: Option<u64>) {
+        let target = self.capacity - self.capacity / 10;
+        let mut excess = self.slots.len().saturating_sub(target);
+        self.slots.retain(|_, slot| {
+            let evictable = !slot.dirty
+                && match slot.stored {
+                    Stored::At(e) | Stored::Deleted(e) => durable.is_some_and(|d| e <= d),
+                    Stored::Absent => true,
+                    Stored::Unknown => false,
+                };
+            if excess > 0 && evictable {
+                excess -= 1;
+                false
+            } else {
+                true
+            }
+        });
+        self.may_be_stored = true;
+    }
+}
