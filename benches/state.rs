@@ -46,7 +46,6 @@ fn args(workers: usize, state_dir: Option<&std::path::Path>) -> JobArgs {
         ..JobArgs::default()
     };
     a.state_cache_keys = 1_000_000;
-    a.state_ingest_from = env("BENCH_INGEST_FROM", rill_state::INGEST_FROM as u64) as usize;
     a
 }
 

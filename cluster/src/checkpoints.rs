@@ -24,9 +24,9 @@ pub fn report(dir: &Path) -> Result<String> {
         .collect();
     paths.sort();
     for path in paths {
-        let store = rill_state::store::open_for_reading(&path)
+        let store = rill_state::RocksStore::open_read_only(&path)
             .with_context(|| format!("cannot open the state store {}", path.display()))?;
-        let summary = inspect(&*store)?;
+        let summary = inspect(&store)?;
         stores.push((path.display().to_string(), summary));
     }
     if stores.is_empty() {

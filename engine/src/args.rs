@@ -37,21 +37,16 @@ pub struct JobArgs {
     /// stay in the state store and are read back on demand.
     #[arg(long, env = "RILL_STATE_CACHE_KEYS", default_value_t = 1_000_000)]
     pub state_cache_keys: usize,
-    /// Key groups for new state (fixed once state exists).
-    #[arg(long, env = "RILL_KEY_GROUPS", default_value_t = rill_state::DEFAULT_KEY_GROUPS)]
-    pub key_groups: u32,
+    /// Key groups for new state (default 256). Resuming, the count is read
+    /// from the state; a different one given here is an error.
+    #[arg(long, env = "RILL_KEY_GROUPS")]
+    pub key_groups: Option<u32>,
     /// How often each process copies its state store beside it
     /// (`DIR/process-N.snapshot`, the fallback if the store is ever
     /// damaged), e.g. 60s; 0s copies after every checkpoint. A resumed job
     /// also copies its store after its first checkpoint.
     #[arg(long, env = "RILL_STATE_COPY_INTERVAL", default_value = "60s", value_parser = humantime::parse_duration)]
     pub state_copy_interval: Duration,
-    /// Checkpoint batches of at least this many changes are written as one
-    /// table file that the state store ingests, instead of through its
-    /// write-ahead log and memtable: several times cheaper for large
-    /// checkpoints. 0 ingests every batch.
-    #[arg(long, env = "RILL_STATE_INGEST_FROM", default_value_t = rill_state::INGEST_FROM)]
-    pub state_ingest_from: usize,
     /// How often sources close an epoch, e.g. 1s or 250ms.
     #[arg(long, env = "RILL_EPOCH_INTERVAL", default_value = "1s", value_parser = humantime::parse_duration)]
     pub epoch_interval: Duration,
@@ -76,9 +71,8 @@ impl Default for JobArgs {
             brokers: None,
             state_dir: None,
             state_cache_keys: 1_000_000,
-            key_groups: rill_state::DEFAULT_KEY_GROUPS,
+            key_groups: None,
             state_copy_interval: Duration::from_secs(60),
-            state_ingest_from: rill_state::INGEST_FROM,
             epoch_interval: Duration::from_secs(1),
             metrics_addr: None,
             dead_letter_topic: None,
@@ -111,8 +105,10 @@ impl JobArgs {
                 "--state-cache-keys must be at least 1".into(),
             ));
         }
-        rill_state::KeyGroups::new(self.key_groups)
-            .map_err(|e| Error::Config(format!("--key-groups: {e}")))?;
+        if let Some(k) = self.key_groups {
+            rill_state::KeyGroups::new(k)
+                .map_err(|e| Error::Config(format!("--key-groups: {e}")))?;
+        }
         if self.processes == 1 {
             return Ok(Vec::new());
         }

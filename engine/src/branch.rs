@@ -61,6 +61,14 @@ impl<'s, K: 'static, V: 'static> Branch<'s, K, V> {
         let (outs, other) = self.stream.inner.branch_step(&step, predicates);
         let ctx = self.stream.ctx;
         let progress = self.stream.progress;
+        let (routed, watermarks) = (self.stream.routed, self.stream.watermarks);
+        let keep = |inner| Stream {
+            inner,
+            ctx: ctx.clone(),
+            progress: progress.clone(),
+            routed,
+            watermarks: watermarks.clone(),
+        };
         Branches {
             scope: other.scope(),
             ctx: ctx.clone(),
@@ -69,9 +77,9 @@ impl<'s, K: 'static, V: 'static> Branch<'s, K, V> {
             routes: names
                 .into_iter()
                 .zip(outs)
-                .map(|(n, s)| (n, Stream::new(s, ctx.clone(), progress.clone())))
+                .map(|(n, s)| (n, keep(s)))
                 .collect(),
-            other: Some(Stream::new(other, ctx, progress.clone())),
+            other: Some(keep(other)),
         }
     }
 }

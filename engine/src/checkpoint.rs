@@ -38,13 +38,11 @@ struct Writer {
 type Answer = mpsc::Receiver<Result<(), StoreError>>;
 
 impl Writer {
-    /// Hands `write` to the writer (`last`: the worker's input ended);
-    /// `None` if the writer is gone.
-    fn send(&self, write: CheckpointWrite, last: bool) -> Option<Answer> {
+    /// Hands `write` to the writer; `None` if the writer is gone.
+    fn send(&self, write: CheckpointWrite) -> Option<Answer> {
         let (reply, answer) = mpsc::channel();
         let job = WriteJob {
             write,
-            last,
             reply,
             wake: self.wake.clone(),
         };
@@ -173,7 +171,7 @@ pub(crate) fn checkpoint_operators<'s>(
                 );
                 match begun {
                     Ok((batch, pending)) => {
-                        let Some(answer) = w.send(batch, low.is_none()) else {
+                        let Some(answer) = w.send(batch) else {
                             writer_ctx
                                 .shared
                                 .fail(Error::Runtime("the checkpoint writer stopped".into()));

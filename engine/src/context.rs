@@ -24,6 +24,8 @@ pub(crate) struct ProcessShared {
     pub writer: Option<ProcessWriter>,
     /// Asks the job to stop gracefully.
     pub stop: StopHandle,
+    /// The job's key groups (from the state, once it exists).
+    pub key_groups: KeyGroups,
     abort: AtomicBool,
     error: Mutex<Option<Error>>,
 }
@@ -35,6 +37,7 @@ impl ProcessShared {
         metrics: Arc<Metrics>,
         writer: Option<ProcessWriter>,
         stop: StopHandle,
+        key_groups: KeyGroups,
     ) -> Self {
         ProcessShared {
             job_name,
@@ -42,6 +45,7 @@ impl ProcessShared {
             metrics,
             writer,
             stop,
+            key_groups,
             abort: AtomicBool::new(false),
             error: Mutex::new(None),
         }
@@ -95,9 +99,10 @@ impl WorkerCtx {
         }
     }
 
-    /// Key groups for new state, from `--key-groups` (validated at start-up).
+    /// The job's key groups: read from the state, or from `--key-groups`
+    /// for new state.
     pub fn key_groups(&self) -> KeyGroups {
-        KeyGroups::new(self.shared.args.key_groups).unwrap_or_default()
+        self.shared.key_groups
     }
 
     /// Claims a step name; a name used twice is a job error (names are

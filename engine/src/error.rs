@@ -40,6 +40,11 @@ pub enum Error {
         #[source]
         source: Box<CheckpointError>,
     },
+    /// A keyed step failed: its logic returned an error or panicked, or
+    /// its state could not be stored. The message names the step and, when
+    /// known, the key.
+    #[error("{0}")]
+    Step(Box<rill_operators::Failure>),
     /// The timely runtime failed (for example, a peer process is unreachable).
     #[error("dataflow runtime: {0}")]
     Runtime(String),
@@ -83,6 +88,11 @@ impl Error {
             Error::Config(_) | Error::Job(_) => Fault::User,
             Error::Connector { source, .. } => source.fault(),
             Error::State { source, .. } => source.fault(),
+            Error::Step(f) => match f.as_ref() {
+                rill_operators::Failure::Logic { .. } => Fault::User,
+                rill_operators::Failure::State { error, .. } => error.fault(),
+                rill_operators::Failure::Store { error, .. } => error.fault(),
+            },
             Error::Metrics { .. } | Error::Runtime(_) => Fault::External,
             Error::WorkerPanicked(_) => Fault::Internal,
         }

@@ -10,10 +10,12 @@ use timely::dataflow::Scope;
 use crate::context::WorkerCtx;
 use crate::source::{
     partition_of, source_stream, IterDriver, JsonLinesDriver, KafkaDriver, Positions, SourceDriver,
+    TimedDriver,
 };
 use crate::stream::{Progress, Stream};
+use crate::testing::Timed;
 use crate::{Error, Result};
-use rill_state::KeyGroups;
+use rill_state::{KeyGroups, StateKind, StepMeta};
 
 /// A source's saved read position of a partition, if it resumed.
 type Saved<'a> = &'a dyn Fn(i32) -> Option<i64>;
@@ -55,13 +57,36 @@ impl<'s> Flow<'s> {
         step: &str,
         make: impl FnOnce(Saved<'_>) -> Result<Box<dyn SourceDriver<(K, V)>>>,
     ) -> Stream<'s, K, V> {
+        self.start_timed(step, false, make)
+    }
+
+    /// Starts a source; `event_time`: its stream carries the source's
+    /// watermarks.
+    fn start_timed<K: 'static, V: 'static>(
+        &mut self,
+        step: &str,
+        event_time: bool,
+        make: impl FnOnce(Saved<'_>) -> Result<Box<dyn SourceDriver<(K, V)>>>,
+    ) -> Stream<'s, K, V> {
         self.ctx.claim_step(step);
         let positions = match &self.ctx.checkpointer {
             Some(c) => {
                 // Positions are read by partition, never routed: one group.
                 let groups = KeyGroups::new(1).expect("one group is valid");
-                match Positions::new(step, "source", groups, Some(c.clone()), 1 << 16) {
-                    Ok(t) => Some(std::cell::RefCell::new(t)),
+                let meta = StepMeta {
+                    kind: "source".into(),
+                    key_groups: 1,
+                    states: vec![("positions".into(), StateKind::Value)],
+                };
+                let registered = c.borrow_mut().register(step, meta);
+                match registered {
+                    Ok(id) => Some(std::cell::RefCell::new(Positions::new(
+                        step,
+                        (id, 0),
+                        groups,
+                        Some(c.clone()),
+                        1 << 16,
+                    ))),
                     Err(e) => {
                         self.ctx.shared.fail(Error::state(step, e));
                         None
@@ -87,19 +112,23 @@ impl<'s> Flow<'s> {
             None => driver,
         };
         let positions = positions.map(|t| t.into_inner());
-        let inner = match driver {
+        let (inner, marks) = match driver {
             Ok(driver) => {
-                let (data, progress) =
+                let (data, progress, marks) =
                     source_stream(self.scope, &self.ctx, step, driver, positions);
                 self.progress.push(progress);
-                data
+                (data, Some(marks))
             }
             Err(e) => {
                 self.ctx.shared.fail(e);
-                empty(self.scope)
+                (empty(self.scope), None)
             }
         };
-        Stream::new(inner, self.ctx.clone(), self.progress.clone())
+        let mut stream = Stream::new(inner, self.ctx.clone(), self.progress.clone());
+        if event_time {
+            stream.watermarks = marks;
+        }
+        stream
     }
 
     /// Reads a Kafka topic from the beginning, keys decoded as `K` and values
@@ -172,6 +201,59 @@ impl<'s> Flow<'s> {
                 peers,
                 saved(partition_of(index)),
             )))
+        })
+    }
+
+    /// A bounded test feed with event time: records and watermarks in one
+    /// list. Worker `w` of `n` emits the records at positions `w, w + n,
+    /// ...` among the records, and every worker sends every watermark; each
+    /// watermark closes an epoch (on every worker alike, so runs are
+    /// deterministic), and keyed steps downstream fire their event-time
+    /// timers once the watermark of every worker reached them. At the end
+    /// the watermark goes to `u64::MAX`.
+    ///
+    /// ```
+    /// use rill::testing::Timed;
+    /// use rill::{Context, LogicResult, Process, States, Timer};
+    ///
+    /// // Sums values per key and emits the sum when the watermark passes 10.
+    /// struct SumUntil(rill::ValueState<u64>, rill::TimerState);
+    /// impl Process<u8, u64, u64, ()> for SumUntil {
+    ///     fn on_record(&mut self, cx: &mut Context<'_, u8, u64, ()>, v: u64) -> LogicResult {
+    ///         cx.value(self.0).update(|s| *s = Some(s.unwrap_or(0) + v))?;
+    ///         cx.timers(self.1).set_event_time(10)?;
+    ///         Ok(())
+    ///     }
+    ///     fn on_timer(&mut self, cx: &mut Context<'_, u8, u64, ()>, _: Timer) -> LogicResult {
+    ///         let sum = cx.value(self.0).get()?.unwrap_or(0);
+    ///         cx.emit(sum);
+    ///         Ok(())
+    ///     }
+    /// }
+    /// let items = vec![Timed::Record(1), Timed::Record(2), Timed::Watermark(10), Timed::Record(4)];
+    /// let out = rill::testing::run(2, move |flow| {
+    ///     let mut states = States::new();
+    ///     let logic = SumUntil(states.value("sum"), states.timers());
+    ///     flow.source_timed("feed", items.clone())
+    ///         .key_by("one", |_| 0u8)
+    ///         .process_with("sum", states, logic)
+    ///         .output
+    /// })
+    /// .unwrap();
+    /// // The timer fired at watermark 10 with 1 + 2; the record after it
+    /// // set it again, and it fired at the end of the input with 7.
+    /// let mut out = out;
+    /// out.sort();
+    /// assert_eq!(out, vec![(0, 3), (0, 7)]);
+    /// ```
+    pub fn source_timed<V>(&mut self, step: &str, items: Vec<Timed<V>>) -> Stream<'s, (), V>
+    where
+        V: Clone + 'static,
+    {
+        let (index, peers) = (self.ctx.index, self.ctx.peers);
+        self.start_timed(step, true, move |saved| {
+            let saved = saved(partition_of(index));
+            Ok(Box::new(TimedDriver::new(items, index, peers, saved)))
         })
     }
 

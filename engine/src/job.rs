@@ -120,16 +120,14 @@ impl Job {
             args.workers
         );
         let started = Instant::now();
-        let process_state = ProcessState::open(&args)?;
-        let store = process_state.store.clone();
-        let local_resume = process_state.local_resume;
-        let created = process_state.created;
+        let process_state = Arc::new(ProcessState::open(&args)?);
         let processes = args.processes;
-        let writer = match &store {
+        let writer = match &process_state.store {
             Some(store) => Some(
-                ProcessWriter::spawn(store.clone(), &args, local_resume.is_some()).map_err(
-                    |e| Error::Runtime(format!("cannot start the checkpoint writer: {e}")),
-                )?,
+                ProcessWriter::spawn(store.clone(), &args, process_state.local_resume.is_some())
+                    .map_err(|e| {
+                        Error::Runtime(format!("cannot start the checkpoint writer: {e}"))
+                    })?,
             ),
             None => None,
         };
@@ -139,24 +137,27 @@ impl Job {
             metrics,
             writer,
             self.stop.clone(),
+            process_state.key_groups,
         ));
         let worker_shared = shared.clone();
         let guards = timely::execute(config, move |worker| {
             let mut ctx = WorkerCtx::new(worker_shared.clone(), worker.index(), worker.peers());
-            if let Some(store) = &store {
-                let resume = if processes > 1 {
-                    agree_resume(worker, local_resume)
+            if process_state.store.is_some() {
+                let (local, last) = (process_state.local_resume, process_state.local_last);
+                let (resume, last) = if processes > 1 {
+                    agree_resume(worker, local, last)
                 } else {
-                    local_resume
+                    (local, last)
                 };
                 ctx.shared
                     .metrics
                     .resume_epoch
                     .set(resume.map_or(-1, |e| e as i64));
-                match open_worker(store, worker.index(), resume, created.as_ref()) {
+                let args = &ctx.shared.args;
+                match open_worker(&process_state, args, worker.index(), resume, last) {
                     Ok(c) => {
-                        ctx.checkpointer = Some(c);
-                        ctx.start_epoch = resume.map_or(0, |e| e + 1);
+                        ctx.checkpointer = c;
+                        ctx.start_epoch = rill_state::checkpoint::first_epoch(last);
                     }
                     Err(e) => ctx.shared.fail(e),
                 }

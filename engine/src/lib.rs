@@ -57,8 +57,12 @@ pub use branch::{Branch, Branches};
 pub use error::{Error, Fault, Result};
 pub use flow::Flow;
 pub use job::Job;
-pub use keyed::{PerEpoch, StateKey, StateValue};
-pub use rill_operators::Emit;
+pub use keyed::{Outputs, PerEpoch, StateKey, StateValue};
+pub use rill_operators::{
+    Context, Either, Emit, Failure, ListState, LogicResult, MapState, Process, Process2,
+    SideOutput, States, Timer, TimerKind, TimerState, ValueState,
+};
+pub use rill_state::SortKey;
 pub use sink::Collector;
 pub use stop::StopHandle;
 pub use stream::Stream;
@@ -74,7 +78,10 @@ pub mod prelude {
     pub use crate::connectors::{
         BadInputPolicy, Bincode, Codec, Json, Raw, SourceOptions, StartOffset,
     };
-    pub use crate::{Collector, Flow, Job, JobArgs, Stream};
+    pub use crate::{
+        Collector, Context, Flow, Job, JobArgs, LogicResult, Process, Process2, States, Stream,
+        Timer,
+    };
     pub use serde::{Deserialize, Serialize};
 }
 

@@ -4,10 +4,10 @@
 
 use std::cell::RefCell;
 use std::rc::Rc;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
-use rill_state::checkpoint::{self, JobMeta};
-use rill_state::{Checkpointer, FreshStore, KvStore, RocksStore, SharedCheckpointer, StoreError};
+use rill_state::checkpoint;
+use rill_state::{Checkpointer, KeyGroups, KvStore, RocksStore, SharedCheckpointer, StoreError};
 use timely::dataflow::operators::vec::{Broadcast, Input};
 use timely::dataflow::operators::{Inspect, Probe};
 use timely::worker::Worker;
@@ -17,66 +17,60 @@ use crate::{Error, JobArgs, Result};
 /// The state store of this process, if the job has a `--state-dir`.
 pub(crate) struct ProcessState {
     pub store: Option<Arc<dyn KvStore>>,
+    /// The job's key groups: from the store, once it has state.
+    pub key_groups: KeyGroups,
     /// The resume epoch over this process's workers.
     pub local_resume: Option<u64>,
-    /// The job's shape, when the store is new ([`FreshStore`]): each
-    /// worker writes the shape with its first checkpoint
-    /// ([`Checkpointer::create`]).
-    pub created: Option<JobMeta>,
+    /// The last epoch any of this process's workers prepared.
+    pub local_last: Option<u64>,
+    /// Set once the store is readied for the agreed resume epoch (by
+    /// whichever worker of the process gets there first).
+    pub resumed: OnceLock<std::result::Result<(), String>>,
 }
 
 impl ProcessState {
-    /// Opens `DIR/process-N` and checks that it was written by a job of the
-    /// same shape. A new (missing or empty) directory holds no state to
-    /// resume: its RocksDB is created only after the first checkpoint
-    /// ([`FreshStore`]).
+    /// Opens `DIR/process-N` (creating it if new) and checks that it was
+    /// written by a job of the same shape.
     pub fn open(args: &JobArgs) -> Result<Self> {
         let Some(dir) = &args.state_dir else {
+            let count = args.key_groups.unwrap_or(rill_state::DEFAULT_KEY_GROUPS);
             return Ok(ProcessState {
                 store: None,
+                key_groups: KeyGroups::new(count).map_err(|e| Error::Config(e.to_string()))?,
                 local_resume: None,
-                created: None,
+                local_last: None,
+                resumed: OnceLock::new(),
             });
         };
         let path = dir.join(format!("process-{}", args.process_id));
         let location = path.display().to_string();
-        let meta = JobMeta {
-            workers: (args.workers * args.processes) as u32,
-            processes: args.processes as u32,
-        };
-        // A directory that cannot be read is opened now, so that the error
-        // comes at start-up.
-        let new = RocksStore::is_new(&path);
         std::fs::create_dir_all(&path).map_err(|e| {
             Error::Config(format!("cannot create --state-dir {}: {e}", path.display()))
         })?;
-        let ingest_from = args.state_ingest_from;
-        if new {
-            let store = FreshStore::new(&path, ingest_from);
-            log::info!("state in {location}: a new store, starting empty");
-            return Ok(ProcessState {
-                store: Some(Arc::new(store)),
-                local_resume: None,
-                created: Some(meta),
-            });
-        }
-        let store = RocksStore::open(&path)
-            .map_err(|e| open_error(e, dir, args))?
-            .ingesting_from(ingest_from);
-        checkpoint::check_job_meta(&store, &location, &meta)
-            .map_err(|e| Error::state("state", e))?;
+        let store = RocksStore::open(&path).map_err(|e| open_error(e, dir, args))?;
+        let meta = checkpoint::open_job(
+            &store,
+            &location,
+            (args.workers * args.processes) as u32,
+            args.processes as u32,
+            args.key_groups,
+        )
+        .map_err(|e| Error::state("state", e))?;
         let first = (args.process_id * args.workers) as u32;
-        let local_resume =
-            checkpoint::local_resume_epoch(&store, first..first + args.workers as u32)
-                .map_err(|e| open_error(e, dir, args))?;
+        let prepared = checkpoint::prepared(&store, first..first + args.workers as u32)
+            .map_err(|e| open_error(e, dir, args))?;
+        let local_last = prepared.iter().flatten().max().copied();
+        let local_resume = checkpoint::resume_epoch(prepared);
         match local_resume {
             Some(e) => log::info!("state in {location}: resuming from epoch {e}"),
             None => log::info!("state in {location}: no complete checkpoint, starting empty"),
         }
         Ok(ProcessState {
             store: Some(Arc::new(store)),
+            key_groups: KeyGroups::new(meta.key_groups).map_err(|e| Error::Config(e.to_string()))?,
             local_resume,
-            created: None,
+            local_last,
+            resumed: OnceLock::new(),
         })
     }
 }
@@ -95,13 +89,11 @@ fn open_error(e: StoreError, dir: &std::path::Path, args: &JobArgs) -> Error {
 fn corruption_hint(dir: &std::path::Path, args: &JobArgs) -> String {
     let live = dir.join(format!("process-{}", args.process_id));
     let copy = crate::writer::snapshot_path(dir, args.process_id);
-    let copy_epoch = rill_state::store::open_for_reading(&copy)
-        .ok()
-        .and_then(|s| {
-            checkpoint::local_resume_epoch(&*s, 0..args.workers as u32)
-                .ok()
-                .flatten()
-        });
+    let copy_epoch = RocksStore::open_read_only(&copy).ok().and_then(|s| {
+        checkpoint::prepared(&s, 0..args.workers as u32)
+            .ok()
+            .and_then(checkpoint::resume_epoch)
+    });
     match copy_epoch {
         Some(epoch) if args.processes == 1 => format!(
             "an older complete checkpoint, epoch {epoch}, is intact in {copy}; to resume from it run \
@@ -116,45 +108,61 @@ fn corruption_hint(dir: &std::path::Path, args: &JobArgs) -> String {
     }
 }
 
-/// Agrees with every worker of the job on the resume epoch: the minimum
-/// of the processes' local resume epochs (`None` if any has none).
-pub(crate) fn agree_resume(worker: &mut Worker, local: Option<u64>) -> Option<u64> {
-    // 0 encodes "no checkpoint"; e + 1 encodes epoch e.
+/// Agrees with every worker of the job on the resume epoch (the minimum
+/// of the processes' local resume epochs, `None` if any has none) and on
+/// the last epoch any worker prepared (the maximum).
+pub(crate) fn agree_resume(
+    worker: &mut Worker,
+    local: Option<u64>,
+    last: Option<u64>,
+) -> (Option<u64>, Option<u64>) {
+    // 0 encodes "none"; e + 1 encodes epoch e.
     let seen = Rc::new(RefCell::new(Vec::new()));
     let sink = seen.clone();
     let (mut input, probe) = worker.dataflow::<u64, _, _>(|scope| {
-        let (input, stream) = scope.new_input::<u64>();
+        let (input, stream) = scope.new_input::<(u64, u64)>();
         let (probe, _) = stream
             .broadcast()
             .inspect(move |x| sink.borrow_mut().push(*x))
             .probe();
         (input, probe)
     });
-    input.send(local.map_or(0, |e| e + 1));
+    input.send((local.map_or(0, |e| e + 1), last.map_or(0, |e| e + 1)));
     input.close();
     while !probe.done() {
         worker.step();
     }
     let seen = seen.borrow();
-    if seen.contains(&0) {
+    let resume = if seen.iter().any(|(r, _)| *r == 0) {
         None
     } else {
-        seen.iter().min().map(|e| e - 1)
-    }
+        seen.iter().map(|(r, _)| r - 1).min()
+    };
+    let last = seen.iter().map(|(_, l)| *l).max().and_then(|l| l.checked_sub(1));
+    (resume, last)
 }
 
-/// Opens this worker's checkpointer at the agreed resume epoch (`created`:
-/// the job's shape, if this process's store is new).
+/// Opens this worker's checkpointer at the agreed resume epoch, once its
+/// process's store is readied for it ([`checkpoint::resume_store`]).
 pub(crate) fn open_worker(
-    store: &Arc<dyn KvStore>,
+    state: &ProcessState,
+    args: &JobArgs,
     worker: usize,
     resume: Option<u64>,
-    created: Option<&JobMeta>,
-) -> Result<SharedCheckpointer> {
-    let c = match (created, resume) {
-        (Some(meta), None) => Checkpointer::create(store.clone(), worker as u32, meta),
-        _ => Checkpointer::open(store.clone(), worker as u32, resume),
+    last: Option<u64>,
+) -> Result<Option<SharedCheckpointer>> {
+    let Some(store) = &state.store else {
+        return Ok(None);
+    };
+    let first = (args.process_id * args.workers) as u32;
+    let readied = state.resumed.get_or_init(|| {
+        checkpoint::resume_store(store.as_ref(), first..first + args.workers as u32, resume, last)
+            .map_err(|e| e.to_string())
+    });
+    if let Err(e) = readied {
+        return Err(Error::Runtime(format!("cannot resume the state store: {e}")));
     }
-    .map_err(|e| Error::state("state", e))?;
-    Ok(Rc::new(RefCell::new(c)))
+    let c = Checkpointer::open(store.clone(), worker as u32, resume)
+        .map_err(|e| Error::state("state", e))?;
+    Ok(Some(Rc::new(RefCell::new(c))))
 }

@@ -3,7 +3,7 @@
 use prometheus::IntCounter;
 use rill_connectors::{Codec, KafkaKey};
 use rill_operators::{
-    FilterStep, FlatMapStep, InspectStep, KeyByStep, MapStep, MergeStep, Meter, Step,
+    FilterStep, FlatMapStep, InspectStep, KeyByStep, MapStep, MergeStep, Meter, Step, Watermark,
 };
 use std::cell::RefCell;
 use std::fmt::Debug;
@@ -27,6 +27,44 @@ pub struct Stream<'s, K, V> {
     pub(crate) inner: StreamVec<'s, u64, (K, V)>,
     pub(crate) ctx: WorkerCtx,
     pub(crate) progress: Progress<'s>,
+    /// Every record is on the worker owning its key's key group (after
+    /// `key_by`, until the key changes): a keyed step need not exchange.
+    pub(crate) routed: bool,
+    /// The upstream workers' watermarks, when the stream has event time.
+    pub(crate) watermarks: Option<StreamVec<'s, u64, Watermark>>,
+}
+
+/// A stream's context, progress, routing and watermarks: what goes on to
+/// the stream a step makes of it.
+#[derive(Clone)]
+pub(crate) struct Meta<'s> {
+    pub ctx: WorkerCtx,
+    pub progress: Progress<'s>,
+    pub routed: bool,
+    pub watermarks: Option<StreamVec<'s, u64, Watermark>>,
+}
+
+impl<'s> Meta<'s> {
+    /// New records with the same keys: routing and watermarks go on.
+    pub fn then<K: 'static, V: 'static>(self, inner: StreamVec<'s, u64, (K, V)>) -> Stream<'s, K, V> {
+        let routed = self.routed;
+        self.rekeyed(inner, routed)
+    }
+
+    /// Records with new keys, routed by them or not.
+    pub fn rekeyed<K: 'static, V: 'static>(
+        self,
+        inner: StreamVec<'s, u64, (K, V)>,
+        routed: bool,
+    ) -> Stream<'s, K, V> {
+        Stream {
+            inner,
+            ctx: self.ctx,
+            progress: self.progress,
+            routed,
+            watermarks: self.watermarks,
+        }
+    }
 }
 
 /// The progress streams of a dataflow's checkpointed steps (sources, stateful
@@ -69,7 +107,20 @@ impl<'s, K: 'static, V: 'static> Stream<'s, K, V> {
             inner,
             ctx,
             progress,
+            routed: false,
+            watermarks: None,
         }
+    }
+
+    /// The records, and everything else about the stream.
+    pub(crate) fn split(self) -> (StreamVec<'s, u64, (K, V)>, Meta<'s>) {
+        let meta = Meta {
+            ctx: self.ctx,
+            progress: self.progress,
+            routed: self.routed,
+            watermarks: self.watermarks,
+        };
+        (self.inner, meta)
     }
 
     pub(crate) fn step(&self, name: &str) -> Step {
@@ -86,12 +137,9 @@ impl<'s, K: 'static, V: 'static> Stream<'s, K, V> {
     /// Keeps the records whose value `predicate` accepts.
     pub fn filter(self, name: &str, mut predicate: impl FnMut(&V) -> bool + 'static) -> Self {
         let step = self.step(name);
-        let inner = self.inner.filter_step(&step, move |(_, v)| predicate(v));
-        Stream {
-            inner,
-            ctx: self.ctx,
-            progress: self.progress,
-        }
+        let (inner, meta) = self.split();
+        let inner = inner.filter_step(&step, move |(_, v)| predicate(v));
+        meta.then(inner)
     }
 
     /// Replaces each value with `logic(value)`; the key stays.
@@ -101,12 +149,9 @@ impl<'s, K: 'static, V: 'static> Stream<'s, K, V> {
         mut logic: impl FnMut(V) -> V2 + 'static,
     ) -> Stream<'s, K, V2> {
         let step = self.step(name);
-        let inner = self.inner.map_step(&step, move |(k, v)| (k, logic(v)));
-        Stream {
-            inner,
-            ctx: self.ctx,
-            progress: self.progress,
-        }
+        let (inner, meta) = self.split();
+        let inner = inner.map_step(&step, move |(k, v)| (k, logic(v)));
+        meta.then(inner)
     }
 
     /// Replaces each record with `logic(key, value)`. The records stay on
@@ -117,12 +162,9 @@ impl<'s, K: 'static, V: 'static> Stream<'s, K, V> {
         mut logic: impl FnMut(K, V) -> (K2, V2) + 'static,
     ) -> Stream<'s, K2, V2> {
         let step = self.step(name);
-        let inner = self.inner.map_step(&step, move |(k, v)| logic(k, v));
-        Stream {
-            inner,
-            ctx: self.ctx,
-            progress: self.progress,
-        }
+        let (inner, meta) = self.split();
+        let inner = inner.map_step(&step, move |(k, v)| logic(k, v));
+        meta.rekeyed(inner, false)
     }
 
     /// Replaces each value with the values `logic(value)` yields, each with the record's key.
@@ -137,37 +179,37 @@ impl<'s, K: 'static, V: 'static> Stream<'s, K, V> {
         K: Clone,
     {
         let step = self.step(name);
-        let inner = self.inner.flat_map_step(&step, move |(k, v)| {
+        let (inner, meta) = self.split();
+        let inner = inner.flat_map_step(&step, move |(k, v)| {
             logic(v).into_iter().map(move |out| (k.clone(), out))
         });
-        Stream {
-            inner,
-            ctx: self.ctx,
-            progress: self.progress,
-        }
+        meta.then(inner)
     }
 
     /// Calls `logic` with each record and passes it on unchanged.
     pub fn inspect(self, name: &str, mut logic: impl FnMut(&K, &V) + 'static) -> Self {
         let step = self.step(name);
-        let inner = self.inner.inspect_step(&step, move |(k, v)| logic(k, v));
-        Stream {
-            inner,
-            ctx: self.ctx,
-            progress: self.progress,
-        }
+        let (inner, meta) = self.split();
+        let inner = inner.inspect_step(&step, move |(k, v)| logic(k, v));
+        meta.then(inner)
     }
 
     /// Merges `others` into this stream.
     pub fn merge(self, name: &str, others: impl IntoIterator<Item = Self>) -> Self {
         let step = self.step(name);
-        let others = others.into_iter().map(|s| s.inner).collect();
-        let inner = self.inner.merge_step(&step, others);
-        Stream {
-            inner,
-            ctx: self.ctx,
-            progress: self.progress,
-        }
+        let mut routed = self.routed;
+        let others = others
+            .into_iter()
+            .map(|s| {
+                routed &= s.routed;
+                s.inner
+            })
+            .collect();
+        let (inner, meta) = self.split();
+        let inner = inner.merge_step(&step, others);
+        // The first stream's watermarks go on (event time over merged
+        // streams comes with the event-time issue).
+        meta.rekeyed(inner, routed)
     }
 
     /// Starts a branch: add routes with [`Branch::when`], then [`Branch::split`].
@@ -187,14 +229,10 @@ impl<'s, K: 'static, V: 'static> Stream<'s, K, V> {
         V: ExchangeData,
     {
         let step = self.step(name);
-        let inner = self
-            .inner
-            .key_by_step(&step, self.ctx.key_groups(), move |(_, v)| (key(&v), v));
-        Stream {
-            inner,
-            ctx: self.ctx,
-            progress: self.progress,
-        }
+        let groups = self.ctx.key_groups();
+        let (inner, meta) = self.split();
+        let inner = inner.key_by_step(&step, groups, move |(_, v)| (key(&v), v));
+        meta.rekeyed(inner, true)
     }
 
     /// Moves each record to the worker that owns its current key's key group
@@ -205,14 +243,10 @@ impl<'s, K: 'static, V: 'static> Stream<'s, K, V> {
         V: ExchangeData,
     {
         let step = self.step(name);
-        let inner = self
-            .inner
-            .key_by_step(&step, self.ctx.key_groups(), |kv| kv);
-        Stream {
-            inner,
-            ctx: self.ctx,
-            progress: self.progress,
-        }
+        let groups = self.ctx.key_groups();
+        let (inner, meta) = self.split();
+        let inner = inner.key_by_step(&step, groups, |kv| kv);
+        meta.rekeyed(inner, true)
     }
 
     fn sink(self, name: &str, driver: crate::Result<Box<dyn SinkDriver<(K, V)>>>) {

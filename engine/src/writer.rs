@@ -4,8 +4,7 @@
 //! Batches that arrive together, one per worker, are written as one
 //! atomic, synced write (group commit): the workers of a process reach
 //! the end of an epoch within a few milliseconds of each other, and one
-//! write pays for one sync and, for a large batch, one table file instead
-//! of one per worker.
+//! write pays for one sync instead of one per worker.
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
@@ -27,9 +26,6 @@ const GATHER: Duration = Duration::from_millis(5);
 /// One worker's batch, how to answer it, and whom to wake with the answer.
 pub(crate) struct WriteJob {
     pub write: CheckpointWrite,
-    /// The worker's input has ended: this is its last batch, and the
-    /// worker is idle until it is written.
-    pub last: bool,
     pub reply: mpsc::Sender<Result<(), StoreError>>,
     pub wake: SyncActivator,
 }
@@ -48,8 +44,6 @@ impl ProcessWriter {
     pub fn spawn(store: Arc<dyn KvStore>, args: &JobArgs, resumed: bool) -> std::io::Result<Self> {
         let (jobs, inbox) = mpsc::channel::<WriteJob>();
         let workers = args.workers.max(1);
-        let job_workers = workers * args.processes.max(1);
-        let cores = std::thread::available_parallelism().map_or(1, usize::from);
         let mut copies = args.state_dir.as_deref().map(|dir| Copies {
             target: snapshot_path(dir, args.process_id),
             interval: args.state_copy_interval,
@@ -60,25 +54,13 @@ impl ProcessWriter {
             .name("rill-checkpoint".into())
             .spawn(move || {
                 while let Some(jobs) = gather(&inbox, workers, GATHER) {
-                    // When every worker is done and waiting for its last
-                    // batch, their cores are free to build it.
-                    let idle = jobs.iter().filter(|j| j.last).count() == workers;
-                    let threads = if idle { cores } else { 1 };
-                    // Last batches only: if another worker goes on, its
-                    // next write files them first.
-                    let last = jobs.iter().all(|j| j.last);
                     let mut replies = Vec::with_capacity(jobs.len());
-                    let mut writes = Vec::with_capacity(jobs.len());
+                    let mut batch = Batch::new();
                     for job in jobs {
-                        writes.push(job.write);
+                        batch.append(job.write.batch);
                         replies.push((job.reply, job.wake));
                     }
-                    mark_complete_together(&mut writes, job_workers);
-                    let result = if last {
-                        write_last(store.as_ref(), writes, threads)
-                    } else {
-                        write_all(store.as_ref(), writes, threads)
-                    };
+                    let result = store.write(batch);
                     for (reply, wake) in &replies {
                         // A worker that stopped no longer waits for it.
                         let _ = reply.send(result.clone());
@@ -133,63 +115,6 @@ fn gather<T>(inbox: &mpsc::Receiver<T>, most: usize, wait: Duration) -> Option<V
         }
     }
     Some(jobs)
-}
-
-/// When the gathered writes prepare the same epoch for every worker of the
-/// job (a single-process job whose workers reached the end of an epoch
-/// together), writing them as one batch completes that checkpoint: they
-/// need no undo records ([`CheckpointWrite::completes_checkpoint`]).
-fn mark_complete_together(writes: &mut [CheckpointWrite], job_workers: usize) {
-    let Some(epoch) = writes.first().and_then(CheckpointWrite::through) else {
-        return;
-    };
-    let mut seen: Vec<u32> = writes.iter().map(CheckpointWrite::worker).collect();
-    seen.sort_unstable();
-    seen.dedup();
-    if seen.len() == job_workers && writes.iter().all(|w| w.through() == Some(epoch)) {
-        for w in writes.iter_mut() {
-            w.completes_checkpoint();
-        }
-    }
-}
-
-/// Finishes the gathered batches and writes them as one atomic batch, on
-/// up to `threads` threads.
-fn write_all(
-    store: &dyn KvStore,
-    writes: Vec<CheckpointWrite>,
-    threads: usize,
-) -> Result<(), StoreError> {
-    let mut batch = Batch::new();
-    for write in writes {
-        batch.append(write.into_batch()?);
-    }
-    store.write_on(batch, threads)
-}
-
-/// Writes the last batches of every worker of the process: their versions
-/// are deferred ([`KvStore::write_deferred`]), logged as one record per
-/// worker that the next run files when it opens the store, so the job
-/// ends after one synced log write instead of building and ingesting a
-/// table file of every key it changed. The markers and records written
-/// now are all that `rill checkpoints` and the choice of a resume epoch
-/// read. A batch not worth deferring (large values, or more than 32 MiB)
-/// is written at once, on up to `threads` threads.
-fn write_last(
-    store: &dyn KvStore,
-    writes: Vec<CheckpointWrite>,
-    threads: usize,
-) -> Result<(), StoreError> {
-    let mut now = Batch::new();
-    // One part per worker: not appended, but each logged (and encoded, on
-    // the idle cores) as a record of its own.
-    let mut later = Vec::with_capacity(writes.len());
-    for write in writes {
-        let (n, l) = write.into_parts()?;
-        now.append(n);
-        later.push(l);
-    }
-    store.write_deferred(now, later, threads)
 }
 
 /// The copy of a process's store kept beside it (`DIR/process-N.snapshot`),
@@ -287,41 +212,5 @@ mod tests {
         drop(jobs);
         assert_eq!(gather(&inbox, 2, Duration::from_secs(60)), Some(vec![7]));
         assert_eq!(gather(&inbox, 2, Duration::from_secs(60)), None);
-    }
-
-    /// A write of `worker` preparing `epoch`, with one version staged.
-    fn write_of(store: &Arc<dyn KvStore>, worker: u32, epoch: u64) -> CheckpointWrite {
-        let mut c = rill_state::Checkpointer::open(store.clone(), worker, None).unwrap();
-        c.stage_version(epoch, (1, 0), &worker.to_be_bytes(), Some(b"1"));
-        c.begin_prepare(epoch).unwrap().0
-    }
-
-    /// How many undo logs the writes store.
-    fn undo_logs(writes: Vec<CheckpointWrite>) -> usize {
-        let mut undo = 0;
-        for w in writes {
-            let (_, later) = w.into_parts().unwrap();
-            undo += later.ops().filter(|op| op.key().starts_with(b"u")).count();
-        }
-        undo
-    }
-
-    #[test]
-    fn writes_of_every_worker_at_one_epoch_complete_their_checkpoint() {
-        let store: Arc<dyn KvStore> = Arc::new(rill_state::MemoryStore::new());
-        let mut all = vec![write_of(&store, 0, 3), write_of(&store, 1, 3)];
-        mark_complete_together(&mut all, 2);
-        assert_eq!(undo_logs(all), 0, "no deletions: no undo log");
-        // A worker missing (or in another process), or another epoch: the
-        // checkpoint may still fail to complete, and the logs are kept.
-        let mut some = vec![write_of(&store, 0, 3), write_of(&store, 1, 3)];
-        mark_complete_together(&mut some, 3);
-        assert_eq!(undo_logs(some), 2);
-        let mut twice = vec![write_of(&store, 0, 3), write_of(&store, 0, 3)];
-        mark_complete_together(&mut twice, 2);
-        assert_eq!(undo_logs(twice), 2);
-        let mut apart = vec![write_of(&store, 0, 3), write_of(&store, 1, 4)];
-        mark_complete_together(&mut apart, 2);
-        assert_eq!(undo_logs(apart), 2);
     }
 }

@@ -1,8 +1,7 @@
 //! Seeded oracle tests for the keyed stateful steps (count, sum, aggregate,
 //! reduce, stateful_map, per-epoch emission): 1, 2 and 3 workers, in memory
-//! and with checkpoints to RocksDB under a cache far smaller than the state
-//! (written through RocksDB's log, and ingested as table files), each
-//! compared with a from-scratch sequential computation.
+//! and with checkpoints to RocksDB under a cache far smaller than the state,
+//! each compared with a from-scratch sequential computation.
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -33,19 +32,16 @@ fn variants(workers: usize) -> Vec<(String, JobArgs, Option<tempfile::TempDir>)>
         ..JobArgs::default()
     };
     let mut out = vec![(format!("{workers} workers, in memory"), memory, None)];
-    for (how, ingest_from) in [("logged", usize::MAX), ("ingested", 0)] {
-        let dir = tempfile::tempdir().unwrap();
-        let durable = JobArgs {
-            workers,
-            epoch_interval: Duration::from_millis(5),
-            state_dir: Some(dir.path().to_owned()),
-            state_cache_keys: 16,
-            state_ingest_from: ingest_from,
-            ..JobArgs::default()
-        };
-        let label = format!("{workers} workers, RocksDB ({how} checkpoints), cache 16 keys");
-        out.push((label, durable, Some(dir)));
-    }
+    let dir = tempfile::tempdir().unwrap();
+    let durable = JobArgs {
+        workers,
+        epoch_interval: Duration::from_millis(5),
+        state_dir: Some(dir.path().to_owned()),
+        state_cache_keys: 16,
+        ..JobArgs::default()
+    };
+    let label = format!("{workers} workers, RocksDB, cache 16 keys");
+    out.push((label, durable, Some(dir)));
     out
 }
 

@@ -203,34 +203,18 @@ fn checkpoints_complete_while_input_flows() {
     panic!("no run prepared three epochs while its input flowed: {runs:?}");
 }
 
-/// A job's last checkpoint leaves its versions in deferred records (one per
-/// worker; `rill checkpoints` already lists the checkpoint); the next run files
-/// them when it opens the store and resumes every key from them.
+/// A job's last checkpoint is listed by `rill checkpoints` with every key,
+/// and the next run resumes every key from it.
 #[test]
-fn the_last_checkpoint_is_deferred_and_filed_by_the_next_run() {
+fn the_next_run_resumes_every_key_from_the_last_checkpoint() {
     const KEYS: u64 = 20_000;
     let dir = tempfile::tempdir().unwrap();
     let store_dir = dir.path().join("process-0");
     let all = records(60_000, KEYS);
-    // A first run on a new directory may end before its store creates
-    // its RocksDB (its checkpoint then waits in the prelude); the next
-    // run creates it at start-up.
-    let zero = sum_job(all[..1_000].to_vec(), args(dir.path(), 2, 1_000_000)).unwrap();
-    assert_eq!(zero.len(), 1_000);
     let first = sum_job(all[..40_000].to_vec(), args(dir.path(), 2, 1_000_000)).unwrap();
-    assert_eq!(first.len(), 39_000);
-    // The keys of the first run's records (one per worker).
-    let first_records: Vec<Vec<u8>>;
+    assert_eq!(first.len(), 40_000);
     {
         let store = RocksStore::open_read_only(&store_dir).unwrap();
-        let records = store
-            .scan(rill_state::store::DEFERRED_PREFIX, b"", usize::MAX)
-            .unwrap();
-        assert!(
-            !records.is_empty(),
-            "the last write left no deferred record"
-        );
-        first_records = records.into_iter().map(|(k, _)| k).collect();
         let summary = checkpoint::inspect(&store).unwrap();
         let (checkpoints, resume) = checkpoint::complete_checkpoints(&[summary]);
         let last = checkpoints.last().expect("a complete checkpoint");
@@ -243,21 +227,9 @@ fn the_last_checkpoint_is_deferred_and_filed_by_the_next_run() {
     for (k, v) in &all {
         *expected.entry(k.clone()).or_default() += v;
     }
-    let mut finals = last_per_key(zero);
-    finals.extend(last_per_key(first));
+    let mut finals = last_per_key(first);
     finals.extend(last_per_key(second));
     assert_eq!(finals, expected);
-    let store = RocksStore::open_read_only(&store_dir).unwrap();
-    let records = store
-        .scan(rill_state::store::DEFERRED_PREFIX, b"", usize::MAX)
-        .unwrap();
-    // The second run's own; the first run's were filed and removed.
-    assert!(!records.is_empty(), "the second run's last write deferred");
-    assert!(
-        records.iter().all(|(k, _)| !first_records.contains(k)),
-        "the first run's records were filed: {first_records:?} still in {:?}",
-        records.iter().map(|(k, _)| k).collect::<Vec<_>>()
-    );
 }
 
 /// 50 epochs of updates to the same 10,000 keys: after garbage collection
@@ -274,7 +246,10 @@ fn disk_use_tracks_live_state_not_history() {
         let store: Arc<dyn KvStore> = Arc::new(RocksStore::open(&store_dir).unwrap());
         // As a job's start does: opening at the resume epoch tells the
         // store which versions are garbage; compaction then drops them.
-        let resume = checkpoint::local_resume_epoch(&*store, 0..1).unwrap();
+        let prepared = checkpoint::prepared(&*store, 0..1).unwrap();
+        let resume = checkpoint::resume_epoch(prepared.clone());
+        let last = prepared.into_iter().flatten().max();
+        checkpoint::resume_store(&*store, 0..1, resume, last).unwrap();
         let _worker = Checkpointer::open(store.clone(), 0, resume).unwrap();
         store.compact().unwrap();
         let versions = store.scan(b"v", b"", usize::MAX).unwrap().len();

@@ -115,17 +115,13 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 
 use rill_state::codec::describe_key;
 
-/// Runs `logic` for one record or timer, catching a panic in it.
-fn guarded(step: &str, key: &impl std::fmt::Debug, run: impl FnOnce() -> LogicResult) -> Result<(), Failure> {
-    match catch_unwind(AssertUnwindSafe(run)) {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(Failure::logic(step, describe_key(key), e.to_string(), false)),
-        Err(payload) => Err(Failure::logic(
-            step,
-            describe_key(key),
-            panic_message(payload.as_ref()),
-            true,
-        )),
+/// What one call of user logic came to: `None` when it succeeded, else
+/// its error's message and whether it panicked.
+fn outcome(result: std::thread::Result<LogicResult>) -> Option<(String, bool)> {
+    match result {
+        Ok(Ok(())) => None,
+        Ok(Err(e)) => Some((e.to_string(), false)),
+        Err(payload) => Some((panic_message(payload.as_ref()), true)),
     }
 }
 
@@ -211,15 +207,22 @@ where
         (cx, &mut self.logic)
     }
 
+    fn failed(&self, key: &K, (message, panicked): (String, bool)) -> Failure {
+        Failure::logic(self.step.name(), describe_key(key), message, panicked)
+    }
+
+    #[inline]
     fn record<V>(&mut self, key: K, value: V) -> Result<(), Failure>
     where
         P: Process<K, V, O, D>,
     {
-        let name = self.step.name().to_owned();
         let mark = self.out.len();
-        {
+        let result = {
             let (mut cx, logic) = self.context(&key);
-            guarded(&name, &key, || logic.on_record(&mut cx, value))?;
+            catch_unwind(AssertUnwindSafe(|| logic.on_record(&mut cx, value)))
+        };
+        if let Some(failure) = outcome(result) {
+            return Err(self.failed(&key, failure));
         }
         if self.emit == Emit::EpochClose {
             for (k, o) in self.out.drain(mark..) {
@@ -255,10 +258,13 @@ where
                 }
                 for (key, time) in due {
                     let mark = self.out.len();
-                    {
+                    let result = {
                         let (mut cx, logic) = self.context(&key);
                         let timer = Timer { kind, time };
-                        guarded(&name, &key, || logic.on_timer(&mut cx, timer))?;
+                        catch_unwind(AssertUnwindSafe(|| logic.on_timer(&mut cx, timer)))
+                    };
+                    if let Some(failure) = outcome(result) {
+                        return Err(self.failed(&key, failure));
                     }
                     if self.emit == Emit::EpochClose {
                         for (k, o) in self.out.drain(mark..) {

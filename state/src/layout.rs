@@ -277,7 +277,7 @@ mod tests {
     #[test]
     fn versions_of_an_entry_sort_newest_first_and_a_range_deletes_the_old_ones() {
         let entry = entry_prefix(1, 0, 2, b"k");
-        let mut v = |e| {
+        let v = |e| {
             let mut k = Vec::new();
             write_version_key(&mut k, &entry, e);
             k

@@ -1,7 +1,5 @@
-//! One conformance suite for every `KvStore`: the in-memory store,
-//! RocksDB on disk, both writing batches through its log and ingesting
-//! every batch as a table file, and a new RocksDB store whose first write
-//! goes to its prelude. Each case runs against all four.
+//! One conformance suite for every `KvStore`: the in-memory store and
+//! RocksDB on disk. Each case runs against both.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -107,40 +105,6 @@ fn a_range_deletion_removes_from_its_first_key_up_to_its_end() {
     });
 }
 
-/// A batch written on several threads (by RocksDB: as several table
-/// files of disjoint key ranges) reads back as the same batch written on
-/// one: every key, the last change to a key winning.
-#[test]
-fn a_batch_written_on_several_threads_reads_back_as_written_on_one() {
-    on_each(|s| {
-        let mut model = std::collections::BTreeMap::new();
-        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
-        for round in 0..3u32 {
-            let mut b = Batch::new();
-            for i in 0..3000u32 {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                // Shared prefixes longer than the 24 bytes RocksStore
-                // splits on, and keys repeated within the batch.
-                let key = format!("a-long-shared-prefix-of-keys/{:04}", x % 1500).into_bytes();
-                if x.is_multiple_of(7) {
-                    b.delete(&key);
-                    model.remove(&key);
-                } else {
-                    let value = format!("{round}-{i}").into_bytes();
-                    b.put(&key, &value);
-                    model.insert(key, value);
-                }
-            }
-            s.write_on(b, 3).unwrap();
-            let all = s.scan(b"a-", b"", usize::MAX).unwrap();
-            let expect: Vec<_> = model.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-            assert!(all == expect, "{}: round {round} differs", s.kind());
-        }
-    });
-}
-
 #[test]
 fn every_store_carries_the_format_version() {
     on_each(|s| {
@@ -202,34 +166,5 @@ fn live_bytes_grow_with_data_and_compact_works() {
         s.compact().unwrap();
         let after = s.live_bytes().unwrap();
         assert!(after > before + 10_000, "{}: {before} -> {after}", s.kind());
-    });
-}
-
-#[test]
-fn a_deferred_write_reads_back_and_orders_like_a_write() {
-    on_each(|s| {
-        put(&*s, &[("a", "0"), ("c", "0")]);
-        let mut now = Batch::new();
-        now.put(b"marker", b"1");
-        // Two parts, applied in order: the second's `a` wins.
-        let mut first = Batch::new();
-        first.put(b"a", b"1");
-        first.delete(b"c");
-        let mut second = Batch::new();
-        second.put(b"b", b"1");
-        second.put(b"a", b"2");
-        s.write_deferred(now, vec![first, Batch::new(), second], 2)
-            .unwrap();
-        assert_eq!(get(&*s, "a").as_deref(), Some("2"));
-        assert_eq!(get(&*s, "b").as_deref(), Some("1"));
-        assert_eq!(get(&*s, "c"), None);
-        assert_eq!(get(&*s, "marker").as_deref(), Some("1"));
-        // A write after a deferred one wins over it.
-        let mut later = Batch::new();
-        later.put(b"b", b"2");
-        s.write_deferred(Batch::new(), vec![later], 1).unwrap();
-        put(&*s, &[("b", "3")]);
-        assert_eq!(get(&*s, "b").as_deref(), Some("3"));
-        assert_eq!(reserved_keys(&*s), vec![FORMAT_KEY.to_vec()]);
     });
 }

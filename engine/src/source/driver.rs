@@ -16,10 +16,12 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 use timely::dataflow::operators::generic::OutputBuilder;
+use timely::dataflow::operators::Capability;
 use timely::dataflow::{Scope, StreamVec};
 use timely::scheduling::SyncActivator;
 
 use crate::context::WorkerCtx;
+use rill_operators::Watermark;
 use crate::{Error, Result};
 
 /// A source's checkpointed read positions: partition → next offset.
@@ -33,6 +35,9 @@ pub(crate) enum Polled {
     Idle,
     /// The source is exhausted.
     Finished,
+    /// Records were read up to an epoch boundary the input itself marks
+    /// (a test feed's watermark): close the epoch now, then poll again.
+    CloseEpoch,
 }
 
 /// The part of a source that reads records.
@@ -48,6 +53,15 @@ pub(crate) trait SourceDriver<D>: 'static {
     /// Where the driver would resume reading: `(partition, next offset)`.
     fn positions(&self) -> Vec<(i32, i64)> {
         Vec::new()
+    }
+    /// The driver's watermark (event time), if it tracks one.
+    fn watermark(&self) -> Option<u64> {
+        None
+    }
+    /// False when the input marks its own epochs ([`Polled::CloseEpoch`]):
+    /// the source then closes none every epoch interval.
+    fn epochs_on_time(&self) -> bool {
+        true
     }
 }
 
@@ -71,7 +85,7 @@ fn checkpoint<D: 'static>(
             continue;
         }
         table
-            .update(partition, epoch, |_, s| *s = Some(offset))
+            .update(&partition, epoch, |s| *s = Some(offset))
             .map_err(|e| Error::state(step, e))?;
     }
     table.stage(epoch).map_err(|e| Error::state(step, e))
@@ -85,7 +99,11 @@ pub(crate) fn source_stream<'s, D: 'static>(
     step: &str,
     mut driver: Box<dyn SourceDriver<D>>,
     mut positions: Option<Positions>,
-) -> (StreamVec<'s, u64, D>, StreamVec<'s, u64, ()>) {
+) -> (
+    StreamVec<'s, u64, D>,
+    StreamVec<'s, u64, ()>,
+    StreamVec<'s, u64, Watermark>,
+) {
     let ctx = ctx.clone();
     let step = step.to_owned();
     let interval = ctx.shared.args.epoch_interval;
@@ -101,6 +119,11 @@ pub(crate) fn source_stream<'s, D: 'static>(
     let (output, stream) = builder.new_output();
     let mut output = OutputBuilder::from(output);
     let (_progress_output, progress) = builder.new_output::<Vec<()>>();
+    let (marks_output, marks) = builder.new_output::<Vec<Watermark>>();
+    let mut marks_output = OutputBuilder::from(marks_output);
+    let me = ctx.index;
+    let mut sent_mark: Option<u64> = None;
+    let on_time = driver.epochs_on_time();
     let activator = Rc::new(scope.activator_for(info.address.clone()));
     driver.set_wakeup(scope.worker().sync_activator_for(info.address.to_vec()));
     let mut epoch: u64 = ctx.start_epoch;
@@ -121,13 +144,21 @@ pub(crate) fn source_stream<'s, D: 'static>(
                 caps = None;
                 return;
             }
-            let mut close = |epoch: u64, driver: &mut Box<dyn SourceDriver<D>>| {
+            let mut close = |epoch: u64,
+                             driver: &mut Box<dyn SourceDriver<D>>,
+                             held: &[Capability<u64>]| {
+                // The watermark goes out in the epoch it closes.
+                let mark = driver.watermark();
+                if let Some(w) = mark.filter(|&w| sent_mark.is_none_or(|s| w > s)) {
+                    marks_output.activate().session(&held[2]).give((me, w));
+                    sent_mark = Some(w);
+                }
                 driver
                     .on_epoch_close()
                     .and_then(|()| checkpoint(&**driver, &mut positions, epoch, &step))
             };
-            if epoch_start.elapsed() >= interval {
-                if let Err(e) = close(epoch, &mut driver) {
+            if on_time && epoch_start.elapsed() >= interval {
+                if let Err(e) = close(epoch, &mut driver, held) {
                     ctx.shared.fail(e);
                     caps = None;
                     return;
@@ -162,10 +193,24 @@ pub(crate) fn source_stream<'s, D: 'static>(
                     activator.activate_after(left.min(IDLE_RECHECK));
                 }
                 Ok(Polled::Finished) => {
-                    if let Err(e) = close(epoch, &mut driver) {
+                    if let Err(e) = close(epoch, &mut driver, held) {
                         ctx.shared.fail(e);
                     }
                     caps = None;
+                }
+                Ok(Polled::CloseEpoch) => {
+                    if let Err(e) = close(epoch, &mut driver, held) {
+                        ctx.shared.fail(e);
+                        caps = None;
+                        return;
+                    }
+                    epoch += 1;
+                    for cap in held.iter_mut() {
+                        cap.downgrade(&epoch);
+                    }
+                    epoch_gauge.set(epoch as i64);
+                    epoch_start = Instant::now();
+                    activator.activate();
                 }
                 Err(e) => {
                     ctx.shared.fail(e);
@@ -174,5 +219,5 @@ pub(crate) fn source_stream<'s, D: 'static>(
             }
         }
     });
-    (stream, progress)
+    (stream, progress, marks)
 }

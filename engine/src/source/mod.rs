@@ -5,8 +5,10 @@ mod driver;
 mod iter;
 mod jsonl;
 mod kafka;
+mod timed;
 
 pub(crate) use driver::{source_stream, Polled, Positions, SourceDriver};
 pub(crate) use iter::{partition_of, IterDriver};
 pub(crate) use jsonl::JsonLinesDriver;
 pub(crate) use kafka::KafkaDriver;
+pub(crate) use timed::TimedDriver;

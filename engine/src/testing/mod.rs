@@ -8,6 +8,16 @@ use std::time::Duration;
 
 use crate::{Collector, Flow, Job, JobArgs, Result, Stream};
 
+/// An item of a test feed with event time ([`Flow::source_timed`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Timed<V> {
+    /// A record (its event time, if any, is the job's to read from it).
+    Record(V),
+    /// Every record before this point has been read: the watermark moves
+    /// to this event time, and the epoch closes.
+    Watermark(u64),
+}
+
 /// Runs the flow `build` returns with `workers` worker threads, collects the
 /// records of the returned stream from every worker and returns them (in no
 /// particular order across workers).

@@ -127,6 +127,15 @@ where
     pub fn update<R>(&mut self, f: impl FnOnce(&mut Option<S>) -> R) -> Result<R, StoreError> {
         self.table.update(self.key, self.epoch, f)
     }
+
+    /// [`ValueRef::update`], with the key handed to `f` too.
+    pub fn update_keyed<R>(
+        &mut self,
+        f: impl FnOnce(&K, &mut Option<S>) -> R,
+    ) -> Result<R, StoreError> {
+        let key = self.key;
+        self.table.update(key, self.epoch, |s| f(key, s))
+    }
 }
 
 /// One key's list in a list state.

@@ -2,8 +2,9 @@
 //! RocksDB store forever, each setting every one of `KEYS` keys to the
 //! batch's number, until it is killed.
 //!
-//! Usage: `rill-state-torture DIR [KEYS]`. Prints `wrote N` after each
-//! batch is durable.
+//! Usage: `rill-state-torture DIR [KEYS]`. Prints `writing N` before each
+//! batch and `wrote N` once it is durable, so a test knows whether its kill
+//! landed inside a write.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -33,6 +34,8 @@ fn main() {
             value.extend_from_slice(&filler);
             batch.put(key(k), value);
         }
+        let _ = writeln!(out, "writing {n}");
+        let _ = out.flush();
         if let Err(e) = store.write(batch) {
             eprintln!("{e}");
             std::process::exit(1);

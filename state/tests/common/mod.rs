@@ -3,29 +3,16 @@
 
 use std::sync::Arc;
 
-use rill_state::{Batch, FreshStore, KvStore, MemoryStore, RocksStore};
+use rill_state::{Batch, KvStore, MemoryStore, RocksStore};
 
 /// A case run against every store.
 pub type Case = fn(Arc<dyn KvStore>);
 
-/// Runs `case` against the in-memory store, against RocksDB on disk,
-/// writing batches through its log and ingesting every batch as a table
-/// file, and against a new store whose first write goes to its prelude
-/// ([`FreshStore`]).
+/// Runs `case` against the in-memory store and against RocksDB on disk.
 pub fn on_each(case: Case) {
     case(Arc::new(MemoryStore::new()));
     let dir = tempfile::tempdir().unwrap();
-    case(Arc::new(
-        RocksStore::open(dir.path())
-            .unwrap()
-            .ingesting_from(usize::MAX),
-    ));
-    let dir = tempfile::tempdir().unwrap();
-    case(Arc::new(
-        RocksStore::open(dir.path()).unwrap().ingesting_from(1),
-    ));
-    let dir = tempfile::tempdir().unwrap();
-    case(Arc::new(FreshStore::new(dir.path(), usize::MAX)));
+    case(Arc::new(RocksStore::open(dir.path()).unwrap()));
 }
 
 /// Writes `pairs` in one batch.
@@ -43,13 +30,6 @@ pub fn get(store: &dyn KvStore, key: &str) -> Option<String> {
         .get(key.as_bytes())
         .unwrap()
         .map(|v| String::from_utf8(v).unwrap())
-}
-
-/// The reserved keys (`\x00...`) of a store: its format marker only, once
-/// deferred changes were filed.
-pub fn reserved_keys(store: &dyn KvStore) -> Vec<Vec<u8>> {
-    let all = store.scan(b"\x00", b"", usize::MAX).unwrap();
-    all.into_iter().map(|(k, _)| k).collect()
 }
 
 /// The names of the entries in `dir`, sorted.
