@@ -62,7 +62,6 @@ impl<'s, K: StateKey, V: ExchangeData> Stream<'s, K, V> {
             first_epoch: self.ctx.start_epoch,
         }
     }
-
 }
 
 /// A keyed step's streams, with the meta of its input.
@@ -81,7 +80,6 @@ fn outputs<'s, K: 'static, O: 'static, D: 'static>(
 }
 
 impl<'s, K: StateKey, V: ExchangeData> Stream<'s, K, V> {
-
     /// The keyed core with a full [`Process`]: `on_record` for each record
     /// and `on_timer` for each timer that fires, on the worker owning the
     /// key, with the states declared in `states` (named: a resumed job
@@ -120,7 +118,12 @@ impl<'s, K: StateKey, V: ExchangeData> Stream<'s, K, V> {
     /// let total: u64 = out.iter().map(|(_, n)| n).sum();
     /// assert_eq!(total, 100);
     /// ```
-    pub fn process_with<O, D, P>(self, name: &str, states: States<K>, logic: P) -> Outputs<'s, K, O, D>
+    pub fn process_with<O, D, P>(
+        self,
+        name: &str,
+        states: States<K>,
+        logic: P,
+    ) -> Outputs<'s, K, O, D>
     where
         O: Clone + 'static,
         D: Clone + 'static,
@@ -161,7 +164,7 @@ impl<'s, K: StateKey, V: ExchangeData> Stream<'s, K, V> {
     ///     let mut states = States::new();
     ///     let seen = states.map::<u64, ()>("seen");
     ///     flow.source_iter("numbers", [1u64, 2, 1, 3, 2, 1])
-    ///         .key_by("all", |_| "all")
+    ///         .key_by("all", |_| 0u8)
     ///         .process("distinct", states, move |cx, v: u64| {
     ///             if cx.map(seen).get(&v)?.is_none() {
     ///                 cx.map(seen).put(&v, &())?;

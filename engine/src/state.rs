@@ -67,7 +67,8 @@ impl ProcessState {
         }
         Ok(ProcessState {
             store: Some(Arc::new(store)),
-            key_groups: KeyGroups::new(meta.key_groups).map_err(|e| Error::Config(e.to_string()))?,
+            key_groups: KeyGroups::new(meta.key_groups)
+                .map_err(|e| Error::Config(e.to_string()))?,
             local_resume,
             local_last,
             resumed: OnceLock::new(),
@@ -138,7 +139,11 @@ pub(crate) fn agree_resume(
     } else {
         seen.iter().map(|(r, _)| r - 1).min()
     };
-    let last = seen.iter().map(|(_, l)| *l).max().and_then(|l| l.checked_sub(1));
+    let last = seen
+        .iter()
+        .map(|(_, l)| *l)
+        .max()
+        .and_then(|l| l.checked_sub(1));
     (resume, last)
 }
 
@@ -156,11 +161,18 @@ pub(crate) fn open_worker(
     };
     let first = (args.process_id * args.workers) as u32;
     let readied = state.resumed.get_or_init(|| {
-        checkpoint::resume_store(store.as_ref(), first..first + args.workers as u32, resume, last)
-            .map_err(|e| e.to_string())
+        checkpoint::resume_store(
+            store.as_ref(),
+            first..first + args.workers as u32,
+            resume,
+            last,
+        )
+        .map_err(|e| e.to_string())
     });
     if let Err(e) = readied {
-        return Err(Error::Runtime(format!("cannot resume the state store: {e}")));
+        return Err(Error::Runtime(format!(
+            "cannot resume the state store: {e}"
+        )));
     }
     let c = Checkpointer::open(store.clone(), worker as u32, resume)
         .map_err(|e| Error::state("state", e))?;

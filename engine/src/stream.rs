@@ -46,7 +46,10 @@ pub(crate) struct Meta<'s> {
 
 impl<'s> Meta<'s> {
     /// New records with the same keys: routing and watermarks go on.
-    pub fn then<K: 'static, V: 'static>(self, inner: StreamVec<'s, u64, (K, V)>) -> Stream<'s, K, V> {
+    pub fn then<K: 'static, V: 'static>(
+        self,
+        inner: StreamVec<'s, u64, (K, V)>,
+    ) -> Stream<'s, K, V> {
         let routed = self.routed;
         self.rekeyed(inner, routed)
     }

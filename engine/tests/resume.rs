@@ -75,7 +75,7 @@ fn a_renamed_or_missing_step_is_an_error_naming_it() {
     })
     .unwrap_err();
     let msg = renamed.to_string();
-    assert!(matches!(renamed, Error::State { .. }), "{msg}");
+    assert!(matches!(renamed, Error::Step(_)), "{msg}");
     assert!(
         msg.contains("\"sums\"") && msg.contains("totals") && msg.contains("renamed"),
         "{msg}"
@@ -95,14 +95,14 @@ fn a_renamed_or_missing_step_is_an_error_naming_it() {
 
     let data = records(1000, 10);
     let mut regrouped = args(dir.path(), 1, 100);
-    regrouped.key_groups = 128;
+    regrouped.key_groups = Some(128);
     let err = rill::testing::run_with(regrouped, move |flow| {
         flow.source_iter_keyed("input", data.clone()).sum("totals")
     })
     .unwrap_err();
     let msg = err.to_string();
     assert!(
-        msg.contains("totals") && msg.contains("128") && msg.contains("256"),
+        msg.contains("--key-groups 128") && msg.contains("256"),
         "{msg}"
     );
 

@@ -19,26 +19,9 @@ use std::time::Duration;
 const RECORDS: u64 = 1_000_000;
 const KEYS: u64 = 5_000;
 
-/// Starts `key_sums` to the end of its input; with `ingest_all`, every
-/// checkpoint batch is ingested as a table file, else only large ones
-/// (none at this size).
-fn start(
-    brokers: &str,
-    topics: (&str, &str),
-    state: &std::path::Path,
-    ingest_all: bool,
-) -> Running {
-    let ingest: &[&str] = if ingest_all {
-        &["--state-ingest-from", "0"]
-    } else {
-        &[]
-    };
-    Running::start(
-        brokers,
-        topics,
-        state,
-        &[ingest, &["--stop-at-end"]].concat(),
-    )
+/// Starts `key_sums` to the end of its input.
+fn start(brokers: &str, topics: (&str, &str), state: &std::path::Path) -> Running {
+    Running::start(brokers, topics, state, &["--stop-at-end"])
 }
 
 /// After a kill: was the last checkpoint line a write that never finished?
@@ -70,10 +53,8 @@ fn sum_survives_repeated_sigkill() {
     let mut attempts = 0;
     while (kills < 6 || mid_write == 0) && attempts < 24 {
         attempts += 1;
-        // Both ways of writing a checkpoint, each killed both ways.
-        let ingest_all = (attempts / 2) % 2 == 1;
         let topics = (input_topic.as_str(), output_topic.as_str());
-        let mut run = start(&brokers, topics, state.path(), ingest_all);
+        let mut run = start(&brokers, topics, state.path());
         // Wait until it makes progress (its first checkpoint write), then
         // kill it: at once (inside that write) or a random moment later.
         let _ = run.wait_for("checkpoint: writing epoch", Duration::from_secs(10));
@@ -106,7 +87,7 @@ fn sum_survives_repeated_sigkill() {
 
     // Run to the end.
     let topics = (input_topic.as_str(), output_topic.as_str());
-    let mut last = start(&brokers, topics, state.path(), false);
+    let mut last = start(&brokers, topics, state.path());
     let status = last.child.wait().unwrap();
     assert!(status.success(), "the final run failed: {status}");
 

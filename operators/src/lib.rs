@@ -45,18 +45,18 @@ mod process2;
 mod step;
 
 pub use branch::{BranchStep, Predicate};
+pub use emit::Emit;
+pub use failure::Failure;
 pub use filter::FilterStep;
 pub use flat_map::FlatMapStep;
 pub use inspect::InspectStep;
 pub use key_by::KeyByStep;
-pub use map::MapStep;
-pub use merge::MergeStep;
-pub use emit::Emit;
-pub use failure::Failure;
 pub use keyed::{
     Context, ListRef, ListState, MapRef, MapState, SideOutput, States, Timer, TimerKind,
     TimerState, TimersRef, ValueRef, ValueState,
 };
+pub use map::MapStep;
+pub use merge::MergeStep;
 pub use process::{Core, FromFn, LogicResult, Process, ProcessStep, Processed, Watermark};
 pub use process2::{Either, Process2, Process2Step};
 pub use step::{Meter, Step};

@@ -357,11 +357,11 @@ where
             // The epoch being processed; everything before it is closed.
             let mut cur = first_epoch;
             move |frontiers| {
-                input.for_each(|cap, data| {
-                    match cap.least().copied() {
-                        Some(t) if run.is_some() => stash.entry(t).or_default().push(std::mem::take(data)),
-                        _ => data.clear(),
+                input.for_each(|cap, data| match cap.least().copied() {
+                    Some(t) if run.is_some() => {
+                        stash.entry(t).or_default().push(std::mem::take(data))
                     }
+                    _ => data.clear(),
                 });
                 if let Some(w) = wm_input.as_mut() {
                     w.for_each(|cap, data| match cap.least().copied() {
@@ -390,7 +390,8 @@ where
                     let (_, batches) = stash.pop_first().expect("just seen");
                     let t = t.max(cur);
                     if t > cur {
-                        result = close_through(r, t - 1, caps, &mut marks, &mut outputs, &mut sides);
+                        result =
+                            close_through(r, t - 1, caps, &mut marks, &mut outputs, &mut sides);
                         advance(caps, t);
                         cur = t;
                     }
@@ -585,7 +586,10 @@ where
         checkpointer: core.checkpointer.clone(),
         capacity: core.capacity,
     };
-    let values = values.into_iter().map(|(state, make)| make(&args, state)).collect();
+    let values = values
+        .into_iter()
+        .map(|(state, make)| make(&args, state))
+        .collect();
     let owned = (0..core.groups.count())
         .filter(|&g| core.groups.owner(rill_state::KeyGroup(g), peers).0 == me)
         .collect();

@@ -162,7 +162,11 @@ mod tests {
         check_order(vec![i32::MIN, -2, 5, i32::MAX]);
         let strings = ["", "a", "a\0", "a\0b", "ab", "b", "\0", "\0\0", "ü"];
         check_order(strings.iter().map(|s| s.to_string()).collect());
-        check_order(vec![(1u64, "b".to_string()), (1, "a".into()), (0, "z".into())]);
+        check_order(vec![
+            (1u64, "b".to_string()),
+            (1, "a".into()),
+            (0, "z".into()),
+        ]);
         check_order(vec![vec![0u8, 0xff], vec![0], vec![], vec![1]]);
         check_order(vec![true, false]);
     }

@@ -398,44 +398,43 @@ impl Stager<'_> {
         let mut key_len = 0;
         let mut value_len = 0;
         let batch = &mut self.staging.batch;
-        batch.put_with(
-            |k| {
-                let at = k.len();
-                layout::write_head(k, step, state, group);
-                layout::write_key(k, &[]);
-                encode_into(key, k)?;
-                key_len = k.len() - at - layout::ENTRY_HEAD - 4;
-                let len_at = at + layout::ENTRY_HEAD;
-                k[len_at..len_at + 4].copy_from_slice(&(key_len as u32).to_be_bytes());
-                k.extend_from_slice(&(!epoch).to_be_bytes());
-                layout::check_sizes(key_len, 0)
-            },
-            |v| {
-                let at = v.len();
-                match &entry.value {
-                    None => v.push(0),
-                    Some(s) => {
-                        v.push(1);
-                        encode_into(s, v)?;
+        batch
+            .put_with(
+                |k| {
+                    let at = k.len();
+                    layout::write_head(k, step, state, group);
+                    layout::write_key(k, &[]);
+                    encode_into(key, k)?;
+                    key_len = k.len() - at - layout::ENTRY_HEAD - 4;
+                    let len_at = at + layout::ENTRY_HEAD;
+                    k[len_at..len_at + 4].copy_from_slice(&(key_len as u32).to_be_bytes());
+                    k.extend_from_slice(&(!epoch).to_be_bytes());
+                    layout::check_sizes(key_len, 0)
+                },
+                |v| {
+                    let at = v.len();
+                    match &entry.value {
+                        None => v.push(0),
+                        Some(s) => {
+                            v.push(1);
+                            encode_into(s, v)?;
+                        }
                     }
-                }
-                value_len = v.len() - at - 1;
-                layout::check_sizes(0, value_len)
-            },
-        )
-        .map_err(|e| match e {
-            StoreError::TooLarge {
-                what, bytes, most, ..
-            } => {
+                    value_len = v.len() - at - 1;
+                    layout::check_sizes(0, value_len)
+                },
+            )
+            .map_err(|e| match e {
                 StoreError::TooLarge {
+                    what, bytes, most, ..
+                } => StoreError::TooLarge {
                     key: Some(crate::codec::describe_key(key)),
                     what,
                     bytes,
                     most,
-                }
-            }
-            other => other,
-        })?;
+                },
+                other => other,
+            })?;
         entry.mark &= !1;
         if entry.value.is_none() {
             let staged = batch.op(batch.len() - 1).key();

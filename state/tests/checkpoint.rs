@@ -38,7 +38,13 @@ fn worker(store: &Arc<dyn KvStore>, w: u32, resume: Option<u64>) -> SharedCheckp
 
 fn table(c: &SharedCheckpointer, name: &str, capacity: usize) -> Table<String, u64> {
     let id = c.borrow_mut().register(name, meta("sum")).unwrap();
-    Table::new(name, (id, 0), KeyGroups::default(), Some(c.clone()), capacity)
+    Table::new(
+        name,
+        (id, 0),
+        KeyGroups::default(),
+        Some(c.clone()),
+        capacity,
+    )
 }
 
 fn add(t: &mut Table<String, u64>, key: &str, epoch: u64, n: u64) -> u64 {
@@ -81,7 +87,12 @@ fn resume_takes_the_minimum_prepared_epoch_and_fences_the_newer_ones() {
         assert_eq!((resume, first), (Some(0), 2), "{}", store.kind());
         let w0 = worker(&store, 0, resume);
         let mut t0 = table(&w0, "sum", 100);
-        assert_eq!(value(&mut t0, "a"), Some(1), "{}: epoch 1 is fenced", store.kind());
+        assert_eq!(
+            value(&mut t0, "a"),
+            Some(1),
+            "{}: epoch 1 is fenced",
+            store.kind()
+        );
         // The run goes on at epoch 2; a later restart resumes from it.
         add(&mut t0, "a", first, 5);
         checkpoint(&mut t0, &w0, first);
@@ -120,7 +131,10 @@ fn a_fresh_start_discards_everything_when_a_worker_never_prepared() {
         let w0 = worker(&store, 0, resume);
         let mut t0 = table(&w0, "sum", 100);
         assert_eq!(value(&mut t0, "a"), None);
-        assert_eq!(checkpoint::prepared(&*store, 0..2).unwrap(), vec![None, None]);
+        assert_eq!(
+            checkpoint::prepared(&*store, 0..2).unwrap(),
+            vec![None, None]
+        );
     });
 }
 
@@ -166,7 +180,12 @@ fn deletions_hide_older_versions_and_are_collected_once_complete() {
         c.borrow_mut().complete(1);
         checkpoint(&mut t, &c, 2);
         store.compact().unwrap();
-        assert_eq!(versions(&*store), 1, "{}: only `kept` is left", store.kind());
+        assert_eq!(
+            versions(&*store),
+            1,
+            "{}: only `kept` is left",
+            store.kind()
+        );
     });
 }
 
@@ -184,9 +203,19 @@ fn a_cache_smaller_than_the_state_reads_the_rest_from_the_store() {
         // An epoch that changes nothing: the keys of epoch 3 are durable
         // now, and all but 9 leave the cache.
         checkpoint(&mut t, &c, 4);
-        assert!(t.cached() <= 10, "{}: {} keys cached", store.kind(), t.cached());
+        assert!(
+            t.cached() <= 10,
+            "{}: {} keys cached",
+            store.kind(),
+            t.cached()
+        );
         for k in 0..100u64 {
-            assert_eq!(value(&mut t, &format!("k{k}")), Some(4 * k), "{}", store.kind());
+            assert_eq!(
+                value(&mut t, &format!("k{k}")),
+                Some(4 * k),
+                "{}",
+                store.kind()
+            );
         }
         assert!(t.cached() <= 100);
     });
@@ -208,11 +237,20 @@ fn resuming_checks_steps_by_name_kind_key_groups_and_states() {
         let e = open().register("sum", meta("count")).unwrap_err();
         assert!(matches!(e, CheckpointError::KindChanged { .. }), "{e}");
         let e = open()
-            .register("sum", StepMeta { key_groups: 8, ..meta("sum") })
+            .register(
+                "sum",
+                StepMeta {
+                    key_groups: 8,
+                    ..meta("sum")
+                },
+            )
             .unwrap_err();
         assert!(matches!(e, CheckpointError::KeyGroupsChanged { .. }), "{e}");
         let more = StepMeta {
-            states: vec![("value".into(), StateKind::Value), ("seen".into(), StateKind::List)],
+            states: vec![
+                ("value".into(), StateKind::Value),
+                ("seen".into(), StateKind::List),
+            ],
             ..meta("sum")
         };
         let e = open().register("sum", more).unwrap_err();
@@ -229,9 +267,21 @@ fn key_groups_are_read_from_the_store_and_a_conflicting_flag_is_an_error() {
     on_each(|store| {
         let meta = checkpoint::open_job(&*store, "here", 2, 1, Some(64)).unwrap();
         assert_eq!(meta.key_groups, 64);
-        assert_eq!(checkpoint::open_job(&*store, "here", 2, 1, None).unwrap().key_groups, 64);
+        assert_eq!(
+            checkpoint::open_job(&*store, "here", 2, 1, None)
+                .unwrap()
+                .key_groups,
+            64
+        );
         let e = checkpoint::open_job(&*store, "here", 2, 1, Some(128)).unwrap_err();
-        assert!(matches!(e, CheckpointError::KeyGroupsConflict { stored: 64, asked: 128, .. }));
+        assert!(matches!(
+            e,
+            CheckpointError::KeyGroupsConflict {
+                stored: 64,
+                asked: 128,
+                ..
+            }
+        ));
         assert!(e.to_string().contains("--key-groups 128"), "{e}");
     });
 }

@@ -21,7 +21,10 @@ fn open(store: &Arc<dyn KvStore>, resume: Option<u64>) -> SharedCheckpointer {
     let meta = StepMeta {
         kind: "process".into(),
         key_groups: 1,
-        states: vec![("m".into(), StateKind::Map), ("@timers".into(), StateKind::Timers)],
+        states: vec![
+            ("m".into(), StateKind::Map),
+            ("@timers".into(), StateKind::Timers),
+        ],
     };
     c.register("step", meta).unwrap();
     Rc::new(RefCell::new(c))
@@ -74,20 +77,44 @@ fn a_map_iterates_in_key_order_from_a_lower_bound_before_and_after_a_resume() {
         let want = |model: &BTreeMap<u64, Vec<u8>>, from: u64| -> Vec<(u64, Vec<u8>)> {
             model.range(from..).map(|(k, v)| (*k, v.clone())).collect()
         };
-        assert_eq!(map_keys(&mut entries, b"alice", 0), want(&model, 0), "{kind}: unstaged");
-        assert_eq!(map_keys(&mut entries, b"alice", 10), want(&model, 10), "{kind}: from 10");
+        assert_eq!(
+            map_keys(&mut entries, b"alice", 0),
+            want(&model, 0),
+            "{kind}: unstaged"
+        );
+        assert_eq!(
+            map_keys(&mut entries, b"alice", 10),
+            want(&model, 10),
+            "{kind}: from 10"
+        );
         checkpoint(&mut entries, &c, 1);
-        assert_eq!(map_keys(&mut entries, b"alice", 5), want(&model, 5), "{kind}: staged");
+        assert_eq!(
+            map_keys(&mut entries, b"alice", 5),
+            want(&model, 5),
+            "{kind}: staged"
+        );
         drop((entries, c));
         let c = open(&store, Some(1));
         let mut entries = Entries::new(Some(c.clone()), 4);
-        assert_eq!(map_keys(&mut entries, b"alice", 0), want(&model, 0), "{kind}: resumed");
-        assert_eq!(entries.get(&map_entry(b"alice", 9)).unwrap(), None, "{kind}: removed");
+        assert_eq!(
+            map_keys(&mut entries, b"alice", 0),
+            want(&model, 0),
+            "{kind}: resumed"
+        );
+        assert_eq!(
+            entries.get(&map_entry(b"alice", 9)).unwrap(),
+            None,
+            "{kind}: removed"
+        );
         assert_eq!(entries.get(&map_entry(b"bob", 5)).unwrap(), Some(vec![9]));
         // A removal after the resume hides the stored entry at once.
         entries.remove(&map_entry(b"alice", 700));
         model.remove(&700);
-        assert_eq!(map_keys(&mut entries, b"alice", 0), want(&model, 0), "{kind}: removed after resume");
+        assert_eq!(
+            map_keys(&mut entries, b"alice", 0),
+            want(&model, 0),
+            "{kind}: removed after resume"
+        );
     });
 }
 
@@ -96,9 +123,18 @@ fn timers_sort_by_time_within_a_group_and_a_range_finds_the_due_ones() {
     on_each(|store| {
         let c = open(&store, None);
         let mut entries = Entries::new(Some(c.clone()), 2);
-        for (time, key) in [(30u64, &b"x"[..]), (10, b"y"), (20, b"x"), (10, b"a"), (99, b"z")] {
+        for (time, key) in [
+            (30u64, &b"x"[..]),
+            (10, b"y"),
+            (20, b"x"),
+            (10, b"a"),
+            (99, b"z"),
+        ] {
             entries
-                .put(layout::timer_entry(STEP, 0, EVENT_TIMER, time, key), Vec::new())
+                .put(
+                    layout::timer_entry(STEP, 0, EVENT_TIMER, time, key),
+                    Vec::new(),
+                )
                 .unwrap();
         }
         checkpoint(&mut entries, &c, 0);

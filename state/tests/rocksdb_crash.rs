@@ -40,10 +40,17 @@ fn rocksdb_crash_never_exposes_half_a_batch() {
         let s = RocksStore::open(dir.path()).unwrap();
         let all = s.scan(b"key-", b"", usize::MAX).unwrap();
         if all.is_empty() {
-            assert_eq!(acknowledged, None, "round {round}: an acknowledged batch lost");
+            assert_eq!(
+                acknowledged, None,
+                "round {round}: an acknowledged batch lost"
+            );
             continue;
         }
-        assert_eq!(all.len(), 3000, "round {round}: keys of a batch went missing");
+        assert_eq!(
+            all.len(),
+            3000,
+            "round {round}: keys of a batch went missing"
+        );
         let batch_of = |v: &Vec<u8>| u64::from_be_bytes(v[..8].try_into().unwrap());
         let n = batch_of(&all[0].1);
         assert!(
@@ -51,7 +58,10 @@ fn rocksdb_crash_never_exposes_half_a_batch() {
             "round {round}: batches mixed after a crash"
         );
         if let Some(acked) = acknowledged {
-            assert!(n >= acked, "round {round}: acknowledged batch {acked} lost (found {n})");
+            assert!(
+                n >= acked,
+                "round {round}: acknowledged batch {acked} lost (found {n})"
+            );
         }
     }
     assert!(inside > 0, "no kill landed inside a write");

@@ -42,7 +42,10 @@ fn rocksdb_refuses_another_format_version() {
             s.write(b).unwrap();
         }
         let err = RocksStore::open(dir.path()).unwrap_err();
-        assert!(matches!(err, StoreError::Format { .. }), "format {older}: {err}");
+        assert!(
+            matches!(err, StoreError::Format { .. }),
+            "format {older}: {err}"
+        );
     }
 }
 

@@ -21,8 +21,8 @@ use timely::dataflow::{Scope, StreamVec};
 use timely::scheduling::SyncActivator;
 
 use crate::context::WorkerCtx;
-use rill_operators::Watermark;
 use crate::{Error, Result};
+use rill_operators::Watermark;
 
 /// A source's checkpointed read positions: partition → next offset.
 pub(crate) type Positions = Table<i32, i64>;
@@ -144,19 +144,18 @@ pub(crate) fn source_stream<'s, D: 'static>(
                 caps = None;
                 return;
             }
-            let mut close = |epoch: u64,
-                             driver: &mut Box<dyn SourceDriver<D>>,
-                             held: &[Capability<u64>]| {
-                // The watermark goes out in the epoch it closes.
-                let mark = driver.watermark();
-                if let Some(w) = mark.filter(|&w| sent_mark.is_none_or(|s| w > s)) {
-                    marks_output.activate().session(&held[2]).give((me, w));
-                    sent_mark = Some(w);
-                }
-                driver
-                    .on_epoch_close()
-                    .and_then(|()| checkpoint(&**driver, &mut positions, epoch, &step))
-            };
+            let mut close =
+                |epoch: u64, driver: &mut Box<dyn SourceDriver<D>>, held: &[Capability<u64>]| {
+                    // The watermark goes out in the epoch it closes.
+                    let mark = driver.watermark();
+                    if let Some(w) = mark.filter(|&w| sent_mark.is_none_or(|s| w > s)) {
+                        marks_output.activate().session(&held[2]).give((me, w));
+                        sent_mark = Some(w);
+                    }
+                    driver
+                        .on_epoch_close()
+                        .and_then(|()| checkpoint(&**driver, &mut positions, epoch, &step))
+                };
             if on_time && epoch_start.elapsed() >= interval {
                 if let Err(e) = close(epoch, &mut driver, held) {
                     ctx.shared.fail(e);

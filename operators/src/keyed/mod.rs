@@ -8,5 +8,5 @@ mod states;
 pub use context::{Context, ListRef, MapRef, TimersRef, ValueRef};
 pub(crate) use runtime::Keyed;
 pub use runtime::{Timer, TimerKind};
-pub(crate) use states::{MakeValue, TableArgs};
 pub use states::{ListState, MapState, SideOutput, States, TimerState, ValueState};
+pub(crate) use states::{MakeValue, TableArgs};

@@ -364,7 +364,10 @@ impl Checkpointer {
             bytes,
             versions,
         };
-        Ok((CheckpointWrite { batch }, PendingPrepare { stats, tombstones }))
+        Ok((
+            CheckpointWrite { batch },
+            PendingPrepare { stats, tombstones },
+        ))
     }
 
     /// The second half of [`Checkpointer::prepare`], once the batch from

@@ -3,8 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use crate::layout::{self, CheckpointInfo, JobMeta, StepMeta};
 use crate::codec::decode;
+use crate::layout::{self, CheckpointInfo, JobMeta, StepMeta};
 use crate::store::{KvStore, StoreError};
 
 /// What one process's store holds.

@@ -25,7 +25,7 @@ mod inspect;
 use std::ops::Range;
 
 pub use checkpointer::{
-    Checkpointer, CheckpointWrite, Found, PendingPrepare, PrepareStats, Staged,
+    CheckpointWrite, Checkpointer, Found, PendingPrepare, PrepareStats, Staged,
 };
 pub use error::CheckpointError;
 pub use inspect::{complete_checkpoints, inspect, CheckpointSummary, StoreSummary};

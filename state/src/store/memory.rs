@@ -31,8 +31,7 @@ impl MemoryStore {
             gc: VersionGc::new(),
             collected: AtomicU64::new(0),
         };
-        check_format(&store, "memory", true)
-            .expect("an empty memory store accepts its format");
+        check_format(&store, "memory", true).expect("an empty memory store accepts its format");
         store
     }
 

@@ -341,10 +341,7 @@ mod tests {
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
-        assert!(
-            !names.iter().any(|n| n == "IDENTITY"),
-            "{names:?}"
-        );
+        assert!(!names.iter().any(|n| n == "IDENTITY"), "{names:?}");
         // It still opens, and still has an identity (in its manifest).
         let store = RocksStore::open(dir.path()).unwrap();
         assert!(!store.db.get_db_identity().unwrap().is_empty());
