@@ -103,7 +103,11 @@ fn overhead() {
         let mut ratios = Vec::new();
         for pair in 0..repeat {
             let mut times = [0.0f64; 2];
-            let order: [bool; 2] = if pair % 2 == 0 { [false, true] } else { [true, false] };
+            let order: [bool; 2] = if pair % 2 == 0 {
+                [false, true]
+            } else {
+                [true, false]
+            };
             for durable in order {
                 let dir = tempfile::tempdir().expect("tempdir");
                 let a = args(workers, durable.then(|| dir.path()));
@@ -277,10 +281,9 @@ fn raw_loop(records: u64, keys: u64, list: bool) -> f64 {
             k.extend_from_slice(&(i % 16).to_be_bytes());
             let old = match pending.get(&k) {
                 Some(v) => *v,
-                None => db
-                    .get(&k)
-                    .expect("get")
-                    .map_or(0, |v| u64::from_le_bytes(v[..8].try_into().expect("8 bytes"))),
+                None => db.get(&k).expect("get").map_or(0, |v| {
+                    u64::from_le_bytes(v[..8].try_into().expect("8 bytes"))
+                }),
             };
             pending.insert(k, old + i);
         }
@@ -288,7 +291,8 @@ fn raw_loop(records: u64, keys: u64, list: bool) -> f64 {
             for (k, v) in pending.drain() {
                 batch.put(&k, v.to_le_bytes());
             }
-            db.write_opt(std::mem::take(&mut batch), &wo).expect("write");
+            db.write_opt(std::mem::take(&mut batch), &wo)
+                .expect("write");
         }
     }
     for (k, v) in pending.drain() {

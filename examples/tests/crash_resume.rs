@@ -24,18 +24,6 @@ fn start(brokers: &str, topics: (&str, &str), state: &std::path::Path) -> Runnin
     Running::start(brokers, topics, state, &["--stop-at-end"])
 }
 
-/// After a kill: was the last checkpoint line a write that never finished?
-fn killed_mid_write(run: &Running) -> bool {
-    let mut last = None;
-    while let Ok(line) = run.lines.try_recv() {
-        if line.contains("checkpoint: writing epoch") || line.contains("checkpoint: prepared epoch")
-        {
-            last = Some(line);
-        }
-    }
-    last.is_some_and(|l| l.contains("writing epoch"))
-}
-
 #[test]
 fn sum_survives_repeated_sigkill() {
     let brokers = bootstrap();
@@ -74,7 +62,7 @@ fn sum_survives_repeated_sigkill() {
         run.child.wait().unwrap();
         std::thread::sleep(Duration::from_millis(50));
         kills += 1;
-        if killed_mid_write(&run) {
+        if run.killed_mid_write() {
             mid_write += 1;
         }
     }

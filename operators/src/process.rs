@@ -17,7 +17,7 @@ use std::hash::Hash;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::rc::Rc;
 
-use rill_state::{KeyGroups, SharedCheckpointer, StepMeta};
+use rill_state::{layout, KeyGroups, SharedCheckpointer, StepMeta};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use timely::dataflow::channels::pact::{Exchange, Pipeline};
@@ -184,6 +184,8 @@ struct Run<K, O, D, P> {
     /// Per upstream worker, its highest watermark.
     marks: Vec<Option<u64>>,
     watermark: Option<u64>,
+    /// This worker's index (its watermark's entry).
+    worker: usize,
     out: Vec<(K, O)>,
     sides: Vec<Vec<(K, D)>>,
     last: HashMap<K, O>,
@@ -311,6 +313,15 @@ where
         let step = step.clone();
         let on_error = core.on_error.clone();
         let keyed = open_keyed(&step, &core, states.specs.clone(), states.values, me, peers);
+        let has_marks = watermarks.is_some();
+        let keyed = keyed.and_then(|mut k| {
+            let restored = if has_marks {
+                restore_watermark(&mut k, me)?
+            } else {
+                None
+            };
+            Ok((k, restored))
+        });
         let keyed = match keyed {
             Ok(k) => Some(k),
             Err(f) => {
@@ -340,14 +351,15 @@ where
             // all held at the epoch being processed.
             advance(&mut caps, first_epoch);
             let mut held: Option<Caps> = Some(caps);
-            let mut run = keyed.map(|keyed| Run {
+            let mut run = keyed.map(|(keyed, restored)| Run {
                 step: step.clone(),
                 keyed,
                 logic,
                 emit: core.emit,
                 timers,
-                marks: vec![None; peers],
-                watermark: None,
+                marks: vec![restored; peers],
+                watermark: restored,
+                worker: me,
                 out: Vec::new(),
                 sides: (0..nsides).map(|_| Vec::new()).collect(),
                 last: HashMap::new(),
@@ -460,7 +472,8 @@ fn advance(caps: &mut Caps, epoch: u64) {
 }
 
 /// Closes every epoch up to `epoch` (held capabilities are at or before
-/// it): see [`close`].
+/// it), one at a time where watermarks came, so that each watermark's
+/// timers fire before the next one's (see [`close`]).
 fn close_through<K, V, O, D, P, M, S>(
     r: &mut Run<K, O, D, P>,
     epoch: u64,
@@ -477,6 +490,11 @@ where
     M: SideSession<(K, O)>,
     S: SideSession<(K, D)>,
 {
+    let earlier: Vec<u64> = marks.range(..epoch).map(|(e, _)| *e).collect();
+    for e in earlier {
+        advance(caps, e);
+        close(r, e, caps, marks, outputs, sides)?;
+    }
     advance(caps, epoch);
     close(r, epoch, caps, marks, outputs, sides)
 }
@@ -538,7 +556,17 @@ where
         }
     }
     if r.marks.iter().all(Option::is_some) {
-        r.watermark = r.marks.iter().flatten().min().copied();
+        let w = r.marks.iter().flatten().min().copied();
+        if w > r.watermark {
+            r.watermark = w;
+            let entry = layout::watermark_entry(r.keyed.step_id, r.worker as u32);
+            let name = r.step.name();
+            let value = rill_state::codec::encode(&w).map_err(|e| Failure::store(name, None, e))?;
+            r.keyed
+                .entries
+                .put(entry, value)
+                .map_err(|e| Failure::store(name, None, e))?;
+        }
     }
     r.keyed.epoch = epoch;
     r.fire::<V>(epoch)?;
@@ -552,6 +580,25 @@ where
     r.keyed
         .stage(epoch)
         .map_err(|e| Failure::store(&name, None, e))
+}
+
+/// The watermark this worker's part of the step reached by its last
+/// checkpoint, if any.
+fn restore_watermark<K>(keyed: &mut Keyed<K>, me: usize) -> Result<Option<u64>, Failure>
+where
+    K: Hash + Eq + Clone + Serialize + DeserializeOwned + std::fmt::Debug + 'static,
+{
+    let entry = layout::watermark_entry(keyed.step_id, me as u32);
+    let stored = keyed
+        .entries
+        .get(&entry)
+        .map_err(|e| Failure::store("watermark", None, e))?;
+    let decoded = stored
+        .map(|v| rill_state::codec::decode::<Option<u64>>(&v))
+        .transpose();
+    decoded
+        .map(Option::flatten)
+        .map_err(|e| Failure::store("watermark", None, e))
 }
 
 /// Registers the step with the checkpointer and builds its state.

@@ -84,6 +84,9 @@ pub(crate) const FENCE: u8 = b'f';
 /// The state id of a step's timers.
 pub const TIMERS_STATE: u8 = 255;
 
+/// The state id of a step's watermark, one entry per worker of the step.
+pub const WATERMARK_STATE: u8 = 254;
+
 /// The largest record key, in encoded bytes, a state entry may have.
 pub const MOST_KEY_BYTES: usize = 1 << 20;
 
@@ -127,6 +130,14 @@ pub fn entry_prefix(step: u64, state: u8, group: u32, key: &[u8]) -> Vec<u8> {
     let mut k = Vec::with_capacity(ENTRY_HEAD + 4 + key.len() + 16);
     write_head(&mut k, step, state, group);
     write_key(&mut k, key);
+    k
+}
+
+/// The entry of the watermark of a step on `worker`: part of the
+/// checkpoint, so that a resumed step judges late records as before.
+pub fn watermark_entry(step: u64, worker: u32) -> Vec<u8> {
+    let mut k = Vec::with_capacity(ENTRY_HEAD);
+    write_head(&mut k, step, WATERMARK_STATE, worker);
     k
 }
 

@@ -157,17 +157,25 @@ impl Running {
         state: &std::path::Path,
         extra: &[&str],
     ) -> Running {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_key_sums"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_key_sums"));
+        command
             .args(["--brokers", brokers, "--input", input, "--output", output])
             .arg("--state-dir")
             .arg(state)
             .args(["-w", "2", "--epoch-interval", "100ms"])
-            .args(extra)
+            .args(extra);
+        Running::spawn(command)
+    }
+
+    /// Starts `command` with its log (checkpoints at debug level) read
+    /// line by line.
+    pub fn spawn(mut command: Command) -> Running {
+        let mut child = command
             .env("RUST_LOG", "info,rill::checkpoint=debug")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
-            .expect("start key_sums");
+            .expect("start the job");
         let stderr = child.stderr.take().unwrap();
         let (tx, lines) = mpsc::channel();
         std::thread::spawn(move || {
@@ -178,6 +186,20 @@ impl Running {
             }
         });
         Running { child, lines }
+    }
+
+    /// After a kill: was the last checkpoint line a write that never
+    /// finished?
+    pub fn killed_mid_write(&self) -> bool {
+        let mut last = None;
+        while let Ok(line) = self.lines.try_recv() {
+            if line.contains("checkpoint: writing epoch")
+                || line.contains("checkpoint: prepared epoch")
+            {
+                last = Some(line);
+            }
+        }
+        last.is_some_and(|l| l.contains("writing epoch"))
     }
 
     /// Waits for a log line holding `text`; false if the job ended first
