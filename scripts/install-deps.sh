@@ -3,7 +3,7 @@
 # cmake for librdkafka). Idempotent: does nothing when they are present.
 set -euo pipefail
 need=()
-for pkg in libclang-dev cmake pkg-config; do
+for pkg in libclang-dev cmake pkg-config strace; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -eq 0 ]; then

@@ -184,7 +184,7 @@ impl Job {
         })
         .map_err(Error::Runtime)?;
         let mut panic = None;
-        for result in guards.join() {
+        for result in join(guards, &shared, processes) {
             if let Err(message) = result {
                 panic.get_or_insert(message);
             }
@@ -216,6 +216,49 @@ impl Job {
             log::info!("job {}: finished in {:.1?}", self.name, started.elapsed());
         }
         Ok(())
+    }
+}
+
+/// How long a failed process of a cluster waits for its peers to notice.
+const PEERS_GRACE: Duration = Duration::from_secs(2);
+
+/// Waits for the workers. In a job of several processes, a failed process
+/// cannot wait for its peers: timely has no way to tell them, and its
+/// network threads end only once they do. So once it failed and its own
+/// workers stopped, it waits [`PEERS_GRACE`] and returns, leaving the
+/// threads to end with the process; the peers then lose their connection
+/// to it and stop too (and `rill run` restarts them all).
+fn join(
+    guards: timely::communication::WorkerGuards<()>,
+    shared: &Arc<ProcessShared>,
+    processes: usize,
+) -> Vec<std::result::Result<(), String>> {
+    if processes < 2 {
+        return guards.join();
+    }
+    let (done, joined) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(guards.join());
+    });
+    let mut failed_at: Option<Instant> = None;
+    loop {
+        match joined.recv_timeout(Duration::from_millis(50)) {
+            Ok(results) => return results,
+            // Joining panicked: a network thread died (a peer is gone).
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                return vec![Err(
+                    "the connection to another process of the job broke".into()
+                )]
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+        }
+        if shared.aborted() {
+            let since = *failed_at.get_or_insert_with(Instant::now);
+            if since.elapsed() >= PEERS_GRACE {
+                log::warn!("the job failed; not waiting for the other processes to stop");
+                return Vec::new();
+            }
+        }
     }
 }
 
