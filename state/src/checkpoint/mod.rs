@@ -21,14 +21,14 @@
 mod checkpointer;
 mod error;
 mod inspect;
+mod write;
 
 use std::ops::Range;
 
-pub use checkpointer::{
-    CheckpointWrite, Checkpointer, Found, PendingPrepare, PrepareStats, Staged,
-};
+pub use checkpointer::Checkpointer;
 pub use error::CheckpointError;
 pub use inspect::{complete_checkpoints, inspect, CheckpointSummary, StoreSummary};
+pub use write::{CheckpointWrite, Found, PendingPrepare, PrepareStats, Staged};
 
 use crate::layout::{self, JobMeta};
 use crate::store::{Batch, KvStore, StoreError};

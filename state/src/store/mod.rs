@@ -128,13 +128,8 @@ impl Batch {
 
     /// Adds a delete.
     pub fn delete(&mut self, key: impl AsRef<[u8]>) {
-        self.delete_with(|out| out.extend_from_slice(key.as_ref()));
-    }
-
-    /// Adds a delete whose key `key` appends straight into the buffer.
-    pub fn delete_with(&mut self, key: impl FnOnce(&mut Vec<u8>)) {
         let start = self.data.len();
-        key(&mut self.data);
+        self.data.extend_from_slice(key.as_ref());
         self.spans.push(Span {
             start,
             key_len: len32(self.data.len() - start),
@@ -162,13 +157,6 @@ impl Batch {
             value_len: len32(self.data.len() - start - key_len),
             kind: Kind::DeleteRange,
         });
-    }
-
-    /// Makes room for `changes` more changes holding `bytes` more bytes of
-    /// keys and values.
-    pub fn reserve(&mut self, changes: usize, bytes: usize) {
-        self.spans.reserve(changes);
-        self.data.reserve(bytes);
     }
 
     /// Appends every change of `other`, after this batch's own.
@@ -324,7 +312,7 @@ mod tests {
             },
         )
         .unwrap();
-        b.delete_with(|k| k.extend_from_slice(b"k4"));
+        b.delete(b"k4");
         b.delete_range_with(
             |k| k.extend_from_slice(b"k5"),
             |k| k.extend_from_slice(b"k7"),

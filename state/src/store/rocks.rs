@@ -14,21 +14,6 @@ use crate::versions::{VersionGc, VersionPass};
 /// Level-0 files that start a compaction (see [`RocksStore::open`]).
 const L0_COMPACTION_TRIGGER: i32 = 8;
 
-/// Threads to open the table files of the store at `path` with: one per
-/// file, up to RocksDB's default of 16 (one for a new store).
-fn file_opening_threads(path: &Path) -> i32 {
-    let tables = std::fs::read_dir(path)
-        .map(|entries| {
-            entries
-                .filter_map(|e| e.ok())
-                .filter(|e| e.path().extension().is_some_and(|x| x == "sst"))
-                .take(16)
-                .count()
-        })
-        .unwrap_or(0);
-    tables.max(1) as i32
-}
-
 /// A [`KvStore`] on RocksDB. Every batch is one `WriteBatch`, written
 /// with `sync` through the write-ahead log: atomic, and durable once
 /// `write` returns. Garbage versions ([`VersionGc`]) are dropped by a
@@ -86,10 +71,6 @@ impl RocksStore {
         // 0.65 to 0.39 s per 1,000M records (benches/RESULTS.md).
         opts.set_level_zero_file_num_compaction_trigger(L0_COMPACTION_TRIGGER);
         opts.set_compaction_filter_factory(Collecting(gc.clone()));
-        // RocksDB opens table files on this many threads, and starts them
-        // even when there is no file to open: a new store would spawn 15
-        // threads for nothing, which cost about 2 ms of CPU per open.
-        opts.set_max_file_opening_threads(file_opening_threads(path));
         let db = DB::open(&opts, path).map_err(|e| map_err(&location, e))?;
         let store = RocksStore {
             db,
@@ -290,24 +271,6 @@ mod tests {
         assert!(err.contains("cannot read the directory"), "{err}");
     }
 
-    #[test]
-    fn table_files_are_opened_on_a_thread_each_up_to_sixteen() {
-        let dir = tempfile::tempdir().unwrap();
-        assert_eq!(file_opening_threads(&dir.path().join("missing")), 1);
-        assert_eq!(file_opening_threads(dir.path()), 1, "no file");
-        std::fs::write(dir.path().join("MANIFEST-000001"), b"").unwrap();
-        std::fs::write(dir.path().join("000004.log"), b"").unwrap();
-        assert_eq!(file_opening_threads(dir.path()), 1, "no table file");
-        for i in 0..3 {
-            std::fs::write(dir.path().join(format!("{i:06}.sst")), b"").unwrap();
-        }
-        assert_eq!(file_opening_threads(dir.path()), 3);
-        for i in 3..40 {
-            std::fs::write(dir.path().join(format!("{i:06}.sst")), b"").unwrap();
-        }
-        assert_eq!(file_opening_threads(dir.path()), 16);
-    }
-
     /// The text of the one file whose name starts with `prefix` that
     /// RocksDB leaves in a new store's directory once it is closed.
     fn new_store_file(prefix: &str) -> String {
@@ -319,16 +282,6 @@ mod tests {
             .find(|p| p.file_name().unwrap().to_string_lossy().starts_with(prefix))
             .unwrap_or_else(|| panic!("no {prefix}* file in a new store"));
         std::fs::read_to_string(path).unwrap()
-    }
-
-    #[test]
-    fn a_new_store_is_opened_with_one_file_opening_thread() {
-        // RocksDB writes the options it opened with.
-        let options = new_store_file("OPTIONS-");
-        assert!(
-            options.contains("max_file_opening_threads=1\n"),
-            "{options}"
-        );
     }
 
     #[test]

@@ -1,6 +1,10 @@
 //! [`Table`]: one stateful step's keyed state on one worker — a bounded
 //! in-memory cache over the versions in the store.
 
+mod stager;
+
+use stager::Stager;
+
 use rustc_hash::FxHashMap as HashMap;
 use std::cell::RefCell;
 use std::hash::Hash;
@@ -9,7 +13,7 @@ use std::rc::Rc;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::checkpoint::{Checkpointer, Staged};
+use crate::checkpoint::Checkpointer;
 use crate::codec::{decode, encode_into};
 use crate::layout;
 use crate::{KeyGroups, StoreError};
@@ -20,13 +24,13 @@ pub type SharedCheckpointer = Rc<RefCell<Checkpointer>>;
 /// One cached key. Kept small (32 bytes beside a `u64` state) and with
 /// everything an update reads next to what it writes, so that the hot
 /// path touches as few cache lines as without a store.
-struct Entry<S> {
-    value: Option<S>,
+pub(super) struct Entry<S> {
+    pub(super) value: Option<S>,
     /// The epoch of the last use, shifted left one bit; the low bit says
     /// the key changed since it was last staged.
-    mark: u64,
+    pub(super) mark: u64,
     /// The newest version in the store (or staged), if any.
-    stored: Stored,
+    pub(super) stored: Stored,
 }
 
 impl<S> Entry<S> {
@@ -38,7 +42,7 @@ impl<S> Entry<S> {
         }
     }
 
-    fn dirty(&self) -> bool {
+    pub(super) fn dirty(&self) -> bool {
         self.mark & 1 == 1
     }
 
@@ -55,12 +59,12 @@ impl<S> Entry<S> {
 /// 0 for none, else `(epoch + 1) << 1` with the low bit set when the
 /// version holds a value (clear for a deletion).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Stored(u64);
+pub(super) struct Stored(u64);
 
 impl Stored {
-    const NONE: Stored = Stored(0);
+    pub(super) const NONE: Stored = Stored(0);
 
-    fn new(epoch: u64, live: bool) -> Self {
+    pub(super) fn new(epoch: u64, live: bool) -> Self {
         Stored((epoch + 1) << 1 | u64::from(live))
     }
 
@@ -68,7 +72,7 @@ impl Stored {
         (self.0 != 0).then(|| (self.0 >> 1) - 1)
     }
 
-    fn live(self) -> bool {
+    pub(super) fn live(self) -> bool {
         self.0 & 1 == 1
     }
 }
@@ -87,13 +91,8 @@ pub struct Table<K, S> {
     groups: KeyGroups,
     checkpointer: Option<SharedCheckpointer>,
     cache: HashMap<K, Entry<S>>,
-    /// The keys changed since the last staging, while they are few.
+    /// The keys changed since the last staging.
     dirty: Vec<K>,
-    /// A quarter or more of the cached keys changed since the last
-    /// staging: [`Table::stage`] will pass over the whole cache, so updates
-    /// stop listing the keys they change and no longer read a key's mark
-    /// before writing it (a load that waits for memory; a store does not).
-    scan: bool,
     capacity: usize,
     /// False until the store may hold keys this table has not seen
     /// (after a resume, or after an eviction): until then a miss is a new key.
@@ -131,7 +130,6 @@ where
             checkpointer,
             cache: HashMap::default(),
             dirty: Vec::new(),
-            scan: false,
             capacity: capacity.max(1),
             may_be_stored,
             epoch: 0,
@@ -199,22 +197,10 @@ where
                 }
                 return Ok(result);
             }
-            let changed = epoch << 1 | 1;
-            if self.scan {
-                entry.mark = changed;
-                return Ok(result);
+            if !entry.dirty() {
+                self.dirty.push(key.clone());
             }
-            // Only the first change of a key in an epoch looks further.
-            if entry.mark != changed {
-                let listed = entry.dirty();
-                entry.mark = changed;
-                if !listed {
-                    self.dirty.push(key.clone());
-                    // The share of dirty keys cannot fall before the next
-                    // staging: new keys are dirty, evicted ones clean.
-                    self.scan = self.dirty.len().saturating_mul(4) >= self.cache.len();
-                }
-            }
+            entry.mark = epoch << 1 | 1;
             return Ok(result);
         }
         // A miss: load the key (or start it empty), then apply as a hit.
@@ -251,15 +237,9 @@ where
         let started = std::time::Instant::now();
         let mut c = c.borrow_mut();
         let dirty = std::mem::take(&mut self.dirty);
-        let scan =
-            std::mem::take(&mut self.scan) || dirty.len().saturating_mul(4) >= self.cache.len();
-        // When scanning, the changed keys were not all listed: room is
-        // made for every cached key.
-        let most = if scan { self.cache.len() } else { dirty.len() };
         let mut stager = Stager {
             epoch,
             staging: c.staging(epoch),
-            unreserved: Some(most),
             staged: 0,
             step: self.step,
             state: self.state,
@@ -267,17 +247,9 @@ where
             live_delta: 0,
             vanished: 0,
         };
-        if scan {
-            // Many keys changed: one pass over the cache in memory order
-            // beats a random lookup per key.
-            for (key, entry) in self.cache.iter_mut() {
+        for key in &dirty {
+            if let Some(entry) = self.cache.get_mut(key) {
                 stager.stage(key, entry)?;
-            }
-        } else {
-            for key in &dirty {
-                if let Some(entry) = self.cache.get_mut(key) {
-                    stager.stage(key, entry)?;
-                }
             }
         }
         let (live_delta, vanished, changed) = (stager.live_delta, stager.vanished, stager.staged);
@@ -360,170 +332,5 @@ where
             }
         });
         self.may_be_stored = true;
-    }
-}
-
-/// Turns dirty cache entries into staged versions of one epoch.
-struct Stager<'a> {
-    epoch: u64,
-    staging: &'a mut Staged,
-    /// The versions to make room for once the first one is encoded.
-    unreserved: Option<usize>,
-    step: u64,
-    state: u8,
-    groups: KeyGroups,
-    live_delta: i64,
-    /// Entries that were created and deleted since the last staging.
-    vanished: usize,
-    /// Versions staged.
-    staged: usize,
-}
-
-impl Stager<'_> {
-    fn stage<K: Hash + Serialize + std::fmt::Debug, S: Serialize>(
-        &mut self,
-        key: &K,
-        entry: &mut Entry<S>,
-    ) -> Result<(), StoreError> {
-        if !entry.dirty() {
-            return Ok(());
-        }
-        if entry.value.is_none() && entry.stored == Stored::NONE {
-            entry.mark &= !1;
-            self.vanished += 1;
-            return Ok(());
-        }
-        let group = self.groups.group_of_key(key).0;
-        let (epoch, step, state) = (self.epoch, self.step, self.state);
-        let mut key_len = 0;
-        let mut value_len = 0;
-        let batch = &mut self.staging.batch;
-        batch
-            .put_with(
-                |k| {
-                    let at = k.len();
-                    layout::write_head(k, step, state, group);
-                    layout::write_key(k, &[]);
-                    encode_into(key, k)?;
-                    key_len = k.len() - at - layout::ENTRY_HEAD - 4;
-                    let len_at = at + layout::ENTRY_HEAD;
-                    k[len_at..len_at + 4].copy_from_slice(&(key_len as u32).to_be_bytes());
-                    k.extend_from_slice(&(!epoch).to_be_bytes());
-                    layout::check_sizes(key_len, 0)
-                },
-                |v| {
-                    let at = v.len();
-                    match &entry.value {
-                        None => v.push(0),
-                        Some(s) => {
-                            v.push(1);
-                            encode_into(s, v)?;
-                        }
-                    }
-                    value_len = v.len() - at - 1;
-                    layout::check_sizes(0, value_len)
-                },
-            )
-            .map_err(|e| match e {
-                StoreError::TooLarge {
-                    what, bytes, most, ..
-                } => StoreError::TooLarge {
-                    key: Some(crate::codec::describe_key(key)),
-                    what,
-                    bytes,
-                    most,
-                },
-                other => other,
-            })?;
-        entry.mark &= !1;
-        if entry.value.is_none() {
-            let staged = batch.op(batch.len() - 1).key();
-            let entry_key = staged[..staged.len() - 8].to_vec();
-            self.staging.tombstones.push(entry_key);
-        }
-        if let Some(n) = self.unreserved.take() {
-            // Room for the rest, sized by the first (at most 256 MiB).
-            let each = layout::ENTRY_HEAD + 4 + key_len + 8 + 1 + value_len;
-            let n = n.saturating_sub(1);
-            let bytes = n.saturating_mul(each).saturating_add(n / 4 * each);
-            self.staging.batch.reserve(n, bytes.min(256 << 20));
-        }
-        self.staged += 1;
-        let live = entry.value.is_some();
-        self.live_delta += i64::from(live) - i64::from(entry.stored.live());
-        entry.stored = Stored::new(epoch, live);
-        Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::layout::{version_epoch, write_version_key};
-    use crate::store::KvStore;
-    use crate::{MemoryStore, RocksStore};
-    use std::sync::Arc;
-
-    /// Whether an epoch's changes are listed as they happen or found by a
-    /// pass over the cache (once a quarter of the cached keys changed),
-    /// staging writes a version of exactly the keys changed, with their
-    /// newest state: in memory and in RocksDB on disk.
-    #[test]
-    fn an_epoch_stages_exactly_its_changed_keys_listed_or_scanned() {
-        let dir = tempfile::tempdir().unwrap();
-        let stores: [Arc<dyn KvStore>; 2] = [
-            Arc::new(MemoryStore::new()),
-            Arc::new(RocksStore::open(dir.path()).unwrap()),
-        ];
-        for store in stores {
-            stages_exactly_the_changed_keys(store);
-        }
-    }
-
-    fn stages_exactly_the_changed_keys(store: Arc<dyn KvStore>) {
-        let kind = store.kind();
-        let c = Rc::new(RefCell::new(
-            Checkpointer::open(store.clone(), 0, None).unwrap(),
-        ));
-        let mut t: Table<u64, u64> =
-            Table::new("sum", (1, 0), KeyGroups::default(), Some(c.clone()), 1000);
-        let mut sums = [0u64; 100];
-        // The keys each epoch changes (each twice), and how the table
-        // finds them: 0 — every key is new (scanned); 1 — 5 of 100
-        // (listed); 2 — 10 listed, then 30 more, crossing a quarter
-        // midway (scanned, keys 65.. never listed); 3 — none.
-        let epochs: [&[(u64, u64)]; 4] = [&[(0, 100)], &[(10, 15)], &[(0, 10), (50, 80)], &[]];
-        for (epoch, ranges) in epochs.iter().enumerate() {
-            let epoch = epoch as u64;
-            for k in ranges.iter().flat_map(|&(from, to)| from..to) {
-                for n in [1, k] {
-                    t.update(&k, epoch, |s| *s = Some(s.unwrap_or(0) + n))
-                        .unwrap();
-                    sums[k as usize] += n;
-                }
-            }
-            assert_eq!(t.scan, epoch == 0 || epoch == 2, "{kind}: epoch {epoch}");
-            t.stage(epoch).unwrap();
-            c.borrow_mut().prepare(epoch).unwrap();
-            let staged = store
-                .scan(b"v", b"", usize::MAX)
-                .unwrap()
-                .into_iter()
-                .filter(|(k, _)| version_epoch(k) == Some(epoch))
-                .count();
-            let changed: Vec<u64> = ranges.iter().flat_map(|&(from, to)| from..to).collect();
-            assert_eq!(staged, changed.len(), "{kind}: epoch {epoch}");
-            for k in changed {
-                let mut version = Vec::new();
-                write_version_key(&mut version, &t.prefix_of(&k).unwrap(), epoch);
-                let value = store.get(&version).unwrap();
-                let state = value.map(|v| decode::<u64>(&v[1..]).unwrap());
-                assert_eq!(
-                    state,
-                    Some(sums[k as usize]),
-                    "{kind}: key {k} in epoch {epoch}"
-                );
-            }
-        }
     }
 }
