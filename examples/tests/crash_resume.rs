@@ -12,9 +12,7 @@ use common::{
     every_update_at_least_once, has_every_update, input, output_when, produce_input, uninterrupted,
     Running,
 };
-use rand::Rng;
 use rill::testing::kafka::{bootstrap, create_topic, unique_topic};
-use std::time::Duration;
 
 const RECORDS: u64 = 1_000_000;
 const KEYS: u64 = 5_000;
@@ -34,44 +32,9 @@ fn sum_survives_repeated_sigkill() {
     produce_input(&brokers, &input_topic, &records);
     let expected = uninterrupted(&records);
     let state = tempfile::tempdir().unwrap();
-    let mut rng = rand::thread_rng();
 
-    let mut kills = 0;
-    let mut mid_write = 0;
-    let mut attempts = 0;
-    while (kills < 6 || mid_write == 0) && attempts < 24 {
-        attempts += 1;
-        let topics = (input_topic.as_str(), output_topic.as_str());
-        let mut run = start(&brokers, topics, state.path());
-        // Wait until it makes progress (its first checkpoint write), then
-        // kill it: at once (inside that write) or a random moment later.
-        let _ = run.wait_for("checkpoint: writing epoch", Duration::from_secs(10));
-        if attempts % 2 == 1 {
-            std::thread::sleep(Duration::from_millis(rng.gen_range(0..250)));
-        }
-        if let Some(status) = run.child.try_wait().unwrap() {
-            let log: Vec<String> = run.lines.try_iter().collect();
-            assert!(
-                status.success(),
-                "key_sums failed: {status}\n{}",
-                log.join("\n")
-            );
-            break; // finished before we could kill it
-        }
-        run.child.kill().unwrap(); // SIGKILL
-        run.child.wait().unwrap();
-        std::thread::sleep(Duration::from_millis(50));
-        kills += 1;
-        if run.killed_mid_write() {
-            mid_write += 1;
-        }
-    }
-    assert!(kills >= 5, "the job finished before 5 kills ({kills})");
-    assert!(
-        mid_write >= 1,
-        "no kill landed during a checkpoint write in {kills} kills"
-    );
-    eprintln!("killed {kills} times, {mid_write} during a checkpoint write");
+    let topics = (input_topic.as_str(), output_topic.as_str());
+    let (kills, _) = common::kill_repeatedly(|| start(&brokers, topics, state.path()), 6, 250);
 
     // Run to the end.
     let topics = (input_topic.as_str(), output_topic.as_str());

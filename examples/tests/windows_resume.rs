@@ -13,10 +13,8 @@ mod logic;
 
 use std::collections::BTreeSet;
 use std::process::Command;
-use std::time::Duration;
 
 use common::Running;
-use rand::Rng;
 
 const RECORDS: u64 = 60_000;
 const KEYS: u32 = 40;
@@ -106,30 +104,7 @@ fn windows_by_hand_survives_repeated_sigkill() {
     let (want_main, want_late) = logic::model(&items);
     let state = tempfile::tempdir().unwrap();
     let out = tempfile::tempdir().unwrap();
-    let mut rng = rand::thread_rng();
-    let (mut kills, mut mid_write, mut attempts) = (0, 0, 0);
-    while (kills < 5 || mid_write == 0) && attempts < 30 {
-        attempts += 1;
-        let mut run = start(state.path(), out.path());
-        let _ = run.wait_for("checkpoint: writing epoch", Duration::from_secs(20));
-        std::thread::sleep(Duration::from_millis(rng.gen_range(0..300)));
-        if let Some(status) = run.child.try_wait().unwrap() {
-            assert!(status.success(), "windows_by_hand failed: {status}");
-            break; // finished before we could kill it
-        }
-        run.child.kill().unwrap(); // SIGKILL
-        run.child.wait().unwrap();
-        kills += 1;
-        if run.killed_mid_write() {
-            mid_write += 1;
-        }
-    }
-    assert!(kills >= 5, "the job finished before 5 kills ({kills})");
-    assert!(
-        mid_write >= 1,
-        "no kill landed during a checkpoint write in {kills} kills"
-    );
-    eprintln!("killed {kills} times, {mid_write} during a checkpoint write");
+    common::kill_repeatedly(|| start(state.path(), out.path()), 5, 300);
     let mut last = start(state.path(), out.path());
     let status = last.child.wait().unwrap();
     assert!(status.success(), "the final run failed: {status}");

@@ -91,6 +91,22 @@ fn checkpoint<D: 'static>(
     table.stage(epoch).map_err(|e| Error::state(step, e))
 }
 
+/// Moves the source on to the next epoch: every held capability, the
+/// gauge and the epoch's clock.
+fn next_epoch(
+    epoch: &mut u64,
+    held: &mut [Capability<u64>],
+    gauge: &prometheus::IntGauge,
+    started: &mut Instant,
+) {
+    *epoch += 1;
+    for cap in held.iter_mut() {
+        cap.downgrade(epoch);
+    }
+    gauge.set(*epoch as i64);
+    *started = Instant::now();
+}
+
 /// Runs `driver` as a timely source operator named `"{step}.source"`.
 /// Returns the data stream and the progress stream.
 pub(crate) fn source_stream<'s, D: 'static>(
@@ -162,12 +178,7 @@ pub(crate) fn source_stream<'s, D: 'static>(
                     caps = None;
                     return;
                 }
-                epoch += 1;
-                for cap in held.iter_mut() {
-                    cap.downgrade(&epoch);
-                }
-                epoch_gauge.set(epoch as i64);
-                epoch_start = Instant::now();
+                next_epoch(&mut epoch, held, &epoch_gauge, &mut epoch_start);
             }
             // A graceful stop ends the input here, exactly as a bounded
             // source's end does (its positions go into the last checkpoint).
@@ -203,12 +214,7 @@ pub(crate) fn source_stream<'s, D: 'static>(
                         caps = None;
                         return;
                     }
-                    epoch += 1;
-                    for cap in held.iter_mut() {
-                        cap.downgrade(&epoch);
-                    }
-                    epoch_gauge.set(epoch as i64);
-                    epoch_start = Instant::now();
+                    next_epoch(&mut epoch, held, &epoch_gauge, &mut epoch_start);
                     activator.activate();
                 }
                 Err(e) => {

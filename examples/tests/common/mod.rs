@@ -221,3 +221,55 @@ impl Running {
         false
     }
 }
+
+/// Starts a job with `start` and kills it (SIGKILL) again and again, after
+/// its first checkpoint write begins: every other time at once (inside that
+/// write), else up to `spread_ms` later. Stops after `kills` kills of which
+/// at least one landed inside a checkpoint write (at most 30 starts), and
+/// asserts both; a job that finishes first must have succeeded. Returns
+/// the kills and how many were inside a write.
+pub fn kill_repeatedly(
+    mut start: impl FnMut() -> Running,
+    kills: usize,
+    spread_ms: u64,
+) -> (usize, usize) {
+    use rand::Rng;
+    let mut rng = rand::thread_rng();
+    let (mut killed, mut mid_write) = (0, 0);
+    for attempt in 0..30 {
+        if killed >= kills && mid_write > 0 {
+            break;
+        }
+        let mut run = start();
+        let _ = run.wait_for("checkpoint: writing epoch", Duration::from_secs(20));
+        if attempt % 2 == 1 {
+            std::thread::sleep(Duration::from_millis(rng.gen_range(0..spread_ms)));
+        }
+        if let Some(status) = run.child.try_wait().unwrap() {
+            let log: Vec<String> = run.lines.try_iter().collect();
+            assert!(
+                status.success(),
+                "the job failed: {status}\n{}",
+                log.join("\n")
+            );
+            break; // finished before it could be killed
+        }
+        run.child.kill().unwrap(); // SIGKILL
+        run.child.wait().unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        killed += 1;
+        if run.killed_mid_write() {
+            mid_write += 1;
+        }
+    }
+    assert!(
+        killed >= kills,
+        "the job finished before {kills} kills ({killed})"
+    );
+    assert!(
+        mid_write >= 1,
+        "no kill landed during a checkpoint write in {killed} kills"
+    );
+    eprintln!("killed {killed} times, {mid_write} during a checkpoint write");
+    (killed, mid_write)
+}
