@@ -18,7 +18,7 @@ use rill_state::StoreError;
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::Operator;
-use timely::dataflow::operators::Concatenate;
+use timely::dataflow::operators::{Concatenate, Probe};
 use timely::dataflow::{Scope, StreamVec};
 use timely::scheduling::SyncActivator;
 
@@ -57,6 +57,7 @@ pub(crate) fn checkpoint_operators<'s>(
     ctx: &WorkerCtx,
     progress: Vec<StreamVec<'s, u64, ()>>,
 ) {
+    let progress: StreamVec<'s, u64, ()> = scope.concatenate(progress).probe_with(&ctx.flow);
     let Some(checkpointer) = ctx.checkpointer.clone() else {
         return;
     };
@@ -78,7 +79,6 @@ pub(crate) fn checkpoint_operators<'s>(
     let writer_ctx = ctx.clone();
     let cp = checkpointer.clone();
     let jobs = ctx.shared.writer.as_ref().and_then(|w| w.sender());
-    let progress: StreamVec<'s, u64, ()> = scope.concatenate(progress);
     let prepared = progress.unary_frontier::<CapacityContainerBuilder<Vec<()>>, _, _, _>(
         Pipeline,
         "checkpoint.prepare",

@@ -82,8 +82,13 @@ pub(crate) struct WorkerCtx {
     sinks: Rc<Cell<usize>>,
     /// This worker's checkpointer, when the job has a `--state-dir`.
     pub checkpointer: Option<SharedCheckpointer>,
-    /// The first epoch of this run: 0, or the resume epoch + 1.
+    /// The first epoch of this run: 0, or after the last epoch any worker
+    /// prepared.
     pub start_epoch: u64,
+    /// The frontier of every checkpointed step's progress (sources,
+    /// stateful steps, sinks): sources read ahead of it by at most two
+    /// epochs, so a slow step is not buried under input.
+    pub flow: timely::dataflow::operators::probe::Handle<u64>,
 }
 
 impl WorkerCtx {
@@ -96,6 +101,7 @@ impl WorkerCtx {
             sinks: Rc::default(),
             checkpointer: None,
             start_epoch: 0,
+            flow: Default::default(),
         }
     }
 

@@ -86,6 +86,9 @@ impl Job {
         F: Fn(&mut Flow<'_>) + Send + Sync + 'static,
     {
         let addresses = self.args.validate()?;
+        if self.args.processes > 1 {
+            watch_connections();
+        }
         if self.stop.follows_signals() {
             watch_signals()?;
         }
@@ -175,8 +178,22 @@ impl Job {
             }
             while worker.has_dataflows() && !ctx.shared.aborted() {
                 worker.step_or_park(Some(Duration::from_millis(100)));
+                if let Some(broken) = connection_broken() {
+                    ctx.shared.fail(Error::Runtime(format!(
+                        "lost the connection to another process of the job: {broken}"
+                    )));
+                }
             }
             if ctx.shared.aborted() {
+                if processes > 1 {
+                    // A worker that ends cleanly tells the other processes
+                    // that its part of the job is done, and they would wait
+                    // for it forever. It stays until the process exits (see
+                    // `join`); the others then lose the connection and stop.
+                    loop {
+                        std::thread::park();
+                    }
+                }
                 for id in worker.installed_dataflows() {
                     worker.drop_dataflow(id);
                 }
@@ -191,7 +208,9 @@ impl Job {
         }
         // The workers are gone: the writer finishes what it was given and
         // lets go of the store.
-        if let Some(w) = &shared.writer {
+        // (A failed process of a cluster leaves its workers parked, holding
+        // the writer's senders: it exits without waiting for the writer.)
+        if let (Some(w), false) = (&shared.writer, processes > 1 && shared.aborted()) {
             w.close();
         }
         if let Some(e) = shared.take_error() {
@@ -219,15 +238,43 @@ impl Job {
     }
 }
 
+/// The first panic of timely's network threads (a peer process is gone).
+static CONNECTION_BROKEN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Notes panics of timely's network threads. They end only that thread: a
+/// worker that sends nothing to the dead peer would wait for it forever.
+fn watch_connections() {
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let message = info
+                .payload()
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| info.payload().downcast_ref::<&str>().copied())
+                .unwrap_or_default();
+            if message.starts_with("timely communication error") {
+                let _ = CONNECTION_BROKEN.set(message.to_owned());
+            }
+            previous(info);
+        }));
+    });
+}
+
+fn connection_broken() -> Option<&'static String> {
+    CONNECTION_BROKEN.get()
+}
+
 /// How long a failed process of a cluster waits for its peers to notice.
 const PEERS_GRACE: Duration = Duration::from_secs(2);
 
 /// Waits for the workers. In a job of several processes, a failed process
-/// cannot wait for its peers: timely has no way to tell them, and its
-/// network threads end only once they do. So once it failed and its own
-/// workers stopped, it waits [`PEERS_GRACE`] and returns, leaving the
-/// threads to end with the process; the peers then lose their connection
-/// to it and stop too (and `rill run` restarts them all).
+/// cannot wait for its peers: timely has no way to tell them. So once it
+/// failed, it waits [`PEERS_GRACE`] (for its workers to stop and its error
+/// to be logged) and returns, leaving its threads to end with the process;
+/// the peers then lose their connection to it and stop too (and `rill
+/// run` restarts them all).
 fn join(
     guards: timely::communication::WorkerGuards<()>,
     shared: &Arc<ProcessShared>,

@@ -69,7 +69,9 @@ fn check(extra: &[&str], what: &str) {
 
 #[test]
 fn an_error_in_user_logic_ends_both_processes_naming_the_step_and_key() {
-    check(&[], "the step's logic failed");
+    let state = tempfile::tempdir().unwrap();
+    let dir = state.path().to_str().unwrap();
+    check(&["--state-dir", dir], "the step's logic failed");
 }
 
 #[test]

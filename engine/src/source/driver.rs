@@ -65,6 +65,10 @@ pub(crate) trait SourceDriver<D>: 'static {
     }
 }
 
+/// How often a source that is two epochs ahead checks whether the job
+/// caught up.
+const BEHIND_RECHECK: Duration = Duration::from_millis(1);
+
 /// The longest an idle source sleeps before checking again.
 const IDLE_RECHECK: Duration = Duration::from_millis(100);
 
@@ -179,6 +183,11 @@ pub(crate) fn source_stream<'s, D: 'static>(
                     return;
                 }
                 next_epoch(&mut epoch, held, &epoch_gauge, &mut epoch_start);
+            }
+            // Two epochs ahead of the job's slowest step: wait for it.
+            if ctx.flow.less_than(&epoch.saturating_sub(1)) && !ctx.shared.stop.is_stopping() {
+                activator.activate_after(BEHIND_RECHECK);
+                return;
             }
             // A graceful stop ends the input here, exactly as a bounded
             // source's end does (its positions go into the last checkpoint).
