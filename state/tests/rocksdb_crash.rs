@@ -10,6 +10,17 @@ use rill_state::{KvStore, RocksStore};
 /// nothing and fails.
 #[test]
 fn rocksdb_crash_never_exposes_half_a_batch() {
+    crash_rounds(3000);
+}
+
+/// The same with batches large enough to be ingested as table files.
+#[test]
+fn rocksdb_crash_never_exposes_half_an_ingested_batch() {
+    assert!(20_000 >= rill_state::store::INGEST_FROM);
+    crash_rounds(20_000);
+}
+
+fn crash_rounds(keys: usize) {
     use rand::Rng;
     use std::io::{BufRead, BufReader};
     use std::process::{Command, Stdio};
@@ -19,7 +30,7 @@ fn rocksdb_crash_never_exposes_half_a_batch() {
     for round in 0..12 {
         let mut child = Command::new(env!("CARGO_BIN_EXE_rill-state-torture"))
             .arg(dir.path())
-            .arg("3000")
+            .arg(keys.to_string())
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
@@ -48,7 +59,7 @@ fn rocksdb_crash_never_exposes_half_a_batch() {
         }
         assert_eq!(
             all.len(),
-            3000,
+            keys,
             "round {round}: keys of a batch went missing"
         );
         let batch_of = |v: &Vec<u8>| u64::from_be_bytes(v[..8].try_into().unwrap());
@@ -65,5 +76,7 @@ fn rocksdb_crash_never_exposes_half_a_batch() {
         }
     }
     assert!(inside > 0, "no kill landed inside a write");
-    eprintln!("{inside} of 12 kills landed inside a write");
+    eprintln!("{keys} keys: {inside} of 12 kills landed inside a write");
+    let left = std::fs::read_dir(dir.path().join("incoming")).map_or(0, |d| d.count());
+    assert_eq!(left, 0, "opening removes half-built table files");
 }

@@ -9,7 +9,7 @@ mod rocks;
 pub use crate::versions::{VersionGc, VersionPass};
 pub use error::StoreError;
 pub use memory::MemoryStore;
-pub use rocks::RocksStore;
+pub use rocks::{RocksStore, INGEST_FROM};
 
 /// The version of the on-disk layout this build reads and writes.
 ///

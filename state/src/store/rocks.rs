@@ -6,7 +6,10 @@ use std::sync::Arc;
 
 use rocksdb::compaction_filter::{CompactionFilter, Decision};
 use rocksdb::compaction_filter_factory::{CompactionFilterContext, CompactionFilterFactory};
-use rocksdb::{DBCompressionType, Direction, ErrorKind, IteratorMode, Options, WriteOptions, DB};
+use rocksdb::{
+    DBCompressionType, Direction, ErrorKind, IngestExternalFileOptions, IteratorMode, Options,
+    SstFileWriter, WriteOptions, DB,
+};
 
 use super::{check_format, Batch, Entries, KvStore, Op, StoreError};
 use crate::versions::{VersionGc, VersionPass};
@@ -14,14 +17,28 @@ use crate::versions::{VersionGc, VersionPass};
 /// Level-0 files that start a compaction (see [`RocksStore::open`]).
 const L0_COMPACTION_TRIGGER: i32 = 8;
 
-/// A [`KvStore`] on RocksDB. Every batch is one `WriteBatch`, written
-/// with `sync` through the write-ahead log: atomic, and durable once
-/// `write` returns. Garbage versions ([`VersionGc`]) are dropped by a
-/// compaction filter.
+/// Batches of at least this many changes are ingested as one table file
+/// rather than written through the log and the memtable (see
+/// [`RocksStore`]).
+pub const INGEST_FROM: usize = 16_384;
+
+/// Where table files are built before they are ingested, inside the
+/// store's directory (RocksDB leaves subdirectories alone).
+const INCOMING: &str = "incoming";
+
+/// A [`KvStore`] on RocksDB. A batch is written atomically and is durable
+/// once `write` returns: a small one as one `WriteBatch` with `sync`
+/// through the write-ahead log; one of [`INGEST_FROM`] changes or more (a
+/// checkpoint of many keys) built in key order into one table file that
+/// RocksDB ingests, atomically and synced — in steady state several times
+/// cheaper than the memtable (`benches/RESULTS.md`). A table file a crash
+/// left half-built was never ingested; the next open removes it. Garbage
+/// versions ([`VersionGc`]) are dropped by a compaction filter.
 pub struct RocksStore {
     db: DB,
     path: PathBuf,
     gc: Arc<VersionGc>,
+    next_file: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for RocksStore {
@@ -72,10 +89,13 @@ impl RocksStore {
         opts.set_level_zero_file_num_compaction_trigger(L0_COMPACTION_TRIGGER);
         opts.set_compaction_filter_factory(Collecting(gc.clone()));
         let db = DB::open(&opts, path).map_err(|e| map_err(&location, e))?;
+        // Files here were never ingested: a crash cut their write short.
+        let _ = std::fs::remove_dir_all(path.join(INCOMING));
         let store = RocksStore {
             db,
             path: path.to_owned(),
             gc,
+            next_file: Default::default(),
         };
         let empty = store.db.iterator(IteratorMode::Start).next().is_none();
         check_format(&store, &location, empty)?;
@@ -107,6 +127,7 @@ impl RocksStore {
             db,
             path: path.to_owned(),
             gc: Arc::new(VersionGc::new()),
+            next_file: Default::default(),
         };
         check_format(&store, &location, false)?;
         Ok(store)
@@ -119,6 +140,62 @@ impl RocksStore {
 
     fn err(&self, e: rocksdb::Error) -> StoreError {
         map_err(&self.path.display().to_string(), e)
+    }
+
+    /// Writes `batch` as one table file in key order (of several changes to
+    /// a key, the last), then ingests it: all or nothing, synced.
+    fn ingest(&self, batch: &Batch) -> Result<(), StoreError> {
+        let started = std::time::Instant::now();
+        let mut order: Vec<u32> = (0..batch.len() as u32).collect();
+        // By key, then by position: the last change to a key comes last.
+        order.sort_unstable_by(|&a, &b| {
+            (batch.op(a as usize).key().cmp(batch.op(b as usize).key())).then(a.cmp(&b))
+        });
+        let incoming = self.path.join(INCOMING);
+        let io = |e: std::io::Error| StoreError::Io {
+            location: incoming.display().to_string(),
+            detail: e.to_string(),
+        };
+        std::fs::create_dir_all(&incoming).map_err(io)?;
+        let n = self
+            .next_file
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let file = incoming.join(format!("{n}.sst"));
+        let mut opts = Options::default();
+        opts.set_compression_type(DBCompressionType::None);
+        let mut writer = SstFileWriter::create(&opts);
+        let built = (|| {
+            writer.open(&file)?;
+            for (at, &i) in order.iter().enumerate() {
+                let op = batch.op(i as usize);
+                let next = order.get(at + 1).map(|&j| batch.op(j as usize));
+                let superseded = next.is_some_and(|next| {
+                    !matches!(next, Op::DeleteRange(..)) && next.key() == op.key()
+                });
+                match op {
+                    // A range never covers another change of its batch.
+                    Op::DeleteRange(from, to) => writer.delete_range(from, to)?,
+                    _ if superseded => {}
+                    Op::Put(k, v) => writer.put(k, v)?,
+                    Op::Delete(k) => writer.delete(k)?,
+                }
+            }
+            writer.finish()
+        })();
+        let mut ingest = IngestExternalFileOptions::default();
+        // Linked into the store, not copied.
+        ingest.set_move_files(true);
+        let result = built.and_then(|()| self.db.ingest_external_file_opts(&ingest, vec![&file]));
+        if result.is_err() {
+            let _ = std::fs::remove_file(&file);
+        }
+        log::debug!(
+            "store: ingested {} changes ({} bytes) in {:.1?}",
+            batch.len(),
+            batch.bytes(),
+            started.elapsed()
+        );
+        result.map_err(|e| self.err(e))
     }
 }
 
@@ -200,6 +277,9 @@ impl KvStore for RocksStore {
     fn write(&self, batch: Batch) -> Result<(), StoreError> {
         if batch.is_empty() {
             return Ok(());
+        }
+        if batch.len() >= INGEST_FROM {
+            return self.ingest(&batch);
         }
         let mut wb = rocksdb::WriteBatch::with_capacity_bytes(batch.bytes() + 16 * batch.len());
         for op in batch.ops() {
