@@ -16,7 +16,7 @@ fn rocksdb_crash_never_exposes_half_a_batch() {
 /// The same with batches large enough to be ingested as table files.
 #[test]
 fn rocksdb_crash_never_exposes_half_an_ingested_batch() {
-    assert!(20_000 >= rill_state::store::INGEST_FROM);
+    const { assert!(20_000 >= rill_state::store::INGEST_FROM) };
     crash_rounds(20_000);
 }
 
