@@ -32,7 +32,7 @@ use crate::Error;
 pub struct Branch<'s, K, V> {
     stream: Stream<'s, K, V>,
     name: String,
-    routes: Vec<(String, Predicate<(K, V)>)>,
+    routes: Vec<(String, Predicate<(K, V, u64)>)>,
 }
 
 impl<'s, K: 'static, V: 'static> Branch<'s, K, V> {
@@ -49,7 +49,7 @@ impl<'s, K: 'static, V: 'static> Branch<'s, K, V> {
     pub fn when(mut self, route: &str, mut predicate: impl FnMut(&V) -> bool + 'static) -> Self {
         self.routes.push((
             route.to_owned(),
-            Box::new(move |(_, v): &(K, V)| predicate(v)),
+            Box::new(move |(_, v, _): &(K, V, u64)| predicate(v)),
         ));
         self
     }

@@ -15,6 +15,7 @@ use crate::source::{
 use crate::stream::{Progress, Stream};
 use crate::testing::Timed;
 use crate::{Error, Result};
+use rill_operators::Watermarks;
 use rill_state::{KeyGroups, StateKind, StepMeta};
 
 /// A source's saved read position of a partition, if it resumed.
@@ -55,7 +56,7 @@ impl<'s> Flow<'s> {
     fn start<K: 'static, V: 'static>(
         &mut self,
         step: &str,
-        make: impl FnOnce(Saved<'_>) -> Result<Box<dyn SourceDriver<(K, V)>>>,
+        make: impl FnOnce(Saved<'_>) -> Result<Box<dyn SourceDriver<(K, V, u64)>>>,
     ) -> Stream<'s, K, V> {
         self.start_timed(step, false, make)
     }
@@ -66,7 +67,7 @@ impl<'s> Flow<'s> {
         &mut self,
         step: &str,
         event_time: bool,
-        make: impl FnOnce(Saved<'_>) -> Result<Box<dyn SourceDriver<(K, V)>>>,
+        make: impl FnOnce(Saved<'_>) -> Result<Box<dyn SourceDriver<(K, V, u64)>>>,
     ) -> Stream<'s, K, V> {
         self.ctx.claim_step(step);
         let positions = match &self.ctx.checkpointer {
@@ -126,7 +127,7 @@ impl<'s> Flow<'s> {
         };
         let mut stream = Stream::new(inner, self.ctx.clone(), self.progress.clone());
         if event_time {
-            stream.watermarks = marks;
+            stream.watermarks = marks.map(|m| Watermarks::new(m, self.ctx.peers));
         }
         stream
     }
@@ -164,7 +165,7 @@ impl<'s> Flow<'s> {
         self.start(topic, move |saved| {
             let config = ctx.kafka()?;
             KafkaDriver::<K, V, _>::open(&ctx, &config, topic, codec, options, policy, saved)
-                .map(|d| Box::new(d) as Box<dyn SourceDriver<(K, V)>>)
+                .map(|d| Box::new(d) as Box<dyn SourceDriver<(K, V, u64)>>)
         })
     }
 
@@ -179,7 +180,7 @@ impl<'s> Flow<'s> {
     {
         let (index, peers) = (self.ctx.index, self.ctx.peers);
         self.start(step, move |saved| {
-            let items = items.into_iter().map(|v| ((), v));
+            let items = items.into_iter().map(|v| ((), v, 0));
             let saved = saved(partition_of(index));
             Ok(Box::new(IterDriver::new(items, index, peers, saved)))
         })
@@ -196,7 +197,7 @@ impl<'s> Flow<'s> {
         let (index, peers) = (self.ctx.index, self.ctx.peers);
         self.start(step, move |saved| {
             Ok(Box::new(IterDriver::new(
-                items.into_iter(),
+                items.into_iter().map(|(k, v)| (k, v, 0)),
                 index,
                 peers,
                 saved(partition_of(index)),
@@ -230,7 +231,7 @@ impl<'s> Flow<'s> {
     ///         Ok(())
     ///     }
     /// }
-    /// let items = vec![Timed::Record(1), Timed::Record(2), Timed::Watermark(10), Timed::Record(4)];
+    /// let items = vec![Timed::Record(1, 1), Timed::Record(2, 2), Timed::Watermark(10), Timed::Record(12, 4)];
     /// let out = rill::testing::run(2, move |flow| {
     ///     let mut states = States::new();
     ///     let logic = SumUntil(states.value("sum"), states.timers());
@@ -265,7 +266,7 @@ impl<'s> Flow<'s> {
         let index = self.ctx.index;
         self.start(step, move |saved| {
             JsonLinesDriver::<V>::open(step, path.as_ref(), index, saved(0))
-                .map(|d| Box::new(d) as Box<dyn SourceDriver<((), V)>>)
+                .map(|d| Box::new(d) as Box<dyn SourceDriver<((), V, u64)>>)
         })
     }
 }

@@ -3,7 +3,7 @@
 use prometheus::IntCounter;
 use rill_connectors::{Codec, KafkaKey};
 use rill_operators::{
-    FilterStep, FlatMapStep, InspectStep, KeyByStep, MapStep, MergeStep, Meter, Step, Watermark,
+    FilterStep, FlatMapStep, InspectStep, KeyByStep, MapStep, MergeStep, Meter, Step, Watermarks,
 };
 use std::cell::RefCell;
 use std::fmt::Debug;
@@ -24,14 +24,15 @@ use crate::sink::{
 /// like Kafka Streams' `mapValues`), except `key_by`, which sets a new key and
 /// moves records to the worker that owns it. Unkeyed streams have key `()`.
 pub struct Stream<'s, K, V> {
-    pub(crate) inner: StreamVec<'s, u64, (K, V)>,
+    /// `(key, value, event time)`; the time is 0 for records without one.
+    pub(crate) inner: StreamVec<'s, u64, (K, V, u64)>,
     pub(crate) ctx: WorkerCtx,
     pub(crate) progress: Progress<'s>,
     /// Every record is on the worker owning its key's key group (after
     /// `key_by`, until the key changes): a keyed step need not exchange.
     pub(crate) routed: bool,
     /// The upstream workers' watermarks, when the stream has event time.
-    pub(crate) watermarks: Option<StreamVec<'s, u64, Watermark>>,
+    pub(crate) watermarks: Option<Watermarks<'s>>,
 }
 
 /// A stream's context, progress, routing and watermarks: what goes on to
@@ -41,14 +42,14 @@ pub(crate) struct Meta<'s> {
     pub ctx: WorkerCtx,
     pub progress: Progress<'s>,
     pub routed: bool,
-    pub watermarks: Option<StreamVec<'s, u64, Watermark>>,
+    pub watermarks: Option<Watermarks<'s>>,
 }
 
 impl<'s> Meta<'s> {
     /// New records with the same keys: routing and watermarks go on.
     pub fn then<K: 'static, V: 'static>(
         self,
-        inner: StreamVec<'s, u64, (K, V)>,
+        inner: StreamVec<'s, u64, (K, V, u64)>,
     ) -> Stream<'s, K, V> {
         let routed = self.routed;
         self.rekeyed(inner, routed)
@@ -57,7 +58,7 @@ impl<'s> Meta<'s> {
     /// Records with new keys, routed by them or not.
     pub fn rekeyed<K: 'static, V: 'static>(
         self,
-        inner: StreamVec<'s, u64, (K, V)>,
+        inner: StreamVec<'s, u64, (K, V, u64)>,
         routed: bool,
     ) -> Stream<'s, K, V> {
         Stream {
@@ -102,7 +103,7 @@ impl Meter for StepMeter {
 
 impl<'s, K: 'static, V: 'static> Stream<'s, K, V> {
     pub(crate) fn new(
-        inner: StreamVec<'s, u64, (K, V)>,
+        inner: StreamVec<'s, u64, (K, V, u64)>,
         ctx: WorkerCtx,
         progress: Progress<'s>,
     ) -> Self {
@@ -116,7 +117,7 @@ impl<'s, K: 'static, V: 'static> Stream<'s, K, V> {
     }
 
     /// The records, and everything else about the stream.
-    pub(crate) fn split(self) -> (StreamVec<'s, u64, (K, V)>, Meta<'s>) {
+    pub(crate) fn split(self) -> (StreamVec<'s, u64, (K, V, u64)>, Meta<'s>) {
         let meta = Meta {
             ctx: self.ctx,
             progress: self.progress,
@@ -141,7 +142,7 @@ impl<'s, K: 'static, V: 'static> Stream<'s, K, V> {
     pub fn filter(self, name: &str, mut predicate: impl FnMut(&V) -> bool + 'static) -> Self {
         let step = self.step(name);
         let (inner, meta) = self.split();
-        let inner = inner.filter_step(&step, move |(_, v)| predicate(v));
+        let inner = inner.filter_step(&step, move |(_, v, _)| predicate(v));
         meta.then(inner)
     }
 
@@ -153,7 +154,7 @@ impl<'s, K: 'static, V: 'static> Stream<'s, K, V> {
     ) -> Stream<'s, K, V2> {
         let step = self.step(name);
         let (inner, meta) = self.split();
-        let inner = inner.map_step(&step, move |(k, v)| (k, logic(v)));
+        let inner = inner.map_step(&step, move |(k, v, t)| (k, logic(v), t));
         meta.then(inner)
     }
 
@@ -166,7 +167,10 @@ impl<'s, K: 'static, V: 'static> Stream<'s, K, V> {
     ) -> Stream<'s, K2, V2> {
         let step = self.step(name);
         let (inner, meta) = self.split();
-        let inner = inner.map_step(&step, move |(k, v)| logic(k, v));
+        let inner = inner.map_step(&step, move |(k, v, t)| {
+            let (k, v) = logic(k, v);
+            (k, v, t)
+        });
         meta.rekeyed(inner, false)
     }
 
@@ -183,8 +187,8 @@ impl<'s, K: 'static, V: 'static> Stream<'s, K, V> {
     {
         let step = self.step(name);
         let (inner, meta) = self.split();
-        let inner = inner.flat_map_step(&step, move |(k, v)| {
-            logic(v).into_iter().map(move |out| (k.clone(), out))
+        let inner = inner.flat_map_step(&step, move |(k, v, t)| {
+            logic(v).into_iter().map(move |out| (k.clone(), out, t))
         });
         meta.then(inner)
     }
@@ -193,25 +197,30 @@ impl<'s, K: 'static, V: 'static> Stream<'s, K, V> {
     pub fn inspect(self, name: &str, mut logic: impl FnMut(&K, &V) + 'static) -> Self {
         let step = self.step(name);
         let (inner, meta) = self.split();
-        let inner = inner.inspect_step(&step, move |(k, v)| logic(k, v));
+        let inner = inner.inspect_step(&step, move |(k, v, _)| logic(k, v));
         meta.then(inner)
     }
 
-    /// Merges `others` into this stream.
+    /// Merges `others` into this stream. The merged stream has event time
+    /// when every merged stream has: its watermark is the least of theirs.
     pub fn merge(self, name: &str, others: impl IntoIterator<Item = Self>) -> Self {
         let step = self.step(name);
         let mut routed = self.routed;
+        let mut watermarks = self.watermarks.clone();
         let others = others
             .into_iter()
             .map(|s| {
                 routed &= s.routed;
+                watermarks = match (watermarks.take(), s.watermarks) {
+                    (Some(a), Some(b)) => Some(a.merge(b)),
+                    _ => None,
+                };
                 s.inner
             })
             .collect();
-        let (inner, meta) = self.split();
+        let (inner, mut meta) = self.split();
+        meta.watermarks = watermarks;
         let inner = inner.merge_step(&step, others);
-        // The first stream's watermarks go on (event time over merged
-        // streams comes with the event-time issue).
         meta.rekeyed(inner, routed)
     }
 
@@ -234,7 +243,7 @@ impl<'s, K: 'static, V: 'static> Stream<'s, K, V> {
         let step = self.step(name);
         let groups = self.ctx.key_groups();
         let (inner, meta) = self.split();
-        let inner = inner.key_by_step(&step, groups, move |(_, v)| (key(&v), v));
+        let inner = inner.key_by_step(&step, groups, move |(_, v, t)| (key(&v), v, t));
         meta.rekeyed(inner, true)
     }
 
@@ -252,7 +261,7 @@ impl<'s, K: 'static, V: 'static> Stream<'s, K, V> {
         meta.rekeyed(inner, true)
     }
 
-    fn sink(self, name: &str, driver: crate::Result<Box<dyn SinkDriver<(K, V)>>>) {
+    fn sink(self, name: &str, driver: crate::Result<Box<dyn SinkDriver<(K, V, u64)>>>) {
         self.ctx.claim_step(name);
         self.ctx.add_sink();
         match driver {
@@ -274,7 +283,7 @@ impl<'s, K: 'static, V: 'static> Stream<'s, K, V> {
         let name = format!("kafka-sink:{topic}");
         let driver = self.ctx.kafka().and_then(|config| {
             KafkaSinkDriver::<K, V, C>::new(&name, &config, topic, codec)
-                .map(|d| Box::new(d) as Box<dyn SinkDriver<(K, V)>>)
+                .map(|d| Box::new(d) as Box<dyn SinkDriver<(K, V, u64)>>)
         });
         self.sink(&name, driver);
     }

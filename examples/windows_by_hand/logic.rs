@@ -146,7 +146,7 @@ pub fn feed(seed: u64, records: u64, keys: u32, every: u64) -> Vec<Timed<Event>>
             time,
             value: next() % 100,
         };
-        items.push(Timed::Record(event));
+        items.push(Timed::Record(event.time, event));
         if (i + 1) % every == 0 {
             items.push(Timed::Watermark(clock.saturating_sub(8)));
         }
@@ -205,7 +205,7 @@ pub fn model(items: &[Timed<Event>]) -> (Vec<(u32, Out)>, Vec<(u32, u64)>) {
     };
     for item in items {
         match item {
-            Timed::Record(e) => {
+            Timed::Record(_, e) => {
                 if watermark.is_some_and(|w| e.time < w) {
                     late.push((e.key, e.value));
                     continue;

@@ -43,6 +43,7 @@ mod merge;
 mod process;
 mod process2;
 mod step;
+mod watermark;
 
 pub use branch::{BranchStep, Predicate};
 pub use emit::Emit;
@@ -57,6 +58,7 @@ pub use keyed::{
 };
 pub use map::MapStep;
 pub use merge::MergeStep;
-pub use process::{Core, FromFn, LogicResult, Process, ProcessStep, Processed, Watermark};
+pub use process::{Core, FromFn, LogicResult, Process, ProcessStep, Processed};
 pub use process2::{Either, Process2, Process2Step};
 pub use step::{Meter, Step};
+pub use watermark::{Mark, Upstream, Watermark, Watermarks};

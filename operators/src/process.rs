@@ -29,14 +29,11 @@ use timely::dataflow::StreamVec;
 use timely::ExchangeData;
 
 use crate::keyed::{Context, Keyed, States, TableArgs, Timer, TimerKind};
+use crate::watermark::{Upstream, Watermark, Watermarks};
 use crate::{Emit, Failure, Step};
 
 /// What user logic returns: an error stops the job, naming the step and key.
 pub type LogicResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
-
-/// A watermark message: the upstream worker that sent it, and its event
-/// time (monotone per worker).
-pub type Watermark = (usize, u64);
 
 /// The logic of a keyed step: called for each record, and for each timer
 /// that fires, with the key's [`Context`].
@@ -88,10 +85,10 @@ pub struct Core {
 
 /// The streams of a keyed step.
 pub struct Processed<'s, K, O, D> {
-    /// The main output.
-    pub output: StreamVec<'s, u64, (K, O)>,
+    /// The main output: `(key, output, event time)`.
+    pub output: StreamVec<'s, u64, (K, O, u64)>,
     /// One stream per declared side output, in declaration order.
-    pub sides: Vec<StreamVec<'s, u64, (K, D)>>,
+    pub sides: Vec<StreamVec<'s, u64, (K, D, u64)>>,
     /// No data; its frontier passes `e` once the state of `e` is staged.
     pub progress: StreamVec<'s, u64, ()>,
 }
@@ -100,7 +97,7 @@ pub struct Processed<'s, K, O, D> {
 type Caps = Vec<Capability<u64>>;
 
 /// Input held back until every earlier epoch is closed.
-type Stash<K, V> = BTreeMap<u64, Vec<Vec<(K, V)>>>;
+type Stash<K, V> = BTreeMap<u64, Vec<Vec<(K, V, u64)>>>;
 
 /// The message of a panic's payload.
 fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
@@ -151,21 +148,21 @@ pub trait ProcessStep<'s, K, V> {
     ///         cx.emit(n);
     ///         Ok(())
     ///     });
-    ///     ["a", "b", "a"].map(|w| (w.to_string(), ())).to_stream(scope).container::<Vec<_>>()
+    ///     ["a", "b", "a"].map(|w| (w.to_string(), (), 0)).to_stream(scope).container::<Vec<_>>()
     ///         .process_step(&Step::new("count"), core, states, None, logic)
     ///         .output
     ///         .capture()
     /// });
-    /// let mut out: Vec<(String, u64)> = out.extract().into_iter().flat_map(|(_, d)| d).collect();
+    /// let mut out: Vec<(String, u64, u64)> = out.extract().into_iter().flat_map(|(_, d)| d).collect();
     /// out.sort();
-    /// assert_eq!(out, vec![("a".into(), 1), ("a".into(), 2), ("b".into(), 1)]);
+    /// assert_eq!(out, vec![("a".into(), 1, 0), ("a".into(), 2, 0), ("b".into(), 1, 0)]);
     /// ```
     fn process_step<O, D, P>(
         self,
         step: &Step,
         core: Core,
         states: States<K>,
-        watermarks: Option<StreamVec<'s, u64, Watermark>>,
+        watermarks: Option<Watermarks<'s>>,
         logic: P,
     ) -> Processed<'s, K, O, D>
     where
@@ -181,14 +178,14 @@ struct Run<K, O, D, P> {
     logic: P,
     emit: Emit,
     timers: bool,
-    /// Per upstream worker, its highest watermark.
-    marks: Vec<Option<u64>>,
+    /// The senders' watermarks.
+    upstream: Upstream,
     watermark: Option<u64>,
     /// This worker's index (its watermark's entry).
     worker: usize,
-    out: Vec<(K, O)>,
-    sides: Vec<Vec<(K, D)>>,
-    last: HashMap<K, O>,
+    out: Vec<(K, O, u64)>,
+    sides: Vec<Vec<(K, D, u64)>>,
+    last: HashMap<K, (O, u64)>,
 }
 
 impl<K, O, D, P> Run<K, O, D, P>
@@ -197,11 +194,12 @@ where
     O: Clone + 'static,
     D: Clone + 'static,
 {
-    fn context<'a>(&'a mut self, key: &'a K) -> (Context<'a, K, O, D>, &'a mut P) {
+    fn context<'a>(&'a mut self, key: &'a K, time: u64) -> (Context<'a, K, O, D>, &'a mut P) {
         let cx = Context {
             key,
             epoch: self.keyed.epoch,
             watermark: self.watermark,
+            time,
             keyed: &mut self.keyed,
             out: &mut self.out,
             sides: &mut self.sides,
@@ -214,21 +212,21 @@ where
     }
 
     #[inline]
-    fn record<V>(&mut self, key: K, value: V) -> Result<(), Failure>
+    fn record<V>(&mut self, key: K, value: V, time: u64) -> Result<(), Failure>
     where
         P: Process<K, V, O, D>,
     {
         let mark = self.out.len();
         let result = {
-            let (mut cx, logic) = self.context(&key);
+            let (mut cx, logic) = self.context(&key, time);
             catch_unwind(AssertUnwindSafe(|| logic.on_record(&mut cx, value)))
         };
         if let Some(failure) = outcome(result) {
             return Err(self.failed(&key, failure));
         }
         if self.emit == Emit::EpochClose {
-            for (k, o) in self.out.drain(mark..) {
-                self.last.insert(k, o);
+            for (k, o, t) in self.out.drain(mark..) {
+                self.last.insert(k, (o, t));
             }
         }
         Ok(())
@@ -260,8 +258,12 @@ where
                 }
                 for (key, time) in due {
                     let mark = self.out.len();
+                    let at = match kind {
+                        TimerKind::EventTime => time,
+                        TimerKind::Epoch => self.watermark.unwrap_or(0),
+                    };
                     let result = {
-                        let (mut cx, logic) = self.context(&key);
+                        let (mut cx, logic) = self.context(&key, at);
                         let timer = Timer { kind, time };
                         catch_unwind(AssertUnwindSafe(|| logic.on_timer(&mut cx, timer)))
                     };
@@ -269,8 +271,8 @@ where
                         return Err(self.failed(&key, failure));
                     }
                     if self.emit == Emit::EpochClose {
-                        for (k, o) in self.out.drain(mark..) {
-                            self.last.insert(k, o);
+                        for (k, o, t) in self.out.drain(mark..) {
+                            self.last.insert(k, (o, t));
                         }
                     }
                 }
@@ -280,7 +282,7 @@ where
     }
 }
 
-impl<'s, K, V> ProcessStep<'s, K, V> for StreamVec<'s, u64, (K, V)>
+impl<'s, K, V> ProcessStep<'s, K, V> for StreamVec<'s, u64, (K, V, u64)>
 where
     K: ExchangeData + Hash + Eq + Clone + Serialize + DeserializeOwned + std::fmt::Debug,
     V: ExchangeData,
@@ -290,7 +292,7 @@ where
         step: &Step,
         core: Core,
         states: States<K>,
-        watermarks: Option<StreamVec<'s, u64, Watermark>>,
+        watermarks: Option<Watermarks<'s>>,
         logic: P,
     ) -> Processed<'s, K, O, D>
     where
@@ -303,7 +305,7 @@ where
         let me = scope.index();
         let groups = core.groups;
         let routed = core.routed;
-        let route = move |(k, _): &(K, V)| {
+        let route = move |(k, _, _): &(K, V, u64)| {
             if routed {
                 me as u64
             } else {
@@ -316,7 +318,7 @@ where
         let has_marks = watermarks.is_some();
         let keyed = keyed.and_then(|mut k| {
             let restored = if has_marks {
-                restore_watermark(&mut k, me)?
+                restore_watermark(&mut k, step.name(), me)?
             } else {
                 None
             };
@@ -331,7 +333,8 @@ where
         };
         let mut builder = OperatorBuilder::new(step.operator_name("process"), scope);
         let mut input = builder.new_input(self, Exchange::new(route));
-        let mut wm_input = watermarks.map(|w| builder.new_input(w.broadcast(), Pipeline));
+        let senders = watermarks.as_ref().map_or(0, |w| w.senders);
+        let mut wm_input = watermarks.map(|w| builder.new_input(w.stream.broadcast(), Pipeline));
         let (output, stream) = builder.new_output();
         let mut output = OutputBuilder::from(output);
         let mut side_outputs = Vec::new();
@@ -357,7 +360,7 @@ where
                 logic,
                 emit: core.emit,
                 timers,
-                marks: vec![restored; peers],
+                upstream: Upstream::new(senders, restored),
                 watermark: restored,
                 worker: me,
                 out: Vec::new(),
@@ -410,10 +413,10 @@ where
                     for mut batch in batches {
                         let n = batch.len() as u64;
                         let before = r.out.len();
-                        for (k, v) in batch.drain(..) {
+                        for (k, v, time) in batch.drain(..) {
                             if result.is_ok() {
                                 r.keyed.epoch = t;
-                                result = r.record(k, v);
+                                result = r.record(k, v, time);
                             }
                         }
                         let produced = (r.out.len() - before) as u64;
@@ -487,8 +490,8 @@ where
     O: Clone + 'static,
     D: Clone + 'static,
     P: Process<K, V, O, D>,
-    M: SideSession<(K, O)>,
-    S: SideSession<(K, D)>,
+    M: SideSession<(K, O, u64)>,
+    S: SideSession<(K, D, u64)>,
 {
     let earlier: Vec<u64> = marks.range(..epoch).map(|(e, _)| *e).collect();
     for e in earlier {
@@ -502,7 +505,7 @@ where
 /// Emits the side outputs buffered so far at the epoch's capabilities.
 fn flush_sides<K, O, D, P, S>(r: &mut Run<K, O, D, P>, caps: &Caps, sides: &mut [S])
 where
-    S: SideSession<(K, D)>,
+    S: SideSession<(K, D, u64)>,
 {
     for (i, buf) in r.sides.iter_mut().enumerate() {
         if !buf.is_empty() {
@@ -544,20 +547,19 @@ where
     O: Clone + 'static,
     D: Clone + 'static,
     P: Process<K, V, O, D>,
-    M: SideSession<(K, O)>,
-    S: SideSession<(K, D)>,
+    M: SideSession<(K, O, u64)>,
+    S: SideSession<(K, D, u64)>,
 {
     let later = marks.split_off(&(epoch + 1));
+    let mut moved = false;
     for (_, sent) in std::mem::replace(marks, later) {
-        for (worker, w) in sent {
-            if let Some(m) = r.marks.get_mut(worker) {
-                *m = Some(m.map_or(w, |old| old.max(w)));
-            }
+        for (sender, mark) in sent {
+            moved |= r.upstream.apply(sender, mark).is_some();
         }
     }
-    if r.marks.iter().all(Option::is_some) {
-        let w = r.marks.iter().flatten().min().copied();
-        if w > r.watermark {
+    {
+        if moved {
+            let w = r.upstream.watermark();
             r.watermark = w;
             let entry = layout::watermark_entry(r.keyed.step_id, r.worker as u32);
             let name = r.step.name();
@@ -570,7 +572,7 @@ where
     }
     r.keyed.epoch = epoch;
     r.fire::<V>(epoch)?;
-    r.out.extend(r.last.drain());
+    r.out.extend(r.last.drain().map(|(k, (o, t))| (k, o, t)));
     if !r.out.is_empty() {
         outputs.give(&caps[0], &mut r.out);
         r.out.clear();
@@ -584,7 +586,7 @@ where
 
 /// The watermark this worker's part of the step reached by its last
 /// checkpoint, if any.
-fn restore_watermark<K>(keyed: &mut Keyed<K>, me: usize) -> Result<Option<u64>, Failure>
+fn restore_watermark<K>(keyed: &mut Keyed<K>, step: &str, me: usize) -> Result<Option<u64>, Failure>
 where
     K: Hash + Eq + Clone + Serialize + DeserializeOwned + std::fmt::Debug + 'static,
 {
@@ -592,13 +594,13 @@ where
     let stored = keyed
         .entries
         .get(&entry)
-        .map_err(|e| Failure::store("watermark", None, e))?;
+        .map_err(|e| Failure::store(step, None, e))?;
     let decoded = stored
         .map(|v| rill_state::codec::decode::<Option<u64>>(&v))
         .transpose();
     decoded
         .map(Option::flatten)
-        .map_err(|e| Failure::store("watermark", None, e))
+        .map_err(|e| Failure::store(step, None, e))
 }
 
 /// Registers the step with the checkpointer and builds its state.

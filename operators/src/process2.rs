@@ -12,7 +12,8 @@ use timely::dataflow::StreamVec;
 use timely::ExchangeData;
 
 use crate::keyed::{Context, States, Timer};
-use crate::process::{Core, LogicResult, Process, ProcessStep, Processed, Watermark};
+use crate::process::{Core, LogicResult, Process, ProcessStep, Processed};
+use crate::watermark::Watermarks;
 use crate::Step;
 
 /// A record of either input of a two-input step.
@@ -96,24 +97,24 @@ pub trait Process2Step<'s, K, V1> {
     ///         kind: "join".into(), emit: Emit::EveryUpdate, routed: false,
     ///         on_error: Rc::new(|f| panic!("{f}")), first_epoch: 0,
     ///     };
-    ///     let left = vec![("a".to_string(), 1u32), ("b".into(), 5)].to_stream(scope).container::<Vec<_>>();
-    ///     let right = vec![("a".to_string(), 2u32), ("a".into(), 3)].to_stream(scope).container::<Vec<_>>();
+    ///     let left = vec![("a".to_string(), 1u32, 0), ("b".into(), 5, 0)].to_stream(scope).container::<Vec<_>>();
+    ///     let right = vec![("a".to_string(), 2u32, 0), ("a".into(), 3, 0)].to_stream(scope).container::<Vec<_>>();
     ///     left.process2_step(right, &Step::new("join"), core, states, None, Join(lefts, rights))
     ///         .output
     ///         .capture()
     /// });
-    /// let mut out: Vec<(String, (u32, u32))> = out.extract().into_iter().flat_map(|(_, d)| d).collect();
+    /// let mut out: Vec<(String, (u32, u32), u64)> = out.extract().into_iter().flat_map(|(_, d)| d).collect();
     /// out.sort();
-    /// assert_eq!(out, vec![("a".to_string(), (1, 2)), ("a".to_string(), (1, 3))]);
+    /// assert_eq!(out, vec![("a".to_string(), (1, 2), 0), ("a".to_string(), (1, 3), 0)]);
     /// ```
     #[allow(clippy::too_many_arguments)]
     fn process2_step<V2, O, D, P>(
         self,
-        other: StreamVec<'s, u64, (K, V2)>,
+        other: StreamVec<'s, u64, (K, V2, u64)>,
         step: &Step,
         core: Core,
         states: States<K>,
-        watermarks: Option<StreamVec<'s, u64, Watermark>>,
+        watermarks: Option<Watermarks<'s>>,
         logic: P,
     ) -> Processed<'s, K, O, D>
     where
@@ -123,18 +124,18 @@ pub trait Process2Step<'s, K, V1> {
         P: Process2<K, V1, V2, O, D>;
 }
 
-impl<'s, K, V1> Process2Step<'s, K, V1> for StreamVec<'s, u64, (K, V1)>
+impl<'s, K, V1> Process2Step<'s, K, V1> for StreamVec<'s, u64, (K, V1, u64)>
 where
     K: ExchangeData + Hash + Eq + Clone + Serialize + DeserializeOwned + std::fmt::Debug,
     V1: ExchangeData,
 {
     fn process2_step<V2, O, D, P>(
         self,
-        other: StreamVec<'s, u64, (K, V2)>,
+        other: StreamVec<'s, u64, (K, V2, u64)>,
         step: &Step,
         core: Core,
         states: States<K>,
-        watermarks: Option<StreamVec<'s, u64, Watermark>>,
+        watermarks: Option<Watermarks<'s>>,
         logic: P,
     ) -> Processed<'s, K, O, D>
     where
@@ -144,9 +145,9 @@ where
         P: Process2<K, V1, V2, O, D>,
     {
         let scope = self.scope();
-        let left = self.map(|(k, v)| (k, Either::Left(v)));
-        let right = other.map(|(k, v)| (k, Either::Right(v)));
-        let both: StreamVec<'s, u64, (K, Either<V1, V2>)> = scope.concatenate([left, right]);
+        let left = self.map(|(k, v, t)| (k, Either::Left(v), t));
+        let right = other.map(|(k, v, t)| (k, Either::Right(v), t));
+        let both: StreamVec<'s, u64, (K, Either<V1, V2>, u64)> = scope.concatenate([left, right]);
         both.process_step(step, core, states, watermarks, Both(logic))
     }
 }

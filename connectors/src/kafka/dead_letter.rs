@@ -54,6 +54,7 @@ impl DeadLetterWriter {
             record.key,
             record.payload.unwrap_or_default(),
             Some(headers),
+            record.timestamp,
         )?;
         self.written += 1;
         Ok(())

@@ -69,15 +69,21 @@ impl KafkaWriter {
         &self.topic
     }
 
-    /// Queues one record. Blocks (serving delivery reports) while librdkafka's
-    /// queue is full. A delivery error reported since the last flush is returned.
+    /// Queues one record, with its timestamp in milliseconds if given (else
+    /// the producer's clock). Blocks (serving delivery reports) while
+    /// librdkafka's queue is full. A delivery error reported since the last
+    /// flush is returned.
     pub fn send(
         &mut self,
         key: Option<&[u8]>,
         payload: &[u8],
         headers: Option<OwnedHeaders>,
+        timestamp: Option<i64>,
     ) -> Result<()> {
         let mut record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(&self.topic).payload(payload);
+        if let Some(t) = timestamp {
+            record = record.timestamp(t);
+        }
         if let Some(k) = key {
             record = record.key(k);
         }

@@ -39,12 +39,12 @@ impl<T> Collector<T> {
     }
 }
 
-impl<T: 'static> SinkDriver<T> for Collector<T> {
-    fn write(&mut self, batch: &mut Vec<T>) -> Result<()> {
+impl<K: 'static, V: 'static> SinkDriver<(K, V, u64)> for Collector<(K, V)> {
+    fn write(&mut self, batch: &mut Vec<(K, V, u64)>) -> Result<()> {
         self.items
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .append(batch);
+            .extend(batch.drain(..).map(|(k, v, _)| (k, v)));
         Ok(())
     }
 }

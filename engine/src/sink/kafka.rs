@@ -29,9 +29,9 @@ impl<K, V, C> KafkaSinkDriver<K, V, C> {
     }
 }
 
-impl<K: KafkaKey, V: 'static, C: Codec<V>> SinkDriver<(K, V)> for KafkaSinkDriver<K, V, C> {
-    fn write(&mut self, batch: &mut Vec<(K, V)>) -> Result<()> {
-        for (key, value) in batch.drain(..) {
+impl<K: KafkaKey, V: 'static, C: Codec<V>> SinkDriver<(K, V, u64)> for KafkaSinkDriver<K, V, C> {
+    fn write(&mut self, batch: &mut Vec<(K, V, u64)>) -> Result<()> {
+        for (key, value, time) in batch.drain(..) {
             self.key_buf.clear();
             self.value_buf.clear();
             let has_key = key.encode_key(&mut self.key_buf);
@@ -48,7 +48,7 @@ impl<K: KafkaKey, V: 'static, C: Codec<V>> SinkDriver<(K, V)> for KafkaSinkDrive
                 })?;
             let key = has_key.then_some(self.key_buf.as_slice());
             self.writer
-                .send(key, &self.value_buf, None)
+                .send(key, &self.value_buf, None, kafka_timestamp(time))
                 .map_err(|e| Error::connector(&self.step, e))?;
         }
         Ok(())
@@ -59,4 +59,10 @@ impl<K: KafkaKey, V: 'static, C: Codec<V>> SinkDriver<(K, V)> for KafkaSinkDrive
             .flush()
             .map_err(|e| Error::connector(&self.step, e))
     }
+}
+
+/// A record's event time as a Kafka timestamp: none for records without
+/// event time (0), so the producer stamps them.
+fn kafka_timestamp(time: u64) -> Option<i64> {
+    (time > 0).then(|| i64::try_from(time).unwrap_or(i64::MAX))
 }

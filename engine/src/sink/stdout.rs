@@ -8,11 +8,11 @@ use crate::Result;
 
 pub(crate) struct StdoutDriver;
 
-impl<K: Debug + 'static, V: Debug + 'static> SinkDriver<(K, V)> for StdoutDriver {
-    fn write(&mut self, batch: &mut Vec<(K, V)>) -> Result<()> {
+impl<K: Debug + 'static, V: Debug + 'static> SinkDriver<(K, V, u64)> for StdoutDriver {
+    fn write(&mut self, batch: &mut Vec<(K, V, u64)>) -> Result<()> {
         let stdout = std::io::stdout();
         let mut out = stdout.lock();
-        for (k, v) in batch.drain(..) {
+        for (k, v, _) in batch.drain(..) {
             // A closed stdout (e.g. `| head`) is not a reason to fail the job.
             let _ = writeln!(out, "{k:?}\t{v:?}");
         }

@@ -22,7 +22,7 @@ use timely::scheduling::SyncActivator;
 
 use crate::context::WorkerCtx;
 use crate::{Error, Result};
-use rill_operators::Watermark;
+use rill_operators::{Mark, Watermark};
 
 /// A source's checkpointed read positions: partition → next offset.
 pub(crate) type Positions = Table<i32, i64>;
@@ -54,8 +54,9 @@ pub(crate) trait SourceDriver<D>: 'static {
     fn positions(&self) -> Vec<(i32, i64)> {
         Vec::new()
     }
-    /// The driver's watermark (event time), if it tracks one.
-    fn watermark(&self) -> Option<u64> {
+    /// The driver's watermark (event time), if it tracks one: a time, or
+    /// [`Mark::Idle`] while it has nothing to deliver.
+    fn watermark(&mut self) -> Option<Mark> {
         None
     }
     /// False when the input marks its own epochs ([`Polled::CloseEpoch`]):
@@ -71,6 +72,16 @@ const BEHIND_RECHECK: Duration = Duration::from_millis(1);
 
 /// The longest an idle source sleeps before checking again.
 const IDLE_RECHECK: Duration = Duration::from_millis(100);
+
+/// Whether `mark` tells downstream something after `sent`: a later time,
+/// or a change between idle and not.
+fn news(sent: Option<Mark>, mark: Mark) -> bool {
+    match (sent, mark) {
+        (None, _) => true,
+        (Some(Mark::At(s)), Mark::At(t)) => t > s,
+        (Some(s), m) => s != m,
+    }
+}
 
 /// Stages the driver's positions as of the close of `epoch`.
 fn checkpoint<D: 'static>(
@@ -142,7 +153,7 @@ pub(crate) fn source_stream<'s, D: 'static>(
     let (marks_output, marks) = builder.new_output::<Vec<Watermark>>();
     let mut marks_output = OutputBuilder::from(marks_output);
     let me = ctx.index;
-    let mut sent_mark: Option<u64> = None;
+    let mut sent_mark: Option<Mark> = None;
     let on_time = driver.epochs_on_time();
     let activator = Rc::new(scope.activator_for(info.address.clone()));
     driver.set_wakeup(scope.worker().sync_activator_for(info.address.to_vec()));
@@ -167,10 +178,9 @@ pub(crate) fn source_stream<'s, D: 'static>(
             let mut close =
                 |epoch: u64, driver: &mut Box<dyn SourceDriver<D>>, held: &[Capability<u64>]| {
                     // The watermark goes out in the epoch it closes.
-                    let mark = driver.watermark();
-                    if let Some(w) = mark.filter(|&w| sent_mark.is_none_or(|s| w > s)) {
-                        marks_output.activate().session(&held[2]).give((me, w));
-                        sent_mark = Some(w);
+                    if let Some(mark) = driver.watermark().filter(|&m| news(sent_mark, m)) {
+                        marks_output.activate().session(&held[2]).give((me, mark));
+                        sent_mark = Some(mark);
                     }
                     driver
                         .on_epoch_close()

@@ -39,8 +39,8 @@ impl<V: DeserializeOwned> JsonLinesDriver<V> {
     }
 }
 
-impl<V: DeserializeOwned + 'static> SourceDriver<((), V)> for JsonLinesDriver<V> {
-    fn poll(&mut self, out: &mut Vec<((), V)>) -> Result<Polled> {
+impl<V: DeserializeOwned + 'static> SourceDriver<((), V, u64)> for JsonLinesDriver<V> {
+    fn poll(&mut self, out: &mut Vec<((), V, u64)>) -> Result<Polled> {
         let Some(reader) = self.reader.as_mut() else {
             return Ok(Polled::Finished);
         };
@@ -51,7 +51,7 @@ impl<V: DeserializeOwned + 'static> SourceDriver<((), V)> for JsonLinesDriver<V>
         let n = values.len() as i64;
         let drop = (self.skip - self.read).clamp(0, n) as usize;
         self.read += n;
-        out.extend(values.into_iter().skip(drop).map(|v| ((), v)));
+        out.extend(values.into_iter().skip(drop).map(|v| ((), v, 0)));
         Ok(if reader.is_finished() {
             Polled::Finished
         } else {

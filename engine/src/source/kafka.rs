@@ -63,16 +63,17 @@ impl<K: KafkaKey, V: 'static, C: Codec<V>> KafkaDriver<K, V, C> {
 fn decode<K: KafkaKey, V, C: Codec<V>>(
     codec: &C,
     raw: &RawRecord<'_>,
-) -> Result<(K, V), FormatError> {
+) -> Result<(K, V, u64), FormatError> {
     let key = K::decode_key(raw.key).map_err(|e| FormatError(format!("key: {e}")))?;
     let payload = raw
         .payload
         .ok_or_else(|| FormatError("the record has no value (a tombstone)".into()))?;
-    Ok((key, codec.decode(payload)?))
+    let time = raw.timestamp.map_or(0, |t| t.max(0) as u64);
+    Ok((key, codec.decode(payload)?, time))
 }
 
-impl<K: KafkaKey, V: 'static, C: Codec<V>> SourceDriver<(K, V)> for KafkaDriver<K, V, C> {
-    fn poll(&mut self, out: &mut Vec<(K, V)>) -> Result<Polled> {
+impl<K: KafkaKey, V: 'static, C: Codec<V>> SourceDriver<(K, V, u64)> for KafkaDriver<K, V, C> {
+    fn poll(&mut self, out: &mut Vec<(K, V, u64)>) -> Result<Polled> {
         let KafkaDriver {
             step,
             reader,

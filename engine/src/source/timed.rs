@@ -8,6 +8,7 @@
 use super::{Polled, SourceDriver};
 use crate::testing::Timed;
 use crate::Result;
+use rill_operators::Mark;
 
 const BATCH: usize = 1024;
 
@@ -38,7 +39,7 @@ impl<V: Clone> TimedDriver<V> {
         let saved = saved.unwrap_or(0).max(0) as usize;
         while driver.at < saved.min(driver.items.len()) {
             match &driver.items[driver.at] {
-                Timed::Record(_) => driver.records += 1,
+                Timed::Record(..) => driver.records += 1,
                 Timed::Watermark(w) => driver.watermark = Some(*w),
             }
             driver.at += 1;
@@ -47,15 +48,15 @@ impl<V: Clone> TimedDriver<V> {
     }
 }
 
-impl<V: Clone + 'static> SourceDriver<((), V)> for TimedDriver<V> {
-    fn poll(&mut self, out: &mut Vec<((), V)>) -> Result<Polled> {
+impl<V: Clone + 'static> SourceDriver<((), V, u64)> for TimedDriver<V> {
+    fn poll(&mut self, out: &mut Vec<((), V, u64)>) -> Result<Polled> {
         let mut taken = 0;
         while let Some(item) = self.items.get(self.at) {
             self.at += 1;
             match item {
-                Timed::Record(v) => {
+                Timed::Record(t, v) => {
                     if self.records % self.peers == self.worker {
-                        out.push(((), v.clone()));
+                        out.push(((), v.clone(), *t));
                         taken += 1;
                     }
                     self.records += 1;
@@ -77,8 +78,8 @@ impl<V: Clone + 'static> SourceDriver<((), V)> for TimedDriver<V> {
         vec![(self.partition, self.at as i64)]
     }
 
-    fn watermark(&self) -> Option<u64> {
-        self.watermark
+    fn watermark(&mut self) -> Option<Mark> {
+        self.watermark.map(Mark::At)
     }
 
     fn epochs_on_time(&self) -> bool {

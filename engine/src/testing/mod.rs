@@ -11,8 +11,8 @@ use crate::{Collector, Flow, Job, JobArgs, Result, Stream};
 /// An item of a test feed with event time ([`Flow::source_timed`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Timed<V> {
-    /// A record (its event time, if any, is the job's to read from it).
-    Record(V),
+    /// A record and its event time.
+    Record(u64, V),
     /// Every record before this point has been read: the watermark moves
     /// to this event time, and the epoch closes.
     Watermark(u64),

@@ -16,9 +16,11 @@ pub struct Context<'a, K, O, D> {
     pub(crate) key: &'a K,
     pub(crate) epoch: u64,
     pub(crate) watermark: Option<u64>,
+    /// The event time of the record or timer being handled.
+    pub(crate) time: u64,
     pub(crate) keyed: &'a mut Keyed<K>,
-    pub(crate) out: &'a mut Vec<(K, O)>,
-    pub(crate) sides: &'a mut [Vec<(K, D)>],
+    pub(crate) out: &'a mut Vec<(K, O, u64)>,
+    pub(crate) sides: &'a mut [Vec<(K, D, u64)>],
 }
 
 impl<'a, K, O, D> Context<'a, K, O, D>
@@ -41,14 +43,29 @@ where
         self.watermark
     }
 
-    /// Emits `output` for this key on the step's main output.
+    /// The event time of the record being handled (a source's record
+    /// timestamp, or what the job extracted), or of the timer that fired:
+    /// its time for an event-time timer, the watermark (or 0) for an epoch
+    /// timer.
+    pub fn time(&self) -> u64 {
+        self.time
+    }
+
+    /// Emits `output` for this key on the step's main output, with the
+    /// event time of the record or timer being handled.
     pub fn emit(&mut self, output: O) {
-        self.out.push((self.key.clone(), output));
+        self.out.push((self.key.clone(), output, self.time));
+    }
+
+    /// Emits `output` for this key with event time `time` (a window's
+    /// result carries its window's last instant).
+    pub fn emit_at(&mut self, time: u64, output: O) {
+        self.out.push((self.key.clone(), output, time));
     }
 
     /// Emits `value` for this key on the side output `side`.
     pub fn emit_to(&mut self, side: SideOutput, value: D) {
-        self.sides[side.index].push((self.key.clone(), value));
+        self.sides[side.index].push((self.key.clone(), value, self.time));
     }
 
     /// This key's value in `state`.
