@@ -132,7 +132,7 @@ impl<'s, K: StateKey, V: ExchangeData> Stream<'s, K, V> {
         self.core_step(name, "process", Emit::EveryUpdate, states, logic)
     }
 
-    fn core_step<O, D, P>(
+    pub(crate) fn core_step<O, D, P>(
         self,
         name: &str,
         kind: &str,

@@ -50,6 +50,7 @@ mod state;
 mod stop;
 mod stream;
 pub mod testing;
+mod window;
 mod writer;
 
 pub use args::JobArgs;
@@ -60,12 +61,13 @@ pub use job::Job;
 pub use keyed::{Outputs, PerEpoch, StateKey, StateValue};
 pub use rill_operators::{
     Context, Either, Emit, Failure, ListState, LogicResult, MapState, Process, Process2,
-    SideOutput, States, Timer, TimerKind, TimerState, ValueState,
+    SideOutput, States, Timer, TimerKind, TimerState, ValueState, Window, Windows,
 };
 pub use rill_state::SortKey;
 pub use sink::Collector;
 pub use stop::StopHandle;
 pub use stream::Stream;
+pub use window::Windowed;
 
 /// Formats, Kafka options and connector types, re-exported.
 pub mod connectors {
@@ -80,7 +82,7 @@ pub mod prelude {
     };
     pub use crate::{
         Collector, Context, Flow, Job, JobArgs, LogicResult, Process, Process2, States, Stream,
-        Timer,
+        Timer, Window, Windows,
     };
     pub use serde::{Deserialize, Serialize};
 }

@@ -29,6 +29,9 @@ pub struct Metrics {
     pub skipped: IntCounterVec,
     /// `rill_source_records_dead_lettered_total{step,worker}`.
     pub dead_lettered: IntCounterVec,
+    /// `rill_window_late_records_total{step,worker}`: records that came
+    /// after every window they belong to had closed (the `late` output).
+    pub late: IntCounterVec,
     /// `rill_epoch_current{worker}`: the epoch each worker's sources are in.
     pub epoch: IntGaugeVec,
     /// `rill_checkpoint_duration_seconds{worker}`: time to write a worker's batch.
@@ -64,6 +67,10 @@ impl Metrics {
         let dead_lettered = counter(
             "rill_source_records_dead_lettered_total",
             "Records that failed to decode and went to the dead-letter topic.",
+        );
+        let late = counter(
+            "rill_window_late_records_total",
+            "Records too late for every window they belong to.",
         );
         let epoch = IntGaugeVec::new(
             Opts::new("rill_epoch_current", "The epoch a worker's sources are in."),
@@ -128,6 +135,7 @@ impl Metrics {
             records_out,
             skipped,
             dead_lettered,
+            late,
             epoch,
         }
     }

@@ -44,6 +44,7 @@ mod process;
 mod process2;
 mod step;
 mod watermark;
+mod window;
 
 pub use branch::{BranchStep, Predicate};
 pub use emit::Emit;
@@ -62,3 +63,4 @@ pub use process::{Core, FromFn, LogicResult, Process, ProcessStep, Processed};
 pub use process2::{Either, Process2, Process2Step};
 pub use step::{Meter, Step};
 pub use watermark::{Mark, Upstream, Watermark, Watermarks};
+pub use window::{millis, Fold, Merge, Window, WindowLogic, WindowStates, Windows};

@@ -11,7 +11,7 @@ use timely::dataflow::StreamVec;
 /// What one sender says about its event time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Mark {
-    /// No record with an earlier event time is expected from it any more.
+    /// No record at or before this event time is expected from it any more.
     At(u64),
     /// It has nothing to deliver now: leave it out of the minimum until it
     /// sends a time again.
