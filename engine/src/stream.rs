@@ -35,6 +35,19 @@ pub struct Stream<'s, K, V> {
     pub(crate) watermarks: Option<Watermarks<'s>>,
 }
 
+/// A stream can feed several steps: each gets every record.
+impl<K: Clone + 'static, V: Clone + 'static> Clone for Stream<'_, K, V> {
+    fn clone(&self) -> Self {
+        Stream {
+            inner: self.inner.clone(),
+            ctx: self.ctx.clone(),
+            progress: self.progress.clone(),
+            routed: self.routed,
+            watermarks: self.watermarks.clone(),
+        }
+    }
+}
+
 /// A stream's context, progress, routing and watermarks: what goes on to
 /// the stream a step makes of it.
 #[derive(Clone)]

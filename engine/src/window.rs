@@ -12,7 +12,9 @@ use std::ops::Add;
 use std::rc::Rc;
 use std::time::Duration;
 
-use rill_operators::{millis, Emit, Fold, Merge, States, Window, WindowLogic, WindowStates, Windows};
+use rill_operators::{
+    millis, Emit, Fold, Merge, States, Window, WindowLogic, WindowStates, Windows,
+};
 use timely::dataflow::operators::generic::operator::empty;
 use timely::dataflow::operators::Inspect;
 use timely::ExchangeData;
@@ -130,7 +132,11 @@ impl<'s, K: StateKey, V: ExchangeData + Clone> Windowed<'s, K, V> {
             Some(a) => (combine.borrow_mut())(a, v),
             None => v,
         });
-        self.aggregate_by(name, fold, Some(Box::new(move |a, b| (merge.borrow_mut())(a, b))))
+        self.aggregate_by(
+            name,
+            fold,
+            Some(Box::new(move |a, b| (merge.borrow_mut())(a, b))),
+        )
     }
 
     /// Folds each window's values into an accumulator that starts as
@@ -194,7 +200,8 @@ impl<'s, K: StateKey, V: ExchangeData + Clone> Windowed<'s, K, V> {
         if let Some(problem) = problem {
             let ctx = self.stream.ctx.clone();
             ctx.claim_step(name);
-            ctx.shared.fail(Error::Job(format!("step {name}: {problem}")));
+            ctx.shared
+                .fail(Error::Job(format!("step {name}: {problem}")));
             let scope = self.stream.inner.scope();
             return Stream::new(empty(scope), ctx, self.stream.progress);
         }

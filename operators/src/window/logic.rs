@@ -12,7 +12,7 @@ use serde::Serialize;
 use std::hash::Hash;
 
 use super::{Window, Windows};
-use crate::keyed::{Context, MapState, SideOutput, States, TimerState, Timer, TimerKind};
+use crate::keyed::{Context, MapState, SideOutput, States, Timer, TimerKind, TimerState};
 use crate::process::{LogicResult, Process};
 
 /// Adds a record to a window's accumulator (`None`: the window's first).
@@ -132,7 +132,8 @@ where
                 });
             }
             let acc = (self.fold)(acc, value);
-            cx.map(self.states.windows).put(&start, &(end, acc.clone()))?;
+            cx.map(self.states.windows)
+                .put(&start, &(end, acc.clone()))?;
             self.set_timers(cx, end)?;
             updated.push((start, end, acc));
         } else {
@@ -145,7 +146,8 @@ where
                     self.set_timers(cx, end)?;
                 }
                 let acc = (self.fold)(known.map(|(_, a)| a), value.clone());
-                cx.map(self.states.windows).put(&start, &(end, acc.clone()))?;
+                cx.map(self.states.windows)
+                    .put(&start, &(end, acc.clone()))?;
                 updated.push((start, end, acc));
             }
             if updated.is_empty() {
@@ -156,7 +158,11 @@ where
         for (start, end, acc) in updated {
             if reached(w, last(end)) {
                 // Complete already: a late update re-emits the window.
-                let window = Window { start, end, value: acc };
+                let window = Window {
+                    start,
+                    end,
+                    value: acc,
+                };
                 cx.emit_at(last(end), window);
             } else if self.early {
                 let epoch = cx.epoch();
@@ -172,7 +178,11 @@ where
             match timer.kind {
                 TimerKind::EventTime => {
                     if timer.time == last(end) {
-                        let window = Window { start, end, value: acc };
+                        let window = Window {
+                            start,
+                            end,
+                            value: acc,
+                        };
                         cx.emit_at(last(end), window);
                     }
                     if timer.time >= self.closes(end) {
@@ -181,7 +191,11 @@ where
                 }
                 TimerKind::Epoch => {
                     if !reached(w, last(end)) {
-                        let window = Window { start, end, value: acc };
+                        let window = Window {
+                            start,
+                            end,
+                            value: acc,
+                        };
                         cx.emit_at(last(end), window);
                     }
                 }
