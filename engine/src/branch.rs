@@ -10,6 +10,9 @@ use crate::context::WorkerCtx;
 use crate::stream::{Progress, Stream};
 use crate::Error;
 
+/// A named route and the predicate of its records.
+type Route<K, V> = (String, Predicate<(K, V, u64)>);
+
 /// A branch being built: routes are tried in the order they were added.
 ///
 /// ```
@@ -32,7 +35,7 @@ use crate::Error;
 pub struct Branch<'s, K, V> {
     stream: Stream<'s, K, V>,
     name: String,
-    routes: Vec<(String, Predicate<(K, V, u64)>)>,
+    routes: Vec<Route<K, V>>,
 }
 
 impl<'s, K: 'static, V: 'static> Branch<'s, K, V> {

@@ -9,8 +9,8 @@ use timely::dataflow::Scope;
 
 use crate::context::WorkerCtx;
 use crate::source::{
-    partition_of, source_stream, IterDriver, JsonLinesDriver, KafkaDriver, Positions, SourceDriver,
-    TimedDriver,
+    partition_of, source_stream, Extract, IterDriver, JsonLinesDriver, KafkaDriver, Positions,
+    SourceDriver, TimedDriver,
 };
 use crate::stream::{Progress, Stream};
 use crate::testing::Timed;
@@ -145,6 +145,12 @@ impl<'s> Flow<'s> {
 
     /// Like [`Flow::kafka_source`], with explicit read options and bad-input
     /// policy (`None`: dead-letter topic if configured, else fail).
+    ///
+    /// Event time is each record's Kafka timestamp; the source's watermark
+    /// trails the latest one of each partition by `options.out_of_orderness`
+    /// and is the least over its partitions, leaving out partitions idle for
+    /// `options.idle_timeout`. Bounded input ends with the watermark at its
+    /// maximum, so every window closes.
     pub fn kafka_source_with<K, V>(
         &mut self,
         topic: &str,
@@ -156,16 +162,49 @@ impl<'s> Flow<'s> {
         K: KafkaKey,
         V: 'static,
     {
+        self.kafka_source_at(topic, codec, options, bad_input, None)
+    }
+
+    /// Like [`Flow::kafka_source_with`], with event time read from each
+    /// value by `event_time` (milliseconds) instead of the Kafka timestamp.
+    pub fn kafka_source_timed<K, V>(
+        &mut self,
+        topic: &str,
+        codec: impl Codec<V>,
+        options: SourceOptions,
+        event_time: impl Fn(&V) -> u64 + 'static,
+    ) -> Stream<'s, K, V>
+    where
+        K: KafkaKey,
+        V: 'static,
+    {
+        self.kafka_source_at(topic, codec, options, None, Some(Box::new(event_time)))
+    }
+
+    fn kafka_source_at<K, V>(
+        &mut self,
+        topic: &str,
+        codec: impl Codec<V>,
+        options: SourceOptions,
+        bad_input: Option<BadInputPolicy>,
+        extract: Option<Extract<V>>,
+    ) -> Stream<'s, K, V>
+    where
+        K: KafkaKey,
+        V: 'static,
+    {
         let args = &self.ctx.shared.args;
         let policy = bad_input.unwrap_or_else(|| match &args.dead_letter_topic {
             Some(t) => BadInputPolicy::DeadLetter(t.clone()),
             None => BadInputPolicy::Fail,
         });
         let ctx = self.ctx.clone();
-        self.start(topic, move |saved| {
+        self.start_timed(topic, true, move |saved| {
             let config = ctx.kafka()?;
-            KafkaDriver::<K, V, _>::open(&ctx, &config, topic, codec, options, policy, saved)
-                .map(|d| Box::new(d) as Box<dyn SourceDriver<(K, V, u64)>>)
+            KafkaDriver::<K, V, _>::open(
+                &ctx, &config, topic, codec, options, policy, extract, saved,
+            )
+            .map(|d| Box::new(d) as Box<dyn SourceDriver<(K, V, u64)>>)
         })
     }
 

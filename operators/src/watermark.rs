@@ -77,9 +77,7 @@ impl Upstream {
 
     /// Applies `mark` from `sender`; returns the watermark if it moved.
     pub fn apply(&mut self, sender: usize, mark: Mark) -> Option<u64> {
-        let Some(s) = self.senders.get_mut(sender) else {
-            return None;
-        };
+        let s = self.senders.get_mut(sender)?;
         match mark {
             Mark::At(t) => *s = (Some(s.0.map_or(t, |old| old.max(t))), false),
             Mark::Idle => s.1 = true,

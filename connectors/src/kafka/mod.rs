@@ -97,6 +97,13 @@ pub struct SourceOptions {
     pub bad_input: BadInputPolicy,
     /// The most records read in one activation of the source.
     pub max_batch: usize,
+    /// Event time: how far behind the latest record of its partition a
+    /// record may be and still be on time (the watermark trails by this).
+    pub out_of_orderness: Duration,
+    /// Event time: a partition that delivers nothing for this long is left
+    /// out of the source's watermark until it delivers again, so an idle
+    /// partition (or one that never had a record) holds nothing back.
+    pub idle_timeout: Duration,
 }
 
 impl Default for SourceOptions {
@@ -106,6 +113,8 @@ impl Default for SourceOptions {
             bounded: false,
             bad_input: BadInputPolicy::Fail,
             max_batch: 4096,
+            out_of_orderness: Duration::ZERO,
+            idle_timeout: Duration::from_secs(5),
         }
     }
 }

@@ -8,7 +8,13 @@ use rill_connectors::{Codec, ConnectorError, FormatError, KafkaKey};
 use std::marker::PhantomData;
 use timely::scheduling::SyncActivator;
 
+use super::event_clock::EventClock;
 use super::{Polled, SourceDriver};
+use rill_operators::Mark;
+use std::time::Instant;
+
+/// Reads a record's event time from its value.
+pub(crate) type Extract<V> = Box<dyn Fn(&V) -> u64>;
 use crate::context::WorkerCtx;
 use crate::{Error, Result};
 
@@ -21,10 +27,14 @@ pub(crate) struct KafkaDriver<K, V, C> {
     max_batch: usize,
     skipped: IntCounter,
     dead_lettered: IntCounter,
+    clock: EventClock,
+    /// The job's event time; else the record's Kafka timestamp.
+    extract: Option<Extract<V>>,
     _marker: PhantomData<fn() -> (K, V)>,
 }
 
 impl<K: KafkaKey, V: 'static, C: Codec<V>> KafkaDriver<K, V, C> {
+    #[allow(clippy::too_many_arguments)]
     pub fn open(
         ctx: &WorkerCtx,
         config: &KafkaConfig,
@@ -32,6 +42,7 @@ impl<K: KafkaKey, V: 'static, C: Codec<V>> KafkaDriver<K, V, C> {
         codec: C,
         mut options: SourceOptions,
         policy: BadInputPolicy,
+        extract: Option<Extract<V>>,
         saved: &dyn Fn(i32) -> Option<i64>,
     ) -> Result<Self> {
         let step = topic.to_owned();
@@ -55,6 +66,8 @@ impl<K: KafkaKey, V: 'static, C: Codec<V>> KafkaDriver<K, V, C> {
             policy,
             dead_letters,
             max_batch: options.max_batch.max(1),
+            clock: EventClock::new(options.out_of_orderness, options.idle_timeout),
+            extract,
             _marker: PhantomData,
         })
     }
@@ -82,11 +95,18 @@ impl<K: KafkaKey, V: 'static, C: Codec<V>> SourceDriver<(K, V, u64)> for KafkaDr
             dead_letters,
             skipped,
             dead_lettered,
+            clock,
+            extract,
             ..
         } = self;
+        let now = Instant::now();
         let read = reader.poll_batch(self.max_batch, |raw| -> Result<(), ConnectorError> {
             match decode::<K, V, C>(codec, &raw) {
-                Ok(record) => out.push(record),
+                Ok((k, v, stamp)) => {
+                    let time = extract.as_ref().map_or(stamp, |f| f(&v));
+                    clock.saw(raw.partition, time, now);
+                    out.push((k, v, time));
+                }
                 Err(e) => match policy {
                     BadInputPolicy::Fail => {
                         return Err(ConnectorError::Decode {
@@ -134,6 +154,14 @@ impl<K: KafkaKey, V: 'static, C: Codec<V>> SourceDriver<(K, V, u64)> for KafkaDr
 
     fn positions(&self) -> Vec<(i32, i64)> {
         self.reader.positions().into_iter().collect()
+    }
+
+    fn watermark(&mut self) -> Option<Mark> {
+        if self.reader.is_finished() {
+            // Bounded input ended: every window closes.
+            return Some(Mark::At(u64::MAX));
+        }
+        self.clock.mark(self.reader.partitions(), Instant::now())
     }
 
     fn set_wakeup(&mut self, wake: SyncActivator) {

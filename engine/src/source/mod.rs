@@ -2,6 +2,7 @@
 //! drivers that fill it (Kafka, in-memory, JSON-lines files).
 
 mod driver;
+mod event_clock;
 mod iter;
 mod jsonl;
 mod kafka;
@@ -10,5 +11,5 @@ mod timed;
 pub(crate) use driver::{source_stream, Polled, Positions, SourceDriver};
 pub(crate) use iter::{partition_of, IterDriver};
 pub(crate) use jsonl::JsonLinesDriver;
-pub(crate) use kafka::KafkaDriver;
+pub(crate) use kafka::{Extract, KafkaDriver};
 pub(crate) use timed::TimedDriver;

@@ -106,34 +106,61 @@ pub fn produce<'a>(
     topic: &str,
     records: impl IntoIterator<Item = (Option<&'a [u8]>, &'a [u8])>,
 ) {
-    let producer: BaseProducer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("enable.idempotence", "true")
-        .set("linger.ms", "5")
-        .set("queue.buffering.max.messages", "1000000")
-        .create()
-        .expect("create a producer");
+    let producer = test_producer(brokers);
     for (key, value) in records {
         let mut record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(topic).payload(value);
         if let Some(k) = key {
             record = record.key(k);
         }
-        loop {
-            match producer.send(record) {
-                Ok(()) => break,
-                Err((e, back)) => {
-                    assert!(
-                        e.rdkafka_error_code() == Some(rdkafka::types::RDKafkaErrorCode::QueueFull),
-                        "produce to {topic}: {e}"
-                    );
-                    record = back;
-                    producer.poll(Duration::from_millis(10));
-                }
-            }
-        }
-        producer.poll(Duration::ZERO);
+        send(&producer, topic, record);
     }
     producer.flush(TIMEOUT).expect("flush the test producer");
+}
+
+/// Produces `(partition, timestamp ms, value)` records to `topic` and waits
+/// until all are acknowledged (for event-time tests).
+pub fn produce_timed<'a>(
+    brokers: &str,
+    topic: &str,
+    records: impl IntoIterator<Item = (i32, i64, &'a [u8])>,
+) {
+    let producer = test_producer(brokers);
+    for (partition, timestamp, value) in records {
+        let record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(topic)
+            .payload(value)
+            .partition(partition)
+            .timestamp(timestamp);
+        send(&producer, topic, record);
+    }
+    producer.flush(TIMEOUT).expect("flush the test producer");
+}
+
+fn test_producer(brokers: &str) -> BaseProducer {
+    ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("enable.idempotence", "true")
+        .set("linger.ms", "5")
+        .set("queue.buffering.max.messages", "1000000")
+        .create()
+        .expect("create a producer")
+}
+
+/// Queues `record`, waiting while the producer's queue is full.
+fn send(producer: &BaseProducer, topic: &str, mut record: BaseRecord<'_, [u8], [u8]>) {
+    loop {
+        match producer.send(record) {
+            Ok(()) => break,
+            Err((e, back)) => {
+                assert!(
+                    e.rdkafka_error_code() == Some(rdkafka::types::RDKafkaErrorCode::QueueFull),
+                    "produce to {topic}: {e}"
+                );
+                record = back;
+                producer.poll(Duration::from_millis(10));
+            }
+        }
+    }
+    producer.poll(Duration::ZERO);
 }
 
 /// How long [`read_topic`] keeps reading after every partition reported
