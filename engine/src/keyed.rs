@@ -209,7 +209,12 @@ impl<'s, K: StateKey, V: ExchangeData> Stream<'s, K, V> {
         let step = self.step(name);
         let mut core = self.core("process2", Emit::EveryUpdate);
         core.routed = false;
-        let (inner, meta) = self.split();
+        let (inner, mut meta) = self.split();
+        // Event time over both inputs: the least of their watermarks.
+        meta.watermarks = match (meta.watermarks.take(), other.watermarks) {
+            (Some(a), Some(b)) => Some(a.merge(b)),
+            _ => None,
+        };
         let watermarks = meta.watermarks.clone();
         let processed = inner.process2_step(other.inner, &step, core, states, watermarks, logic);
         outputs(meta, processed)

@@ -42,6 +42,7 @@ mod context;
 mod error;
 mod flow;
 mod job;
+mod join;
 mod keyed;
 pub mod metrics;
 mod sink;
@@ -60,8 +61,8 @@ pub use flow::Flow;
 pub use job::Job;
 pub use keyed::{Outputs, PerEpoch, StateKey, StateValue};
 pub use rill_operators::{
-    Context, Either, Emit, Failure, ListState, LogicResult, MapState, Process, Process2,
-    SideOutput, States, Timer, TimerKind, TimerState, ValueState, Window, Windows,
+    Context, Either, Emit, Failure, JoinKind, Joined, ListState, LogicResult, MapState, Process,
+    Process2, SideOutput, States, Timer, TimerKind, TimerState, ValueState, Window, Windows,
 };
 pub use rill_state::SortKey;
 pub use sink::Collector;
@@ -81,8 +82,8 @@ pub mod prelude {
         BadInputPolicy, Bincode, Codec, Json, Raw, SourceOptions, StartOffset,
     };
     pub use crate::{
-        Collector, Context, Flow, Job, JobArgs, LogicResult, Process, Process2, States, Stream,
-        Timer, Window, Windows,
+        Collector, Context, Flow, Job, JobArgs, JoinKind, Joined, LogicResult, Process, Process2,
+        States, Stream, Timer, Window, Windows,
     };
     pub use serde::{Deserialize, Serialize};
 }

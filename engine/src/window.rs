@@ -15,13 +15,12 @@ use std::time::Duration;
 use rill_operators::{
     millis, Emit, Fold, Merge, States, Window, WindowLogic, WindowStates, Windows,
 };
-use timely::dataflow::operators::generic::operator::empty;
 use timely::dataflow::operators::Inspect;
 use timely::ExchangeData;
 
+use crate::join::refused;
 use crate::keyed::{StateKey, StateValue};
 use crate::stream::Stream;
-use crate::Error;
 
 /// What to do with the records too late for any window.
 type OnLate<'s, K, V> = Box<dyn FnOnce(Stream<'s, K, V>) + 's>;
@@ -198,12 +197,7 @@ impl<'s, K: StateKey, V: ExchangeData + Clone> Windowed<'s, K, V> {
             None
         };
         if let Some(problem) = problem {
-            let ctx = self.stream.ctx.clone();
-            ctx.claim_step(name);
-            ctx.shared
-                .fail(Error::Job(format!("step {name}: {problem}")));
-            let scope = self.stream.inner.scope();
-            return Stream::new(empty(scope), ctx, self.stream.progress);
+            return refused(self.stream, name, problem);
         }
         let mut states = States::new();
         let logic = WindowLogic {

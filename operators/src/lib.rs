@@ -36,6 +36,7 @@ mod failure;
 mod filter;
 mod flat_map;
 mod inspect;
+mod join;
 mod key_by;
 mod keyed;
 mod map;
@@ -52,6 +53,7 @@ pub use failure::Failure;
 pub use filter::FilterStep;
 pub use flat_map::FlatMapStep;
 pub use inspect::InspectStep;
+pub use join::{IntervalJoin, JoinKind, Joined, TableJoin, WindowJoin};
 pub use key_by::KeyByStep;
 pub use keyed::{
     Context, ListRef, ListState, MapRef, MapState, SideOutput, States, Timer, TimerKind,
