@@ -17,7 +17,7 @@ use crate::Error;
 
 impl<'s, K: StateKey, V: ExchangeData + StateValue + Clone> Stream<'s, K, V> {
     /// Joins this stream (left) with `other` (right) on key, within each
-    /// of `windows` (tumbling or hopping): a pair is emitted once, when
+    /// of `windows` (tumbling; others are refused): a pair is emitted once, when
     /// its second record arrives. [`JoinKind::Left`] and
     /// [`JoinKind::Outer`] also emit records that met none, once their
     /// window can no longer change (the watermark passed its end plus

@@ -1,5 +1,5 @@
 //! [`WindowJoin`]: records of two streams with the same key and in the
-//! same (tumbling or hopping) window meet. A pair is emitted once, when the
+//! same tumbling window meet. A pair is emitted once, when the
 //! second of the two arrives; "no match" for a left (or, outer, a right)
 //! record only once its window can no longer change: the watermark passed
 //! the window's end plus the allowed lateness. Then the window's records
@@ -37,7 +37,7 @@ where
     L: Serialize + DeserializeOwned,
     R: Serialize + DeserializeOwned,
 {
-    /// A join over `windows` (tumbling or hopping: `Err` for sessions),
+    /// A join over tumbling `windows` (`Err` for others),
     /// declaring its states in `states`: both sides, timers, and a `late`
     /// side output for records whose every window had closed.
     pub fn new<K>(
@@ -50,11 +50,10 @@ where
         K: Hash + Eq + Clone + Serialize + std::fmt::Debug + 'static,
     {
         windows.check()?;
-        let size = match windows {
-            Windows::Tumbling { size } | Windows::Hopping { size, .. } => size,
-            Windows::Session { .. } => {
-                return Err("a windowed join takes tumbling or hopping windows".into())
-            }
+        // In overlapping windows a pair would meet once per window, and a
+        // record could match in one and not in another.
+        let Windows::Tumbling { size } = windows else {
+            return Err("a windowed join takes tumbling windows".into());
         };
         Ok(WindowJoin {
             windows,
