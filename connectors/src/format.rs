@@ -116,8 +116,10 @@ impl Codec<String> for Raw {
 /// A type that can be a Kafka record key.
 ///
 /// `String` keys are UTF-8 text and `Vec<u8>` keys raw bytes, as most Kafka
-/// tooling writes them; both refuse a record without a key (use the `Option`
-/// forms for topics with null keys). `()` ignores the key and writes none.
+/// tooling writes them; integer keys are big-endian bytes of their width
+/// (`usize` as 8), as Kafka's integer serializers write them. All refuse a
+/// record without a key (use the `Option` forms for topics with null
+/// keys). `()` ignores the key and writes none.
 pub trait KafkaKey: Sized + 'static {
     /// Decodes a record's key (`None` when the record has no key).
     fn decode_key(bytes: Option<&[u8]>) -> Result<Self, FormatError>;
@@ -149,6 +151,32 @@ impl KafkaKey for Vec<u8> {
         true
     }
 }
+
+macro_rules! integer_key {
+    ($($t:ty => $wire:ty),*) => {$(
+        impl KafkaKey for $t {
+            fn decode_key(bytes: Option<&[u8]>) -> Result<Self, FormatError> {
+                let bytes = bytes.ok_or_else(missing_key)?;
+                let raw = <[u8; std::mem::size_of::<$wire>()]>::try_from(bytes).map_err(|_| {
+                    FormatError(format!(
+                        "key of {} bytes, not the {} of a {}",
+                        bytes.len(),
+                        std::mem::size_of::<$wire>(),
+                        stringify!($t)
+                    ))
+                })?;
+                <$t>::try_from(<$wire>::from_be_bytes(raw))
+                    .map_err(|e| FormatError(format!("key out of range: {e}")))
+            }
+            fn encode_key(&self, buf: &mut Vec<u8>) -> bool {
+                buf.extend_from_slice(&(*self as $wire).to_be_bytes());
+                true
+            }
+        }
+    )*};
+}
+
+integer_key!(u32 => u32, i32 => i32, u64 => u64, i64 => i64, usize => u64);
 
 impl KafkaKey for () {
     fn decode_key(_: Option<&[u8]>) -> Result<Self, FormatError> {

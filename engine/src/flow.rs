@@ -9,8 +9,8 @@ use timely::dataflow::Scope;
 
 use crate::context::WorkerCtx;
 use crate::source::{
-    partition_of, source_stream, Extract, IterDriver, JsonLinesDriver, KafkaDriver, Positions,
-    SourceDriver, TimedDriver,
+    partition_of, source_stream, Extract, GeneratedDriver, IterDriver, JsonLinesDriver,
+    KafkaDriver, Positions, SourceDriver, TimedDriver,
 };
 use crate::stream::{Progress, Stream};
 use crate::testing::Timed;
@@ -294,6 +294,50 @@ impl<'s> Flow<'s> {
         self.start_timed(step, true, move |saved| {
             let saved = saved(partition_of(index));
             Ok(Box::new(TimedDriver::new(items, index, peers, saved)))
+        })
+    }
+
+    /// A source each worker generates its own share of, with event time:
+    /// `make(worker, workers)` returns worker `worker`'s records with
+    /// their event times (ms), which run at most `out_of_orderness` behind
+    /// the latest. The watermark trails the latest time by that much and
+    /// goes to the maximum when a worker's share ends (it need not end).
+    /// A resumed job skips the records each worker emitted before.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use rill::Windows;
+    ///
+    /// // Each worker generates every other second of a 10 s clock.
+    /// let out = rill::testing::run(2, |flow| {
+    ///     flow.source_generated("ticks", Duration::ZERO, |worker, workers| {
+    ///         (0..10u64).skip(worker).step_by(workers).map(|s| (s * 1000, s))
+    ///     })
+    ///     .key_by("all", |_| 0u8)
+    ///     .window(Windows::tumbling(Duration::from_secs(5)))
+    ///     .sum("per-5s")
+    /// })
+    /// .unwrap();
+    /// let mut sums: Vec<u64> = out.into_iter().map(|(_, w)| w.value).collect();
+    /// sums.sort();
+    /// assert_eq!(sums, vec![0 + 1 + 2 + 3 + 4, 5 + 6 + 7 + 8 + 9]);
+    /// ```
+    pub fn source_generated<V, I>(
+        &mut self,
+        step: &str,
+        out_of_orderness: std::time::Duration,
+        make: impl FnOnce(usize, usize) -> I,
+    ) -> Stream<'s, (), V>
+    where
+        V: 'static,
+        I: Iterator<Item = (u64, V)> + 'static,
+    {
+        let (index, peers) = (self.ctx.index, self.ctx.peers);
+        let lag = rill_operators::millis(out_of_orderness);
+        self.start_timed(step, true, move |saved| {
+            let items = make(index, peers).map(|(t, v)| ((), v, t));
+            let saved = saved(partition_of(index));
+            Ok(Box::new(GeneratedDriver::new(items, index, lag, saved)))
         })
     }
 

@@ -27,6 +27,7 @@ pub struct Job {
     name: String,
     args: JobArgs,
     stop: StopHandle,
+    metrics: Arc<Metrics>,
 }
 
 impl Job {
@@ -47,7 +48,14 @@ impl Job {
             name: name.to_owned(),
             args,
             stop: StopHandle::default(),
+            metrics: Arc::new(Metrics::new(Registry::new())),
         })
+    }
+
+    /// The job's metrics (what `--metrics-addr` serves), to read from the
+    /// embedding program while the job runs.
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.metrics.clone()
     }
 
     /// A handle that stops the job gracefully from any thread, as SIGINT
@@ -92,7 +100,7 @@ impl Job {
         if self.stop.follows_signals() {
             watch_signals()?;
         }
-        let metrics = Arc::new(Metrics::new(Registry::new()));
+        let metrics = self.metrics.clone();
         let _server = match &self.args.metrics_addr {
             Some(addr) => Some(MetricsServer::start(addr, metrics.clone())?),
             None => None,

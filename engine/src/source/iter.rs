@@ -37,6 +37,14 @@ impl<I: Iterator> IterDriver<I> {
     }
 }
 
+impl<I: Iterator> IterDriver<I> {
+    /// Keeps the position under `worker`'s partition.
+    pub fn at_partition(mut self, worker: usize) -> Self {
+        self.partition = partition_of(worker);
+        self
+    }
+}
+
 impl<I: Iterator + 'static> SourceDriver<I::Item> for IterDriver<I> {
     fn poll(&mut self, out: &mut Vec<I::Item>) -> Result<Polled> {
         let before = out.len();
