@@ -646,7 +646,11 @@ where
         step_id,
         groups: core.groups,
         values,
-        entries: rill_state::Entries::new(core.checkpointer.clone(), core.capacity),
+        entries: rill_state::Entries::of_step(
+            core.checkpointer.clone(),
+            core.capacity,
+            step.name(),
+        ),
         appends: HashMap::new(),
         owned,
         epoch: 0,

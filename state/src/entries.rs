@@ -38,6 +38,8 @@ struct Slot {
 /// cache is all there is.
 pub struct Entries {
     checkpointer: Option<SharedCheckpointer>,
+    /// The step whose live-entry count the checkpointer reports.
+    step: String,
     slots: BTreeMap<Vec<u8>, Slot>,
     dirty: Vec<Vec<u8>>,
     capacity: usize,
@@ -49,11 +51,18 @@ impl Entries {
     /// The entries of a step, over `checkpointer` if state is durable;
     /// `capacity` bounds the clean entries kept in memory.
     pub fn new(checkpointer: Option<SharedCheckpointer>, capacity: usize) -> Self {
+        Self::of_step(checkpointer, capacity, "")
+    }
+
+    /// [`Entries::new`] for step `step`: each staging adds the change in
+    /// its live entries to the step's count of live keys.
+    pub fn of_step(checkpointer: Option<SharedCheckpointer>, capacity: usize, step: &str) -> Self {
         let may_be_stored = checkpointer
             .as_ref()
             .is_some_and(|c| c.borrow().resume().is_some());
         Entries {
             checkpointer,
+            step: step.to_owned(),
             slots: BTreeMap::new(),
             dirty: Vec::new(),
             capacity: capacity.max(1),
@@ -179,13 +188,13 @@ impl Entries {
 
     /// Stages every entry changed since the last call as a version tagged
     /// `epoch`, then evicts clean entries down to the capacity.
-    pub fn stage(&mut self, epoch: u64) {
+    pub fn stage(&mut self, epoch: u64) -> Result<(), StoreError> {
         let Some(c) = self.checkpointer.clone() else {
-            return;
+            return Ok(());
         };
         let mut c = c.borrow_mut();
         let durable = c.prepared();
-        let staging = c.staging(epoch);
+        let mut live = 0i64;
         for entry in std::mem::take(&mut self.dirty) {
             let Some(slot) = self.slots.get_mut(&entry) else {
                 continue;
@@ -196,16 +205,27 @@ impl Entries {
                 self.slots.remove(&entry);
                 continue;
             }
-            staging.version(epoch, &entry, slot.value.as_deref());
+            let was = match slot.stored {
+                Stored::At(_) => true,
+                Stored::Absent | Stored::Deleted(_) => false,
+                Stored::Unknown => c.load(&entry)?.is_some_and(|(_, v)| v.is_some()),
+            };
+            live += i64::from(slot.value.is_some()) - i64::from(was);
+            c.staging(epoch)
+                .version(epoch, &entry, slot.value.as_deref());
             slot.stored = match slot.value {
                 Some(_) => Stored::At(epoch),
                 None => Stored::Deleted(epoch),
             };
         }
+        if live != 0 && !self.step.is_empty() {
+            c.add_keys(&self.step, live);
+        }
         drop(c);
         if self.slots.len() > self.capacity {
             self.evict(durable);
         }
+        Ok(())
     }
 
     /// Drops clean entries whose versions are durable, down to 90% of the

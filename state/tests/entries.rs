@@ -50,7 +50,7 @@ fn map_keys(entries: &mut Entries, key: &[u8], from: u64) -> Vec<(u64, Vec<u8>)>
 
 /// Stages and prepares epoch `e`, and completes it.
 fn checkpoint(entries: &mut Entries, c: &SharedCheckpointer, e: u64) {
-    entries.stage(e);
+    entries.stage(e).unwrap();
     c.borrow_mut().prepare(e).unwrap();
     c.borrow_mut().complete(e);
 }
@@ -179,4 +179,36 @@ fn a_value_too_large_for_the_store_is_an_error() {
     let huge = vec![0u8; layout::MOST_VALUE_BYTES + 1];
     let e = entries.put(map_entry(b"k", 1), huge).unwrap_err();
     assert!(e.to_string().contains("larger than the most"), "{e}");
+}
+
+#[test]
+fn live_entries_are_counted_for_the_step_across_eviction_and_resume() {
+    on_each(|store| {
+        let kind = store.kind();
+        let c = open(&store, None);
+        let live = |c: &SharedCheckpointer| c.borrow().keys().get("step").copied();
+        let mut entries = Entries::of_step(Some(c.clone()), 2, "step");
+        for k in 0..10 {
+            entries.put(map_entry(b"alice", k), vec![1]).unwrap();
+        }
+        checkpoint(&mut entries, &c, 0);
+        assert_eq!(live(&c), Some(10), "{kind}");
+        // Overwrites, removals (of entries evicted from the 2-entry cache
+        // too), and a removal of one that never existed.
+        entries.put(map_entry(b"alice", 0), vec![2]).unwrap();
+        for k in 5..10 {
+            entries.remove(&map_entry(b"alice", k));
+        }
+        entries.remove(&map_entry(b"alice", 99));
+        checkpoint(&mut entries, &c, 1);
+        assert_eq!(live(&c), Some(5), "{kind}");
+        drop(entries);
+        drop(c);
+        let c = open(&store, Some(1));
+        let mut entries = Entries::of_step(Some(c.clone()), 2, "step");
+        entries.put(map_entry(b"alice", 1), vec![3]).unwrap();
+        entries.remove(&map_entry(b"alice", 2));
+        checkpoint(&mut entries, &c, 2);
+        assert_eq!(live(&c), Some(4), "{kind}: resumed");
+    });
 }

@@ -142,7 +142,7 @@ where
         for v in &mut self.values {
             v.stage(epoch)?;
         }
-        self.entries.stage(epoch);
+        self.entries.stage(epoch)?;
         self.appends.clear();
         Ok(())
     }
