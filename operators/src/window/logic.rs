@@ -174,7 +174,26 @@ where
 
     fn on_timer(&mut self, cx: &mut Context<'_, K, Window<A>, V>, timer: Timer) -> LogicResult {
         let w = cx.watermark();
-        for (start, (end, acc)) in cx.map(self.states.windows).entries()? {
+        let open = match (timer.kind, self.windows.size()) {
+            // Windows of fixed length: the two that may be due now, by
+            // their start (point lookups, not a scan of the key's windows).
+            (TimerKind::EventTime, Some(size)) => {
+                let complete = (timer.time + 1).checked_sub(size);
+                let closed = complete.and_then(|s| s.checked_sub(self.lateness));
+                let mut due = Vec::new();
+                for start in [complete, closed].into_iter().flatten() {
+                    if let Some(window) = cx.map(self.states.windows).get(&start)? {
+                        due.push((start, window));
+                    }
+                    if self.lateness == 0 {
+                        break;
+                    }
+                }
+                due
+            }
+            _ => cx.map(self.states.windows).entries()?,
+        };
+        for (start, (end, acc)) in open {
             match timer.kind {
                 TimerKind::EventTime => {
                     if timer.time == last(end) {

@@ -74,6 +74,14 @@ impl Windows {
         }
     }
 
+    /// The length of every window (ms), for windows of fixed length.
+    pub fn size(&self) -> Option<u64> {
+        match *self {
+            Windows::Tumbling { size } | Windows::Hopping { size, .. } => Some(size),
+            Windows::Session { .. } => None,
+        }
+    }
+
     /// Whether windows of a key can merge (sessions).
     pub fn merges(&self) -> bool {
         matches!(self, Windows::Session { .. })
