@@ -55,7 +55,8 @@ impl Entries {
     }
 
     /// [`Entries::new`] for step `step`: each staging adds the change in
-    /// its live entries to the step's count of live keys.
+    /// its live entries to the step's count of live keys (an estimate: a
+    /// put over an entry neither cached nor read counts as new).
     pub fn of_step(checkpointer: Option<SharedCheckpointer>, capacity: usize, step: &str) -> Self {
         let may_be_stored = checkpointer
             .as_ref()
@@ -205,10 +206,13 @@ impl Entries {
                 self.slots.remove(&entry);
                 continue;
             }
+            // A write to an entry not read first: a removal removed a live
+            // entry, a put made a new one (reading the store to know would
+            // cost a lookup per timer set).
             let was = match slot.stored {
                 Stored::At(_) => true,
                 Stored::Absent | Stored::Deleted(_) => false,
-                Stored::Unknown => c.load(&entry)?.is_some_and(|(_, v)| v.is_some()),
+                Stored::Unknown => slot.value.is_none(),
             };
             live += i64::from(slot.value.is_some()) - i64::from(was);
             c.staging(epoch)

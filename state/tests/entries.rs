@@ -193,21 +193,22 @@ fn live_entries_are_counted_for_the_step_across_eviction_and_resume() {
         }
         checkpoint(&mut entries, &c, 0);
         assert_eq!(live(&c), Some(10), "{kind}");
-        // Overwrites, removals (of entries evicted from the 2-entry cache
-        // too), and a removal of one that never existed.
-        entries.put(map_entry(b"alice", 0), vec![2]).unwrap();
+        // Removals, of entries evicted from the 2-entry cache too, and an
+        // overwrite of one read first.
         for k in 5..10 {
             entries.remove(&map_entry(b"alice", k));
         }
-        entries.remove(&map_entry(b"alice", 99));
+        assert!(entries.get(&map_entry(b"alice", 0)).unwrap().is_some());
+        entries.put(map_entry(b"alice", 0), vec![2]).unwrap();
         checkpoint(&mut entries, &c, 1);
         assert_eq!(live(&c), Some(5), "{kind}");
         drop(entries);
         drop(c);
         let c = open(&store, Some(1));
         let mut entries = Entries::of_step(Some(c.clone()), 2, "step");
-        entries.put(map_entry(b"alice", 1), vec![3]).unwrap();
+        entries.put(map_entry(b"alice", 20), vec![3]).unwrap();
         entries.remove(&map_entry(b"alice", 2));
+        entries.remove(&map_entry(b"alice", 3));
         checkpoint(&mut entries, &c, 2);
         assert_eq!(live(&c), Some(4), "{kind}: resumed");
     });
