@@ -654,5 +654,6 @@ where
         appends: HashMap::new(),
         owned,
         epoch: 0,
+        scan: Default::default(),
     })
 }

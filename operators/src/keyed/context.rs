@@ -308,6 +308,7 @@ where
 
     fn set(&mut self, kind: TimerKind, time: u64) -> Result<(), StoreError> {
         let entry = self.keyed.timer_entry(self.key, kind, time)?;
+        self.keyed.scan.set(kind, time);
         self.keyed.entries.put(entry, Vec::new())
     }
 

@@ -60,6 +60,29 @@ impl TimerKind {
             TimerKind::Epoch => EPOCH_TIMER,
         }
     }
+
+    fn index(self) -> usize {
+        match self {
+            TimerKind::EventTime => 0,
+            TimerKind::Epoch => 1,
+        }
+    }
+}
+
+/// Per timer kind, where the next search for due timers starts: every
+/// timer before it has fired (a search from time 0 would wade through the
+/// store's deleted versions of every timer fired so far).
+#[derive(Debug, Default)]
+pub(crate) struct TimerScan {
+    from: [u64; 2],
+}
+
+impl TimerScan {
+    /// A timer of `kind` was set at `time`: a search must find it.
+    pub fn set(&mut self, kind: TimerKind, time: u64) {
+        let from = &mut self.from[kind.index()];
+        *from = (*from).min(time);
+    }
 }
 
 /// The state of one keyed step on one worker.
@@ -73,6 +96,7 @@ pub(crate) struct Keyed<K> {
     /// The key groups this worker owns (timers are found group by group).
     pub owned: Vec<u32>,
     pub epoch: u64,
+    pub scan: TimerScan,
 }
 
 impl<K> Keyed<K>
@@ -113,20 +137,26 @@ where
     /// removed: a timer fires once.
     pub fn take_due(&mut self, kind: TimerKind, through: u64) -> Result<Vec<(K, u64)>, StoreError> {
         let mut due: Vec<(u64, u32, Vec<u8>)> = Vec::new();
+        let from = self.scan.from[kind.index()];
+        if from > through {
+            return Ok(Vec::new());
+        }
         for &group in &self.owned {
             let prefix = layout::timer_prefix(self.step_id, group, kind.tag());
-            let end = through.checked_add(1).map(|t| {
+            let at = |t: u64| {
                 let mut e = prefix.clone();
                 e.extend_from_slice(&t.to_be_bytes());
                 e
-            });
-            for (entry, _) in self.entries.range(&prefix, &prefix, end.as_deref())? {
+            };
+            let (start, end) = (at(from), through.checked_add(1).map(at));
+            for (entry, _) in self.entries.range(&prefix, &start, end.as_deref())? {
                 if let Some((time, _)) = layout::parse_timer(&entry) {
                     due.push((time, group, entry));
                 }
             }
         }
         due.sort();
+        self.scan.from[kind.index()] = through.saturating_add(1);
         let mut fired = Vec::with_capacity(due.len());
         for (time, _, entry) in due {
             self.entries.remove(&entry);
