@@ -45,6 +45,9 @@ pub struct Entries {
     capacity: usize,
     /// False until the store may hold entries the cache has not seen.
     may_be_stored: bool,
+    /// Deletions staged, by epoch: once durable they leave the cache (the
+    /// store then reads as absent too).
+    deletions: std::collections::VecDeque<(u64, Vec<u8>)>,
 }
 
 impl Entries {
@@ -64,6 +67,7 @@ impl Entries {
         Entries {
             checkpointer,
             step: step.to_owned(),
+            deletions: Default::default(),
             slots: BTreeMap::new(),
             dirty: Vec::new(),
             capacity: capacity.max(1),
@@ -217,6 +221,9 @@ impl Entries {
             live += i64::from(slot.value.is_some()) - i64::from(was);
             c.staging(epoch)
                 .version(epoch, &entry, slot.value.as_deref());
+            if slot.value.is_none() {
+                self.deletions.push_back((epoch, entry.clone()));
+            }
             slot.stored = match slot.value {
                 Some(_) => Stored::At(epoch),
                 None => Stored::Deleted(epoch),
@@ -226,10 +233,29 @@ impl Entries {
             c.add_keys(&self.step, live);
         }
         drop(c);
+        self.forget_deletions(durable);
         if self.slots.len() > self.capacity {
             self.evict(durable);
         }
         Ok(())
+    }
+
+    /// Drops deleted entries whose deletion is durable: a store read of
+    /// them finds nothing either, so the cache need not hold them.
+    fn forget_deletions(&mut self, durable: Option<u64>) {
+        let Some(d) = durable else { return };
+        while let Some((e, _)) = self.deletions.front() {
+            if *e > d {
+                break;
+            }
+            let (_, entry) = self.deletions.pop_front().expect("just seen");
+            let gone = self.slots.get(&entry).is_some_and(|s| {
+                !s.dirty && s.value.is_none() && matches!(s.stored, Stored::Deleted(x) if x <= d)
+            });
+            if gone {
+                self.slots.remove(&entry);
+            }
+        }
     }
 
     /// Drops clean entries whose versions are durable, down to 90% of the
@@ -237,6 +263,7 @@ impl Entries {
     fn evict(&mut self, durable: Option<u64>) {
         let target = self.capacity - self.capacity / 10;
         let mut excess = self.slots.len().saturating_sub(target);
+        let mut live = false;
         self.slots.retain(|_, slot| {
             let evictable = !slot.dirty
                 && match slot.stored {
@@ -246,11 +273,15 @@ impl Entries {
                 };
             if excess > 0 && evictable {
                 excess -= 1;
+                live |= slot.value.is_some();
                 false
             } else {
                 true
             }
         });
-        self.may_be_stored = true;
+        // Only a live entry evicted is in the store and not in the cache.
+        if live {
+            self.may_be_stored = true;
+        }
     }
 }
