@@ -22,6 +22,18 @@ use crate::join::refused;
 use crate::keyed::{StateKey, StateValue};
 use crate::stream::Stream;
 
+/// A [`Fold`] from an accumulator's start and a fold into it.
+fn folding<V: 'static, A: 'static>(
+    init: impl Fn() -> A + 'static,
+    mut fold: impl FnMut(&mut A, V) + 'static,
+) -> Fold<V, A> {
+    Box::new(move |acc, v| {
+        let mut a = acc.unwrap_or_else(&init);
+        fold(&mut a, v);
+        a
+    })
+}
+
 /// What to do with the records too late for any window.
 type OnLate<'s, K, V> = Box<dyn FnOnce(Stream<'s, K, V>) + 's>;
 
@@ -144,17 +156,12 @@ impl<'s, K: StateKey, V: ExchangeData + Clone> Windowed<'s, K, V> {
         self,
         name: &str,
         init: impl Fn() -> A + 'static,
-        mut fold: impl FnMut(&mut A, V) + 'static,
+        fold: impl FnMut(&mut A, V) + 'static,
     ) -> Stream<'s, K, Window<A>>
     where
         A: StateValue + Clone,
     {
-        let fold: Fold<V, A> = Box::new(move |acc, v| {
-            let mut a = acc.unwrap_or_else(&init);
-            fold(&mut a, v);
-            a
-        });
-        self.aggregate_by(name, fold, None)
+        self.aggregate_by(name, folding(init, fold), None)
     }
 
     /// [`Windowed::aggregate`] with `merge`, which combines the
@@ -163,18 +170,13 @@ impl<'s, K: StateKey, V: ExchangeData + Clone> Windowed<'s, K, V> {
         self,
         name: &str,
         init: impl Fn() -> A + 'static,
-        mut fold: impl FnMut(&mut A, V) + 'static,
+        fold: impl FnMut(&mut A, V) + 'static,
         merge: impl FnMut(A, A) -> A + 'static,
     ) -> Stream<'s, K, Window<A>>
     where
         A: StateValue + Clone,
     {
-        let fold: Fold<V, A> = Box::new(move |acc, v| {
-            let mut a = acc.unwrap_or_else(&init);
-            fold(&mut a, v);
-            a
-        });
-        self.aggregate_by(name, fold, Some(Box::new(merge)))
+        self.aggregate_by(name, folding(init, fold), Some(Box::new(merge)))
     }
 
     /// The windowed step, or an error stopping the job if it cannot run.

@@ -9,9 +9,11 @@
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rill::testing::Timed;
-use rill::{JobArgs, JoinKind, Joined, Stream, Windows};
+use rill::{JoinKind, Joined, Stream, Windows};
 use std::collections::BTreeSet;
 use std::time::Duration;
+
+mod common;
 
 /// A record of either side: key, id (unique over both sides), event time.
 #[derive(Clone, Copy, Debug, serde::Serialize, serde::Deserialize)]
@@ -147,61 +149,48 @@ fn check(seed: u64, windows: Windows, lateness: u64) {
         .iter()
         .filter(|(_, l, r)| l.is_none() || r.is_none());
     assert!(unmatched.count() > 0, "the feed has records that meet none");
-    for workers in [1, 2, 3] {
-        for durable in [false, true] {
-            let dir = tempfile::tempdir().unwrap();
-            let args = JobArgs {
-                workers,
-                epoch_interval: Duration::from_millis(20),
-                state_dir: durable.then(|| dir.path().to_owned()),
-                state_cache_keys: 2,
-                ..JobArgs::default()
+    let what = format!("seed {seed}, {windows:?}, lateness {lateness}");
+    common::for_each_variant(&what, |args, about| {
+        let (l, r) = (left.clone(), right.clone());
+        let out = rill::testing::run_with(args, move |flow| {
+            let lefts = flow
+                .source_timed("lefts", l.clone())
+                .key_by("left-key", |e: &Event| e.key);
+            let rights = flow
+                .source_timed("rights", r.clone())
+                .key_by("right-key", |e: &Event| e.key);
+            let lateness = Duration::from_millis(lateness);
+            let join = |name: &'static str, kind| {
+                let (a, b) = (lefts.clone(), rights.clone());
+                tagged(a.window_join(name, b, windows, kind, lateness), name)
             };
-            let about = format!(
-                "seed {seed}, {windows:?}, lateness {lateness}, {workers} workers, {}",
-                if durable { "RocksDB" } else { "memory" }
-            );
-            let (l, r) = (left.clone(), right.clone());
-            let out = rill::testing::run_with(args, move |flow| {
-                let lefts = flow
-                    .source_timed("lefts", l.clone())
-                    .key_by("left-key", |e: &Event| e.key);
-                let rights = flow
-                    .source_timed("rights", r.clone())
-                    .key_by("right-key", |e: &Event| e.key);
-                let lateness = Duration::from_millis(lateness);
-                let join = |name: &'static str, kind| {
-                    let (a, b) = (lefts.clone(), rights.clone());
-                    tagged(a.window_join(name, b, windows, kind, lateness), name)
-                };
-                let interval = lefts
-                    .clone()
-                    .interval_join(
-                        "interval",
-                        rights.clone(),
-                        Duration::from_millis(LOWER),
-                        Duration::from_millis(UPPER),
-                    )
-                    .map("tag-interval", |(l, r)| {
-                        ("interval".to_string(), Some(l.id), Some(r.id))
-                    });
-                let (left, outer) = (join("left", JoinKind::Left), join("outer", JoinKind::Outer));
-                join("inner", JoinKind::Inner).merge("all", [left, outer, interval])
-            })
-            .unwrap_or_else(|e| panic!("{about}: {e}"));
-            let n = out.len();
-            let got: Out = out.into_iter().map(|(_, o)| o).collect();
-            assert_eq!(n, got.len(), "{about}: something was emitted twice");
-            let missing: Vec<_> = expected.difference(&got).take(5).collect();
-            let extra: Vec<_> = got.difference(&expected).take(5).collect();
-            assert!(
-                missing.is_empty() && extra.is_empty(),
-                "{about}: missing {missing:?}, extra {extra:?} (of {} expected)",
-                expected.len()
-            );
-            println!("{about}: {} results, as the model", got.len());
-        }
-    }
+            let interval = lefts
+                .clone()
+                .interval_join(
+                    "interval",
+                    rights.clone(),
+                    Duration::from_millis(LOWER),
+                    Duration::from_millis(UPPER),
+                )
+                .map("tag-interval", |(l, r)| {
+                    ("interval".to_string(), Some(l.id), Some(r.id))
+                });
+            let (left, outer) = (join("left", JoinKind::Left), join("outer", JoinKind::Outer));
+            join("inner", JoinKind::Inner).merge("all", [left, outer, interval])
+        })
+        .unwrap_or_else(|e| panic!("{about}: {e}"));
+        let n = out.len();
+        let got: Out = out.into_iter().map(|(_, o)| o).collect();
+        assert_eq!(n, got.len(), "{about}: something was emitted twice");
+        let missing: Vec<_> = expected.difference(&got).take(5).collect();
+        let extra: Vec<_> = got.difference(&expected).take(5).collect();
+        assert!(
+            missing.is_empty() && extra.is_empty(),
+            "{about}: missing {missing:?}, extra {extra:?} (of {} expected)",
+            expected.len()
+        );
+        println!("{about}: {} results, as the model", got.len());
+    });
 }
 
 #[test]

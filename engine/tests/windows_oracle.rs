@@ -13,11 +13,13 @@
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rill::testing::Timed;
-use rill::{JobArgs, Stream, Windows};
+use rill::{Stream, Windows};
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 use std::time::Duration;
+
+mod common;
 
 /// A record of the feed: key, value (its index: unique), event time.
 #[derive(Clone, Copy, Debug, serde::Serialize, serde::Deserialize)]
@@ -213,37 +215,23 @@ fn check(seed: u64, windows: Windows, lateness: u64) {
     let items = feed(seed);
     let expected = model(&items, windows, lateness);
     assert!(!expected.late.is_empty(), "the feed has too-late records");
-    for workers in [1, 2, 3] {
-        for durable in [false, true] {
-            let dir = tempfile::tempdir().unwrap();
-            let args = JobArgs {
-                workers,
-                epoch_interval: Duration::from_millis(20),
-                state_dir: durable.then(|| dir.path().to_owned()),
-                state_cache_keys: 2,
-                ..JobArgs::default()
-            };
-            let about = format!(
-                "seed {seed}, {windows:?}, lateness {lateness}, {workers} workers, {}",
-                if durable { "RocksDB" } else { "memory" }
-            );
-            let feed = items.clone();
-            let started = std::time::Instant::now();
-            let out = rill::testing::run_with(args, move |flow| {
-                job(flow, feed.clone(), windows, lateness)
-            })
-            .unwrap_or_else(|e| panic!("{about}: {e}"));
-            let got = collect(out);
-            assert_eq!(got.late, expected.late, "{about}: late records");
-            compare(&got, &expected, windows, &about);
-            println!(
-                "{about}: {} windows, {} late records: as the model ({:.1?})",
-                expected.windows.len(),
-                got.late.len(),
-                started.elapsed()
-            );
-        }
-    }
+    let what = format!("seed {seed}, {windows:?}, lateness {lateness}");
+    common::for_each_variant(&what, |args, about| {
+        let feed = items.clone();
+        let started = std::time::Instant::now();
+        let out =
+            rill::testing::run_with(args, move |flow| job(flow, feed.clone(), windows, lateness))
+                .unwrap_or_else(|e| panic!("{about}: {e}"));
+        let got = collect(out);
+        assert_eq!(got.late, expected.late, "{about}: late records");
+        compare(&got, &expected, windows, &about);
+        println!(
+            "{about}: {} windows, {} late records: as the model ({:.1?})",
+            expected.windows.len(),
+            got.late.len(),
+            started.elapsed()
+        );
+    });
 }
 
 fn compare(got: &Emitted, expected: &Model, windows: Windows, about: &str) {

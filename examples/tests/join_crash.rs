@@ -34,7 +34,7 @@ fn q8(brokers: &str, input: &str, output: &str, state: &std::path::Path) -> Comm
 
 fn results(brokers: &str, topic: &str) -> Vec<String> {
     (read_topic(brokers, topic).into_iter())
-        .map(|r| String::from_utf8_lossy(&r.value).into_owned())
+        .map(|r| String::from_utf8_lossy(r.value.as_deref().unwrap_or_default()).into_owned())
         .collect()
 }
 
@@ -57,7 +57,11 @@ fn a_windowed_join_survives_repeated_sigkill() {
         .unwrap();
     assert!(status.success(), "the uninterrupted run failed");
     let expected: BTreeSet<String> = results(&brokers, &clean).into_iter().collect();
-    assert!(expected.len() > 100, "q8 found {} new sellers", expected.len());
+    assert!(
+        expected.len() > 100,
+        "q8 found {} new sellers",
+        expected.len()
+    );
 
     let dir = state.path().join("crashed");
     let start = || Running::spawn(q8(&brokers, &input, &crashed, &dir));

@@ -18,6 +18,9 @@ use crate::process2::{Either, Process2};
 /// One side's records: (event time, id) → record.
 type Side<T> = MapState<(u64, u64), T>;
 
+/// Some of one side's records, with their map keys.
+type Found<T> = Vec<((u64, u64), T)>;
+
 /// An interval join's logic and states.
 pub struct IntervalJoin<L, R> {
     lower: u64,
@@ -58,7 +61,7 @@ fn between<K, O, D, T>(
     side: Side<T>,
     from: u64,
     to: u64,
-) -> Result<Vec<((u64, u64), T)>, rill_state::StoreError>
+) -> Result<Found<T>, rill_state::StoreError>
 where
     K: Hash + Eq + Clone + Serialize + DeserializeOwned + std::fmt::Debug + 'static,
     T: Serialize + DeserializeOwned,

@@ -19,6 +19,9 @@ use crate::window::Windows;
 /// One side's records: (window start, id) → (event time, record).
 type Side<T> = MapState<(u64, u64), (u64, T)>;
 
+/// Some of one side's records, with their map keys.
+type Found<T> = Vec<((u64, u64), (u64, T))>;
+
 /// A windowed join's logic and states.
 pub struct WindowJoin<L, R> {
     windows: Windows,
@@ -81,7 +84,7 @@ fn in_window<K, O, D, T>(
     cx: &mut Context<'_, K, O, D>,
     side: Side<T>,
     start: u64,
-) -> Result<Vec<((u64, u64), (u64, T))>, rill_state::StoreError>
+) -> Result<Found<T>, rill_state::StoreError>
 where
     K: Hash + Eq + Clone + Serialize + DeserializeOwned + std::fmt::Debug + 'static,
     T: Serialize + DeserializeOwned,
