@@ -12,8 +12,14 @@
 //! `rill checkpoints --state-dir DIR` lists the complete checkpoints in a
 //! job's state directory (epoch, time, size, workers, keys per step) and the
 //! epoch a job started on it would resume from.
+//!
+//! `rill verify --brokers B --topic OUT --expected FILE.jsonl` (or
+//! `--expected-topic T`) checks a job's output: records missing,
+//! duplicated or unexpected, and keys out of order. It exits with 1 when
+//! anything is wrong.
 
 mod checkpoints;
+mod verify;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
@@ -54,6 +60,30 @@ enum Cmd {
         #[arg(long)]
         state_dir: PathBuf,
     },
+    /// Compare an output topic with what it should hold: records missing,
+    /// duplicated or unexpected, and keys out of order. Exits with 1 when
+    /// they differ.
+    Verify {
+        /// Kafka bootstrap servers.
+        #[arg(long, env = "RILL_BROKERS")]
+        brokers: String,
+        /// The topic to check.
+        #[arg(long)]
+        topic: String,
+        /// The expected records: JSON lines `{"key": "k", "value": ...}`.
+        #[arg(
+            long,
+            conflicts_with = "expected_topic",
+            required_unless_present = "expected_topic"
+        )]
+        expected: Option<PathBuf>,
+        /// A topic holding the expected records.
+        #[arg(long)]
+        expected_topic: Option<String>,
+        /// How many examples of each problem to print.
+        #[arg(long, default_value_t = 10)]
+        examples: usize,
+    },
 }
 
 fn free_port() -> Result<u16> {
@@ -70,6 +100,37 @@ fn main() -> Result<()> {
         } => run(processes, workers, &binary, &args),
         Cmd::Checkpoints { state_dir } => {
             print!("{}", checkpoints::report(&state_dir)?);
+            Ok(())
+        }
+        Cmd::Verify {
+            brokers,
+            topic,
+            expected,
+            expected_topic,
+            examples,
+        } => {
+            let config = rill::connectors::kafka::KafkaConfig::new(brokers);
+            let read = |t: &str| {
+                rill::connectors::kafka::read_all(&config, t)
+                    .map(|r| verify::from_topic(&r))
+                    .with_context(|| format!("reading topic {t}"))
+            };
+            let got = read(&topic)?;
+            let want = match (expected, expected_topic) {
+                (Some(file), _) => {
+                    let text = std::fs::read_to_string(&file)
+                        .with_context(|| format!("reading {}", file.display()))?;
+                    verify::from_json_lines(&text)
+                        .with_context(|| format!("in {}", file.display()))?
+                }
+                (None, Some(t)) => read(&t)?,
+                (None, None) => bail!("give --expected FILE or --expected-topic TOPIC"),
+            };
+            let report = verify::compare(&got, &want);
+            print!("{}", report.render(examples));
+            if !report.ok() {
+                std::process::exit(1);
+            }
             Ok(())
         }
     }

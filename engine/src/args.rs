@@ -59,6 +59,26 @@ pub struct JobArgs {
     /// Read Kafka sources only up to the end offsets seen at start-up, then finish.
     #[arg(long, env = "RILL_STOP_AT_END")]
     pub stop_at_end: bool,
+    /// How Kafka sinks deliver (a sink may choose its own with
+    /// `kafka_sink_with`): `at-least-once` produces output as soon as it is
+    /// computed; `exactly-once` keeps each epoch's output in the checkpoint
+    /// and publishes it once the checkpoint is complete (needs --state-dir).
+    #[arg(long, env = "RILL_DELIVERY", value_enum, default_value_t = Delivery::AtLeastOnce)]
+    pub delivery: Delivery,
+}
+
+/// How a Kafka sink delivers its output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Delivery {
+    /// Output is produced as soon as it is computed; after a crash, what
+    /// was produced since the last complete checkpoint is produced again.
+    /// Lowest latency.
+    #[default]
+    AtLeastOnce,
+    /// Every record appears exactly once in the topic, whatever the crash
+    /// point, for any consumer (no transactions, no `read_committed`):
+    /// output becomes visible once its epoch's checkpoint is complete.
+    ExactlyOnce,
 }
 
 impl Default for JobArgs {
@@ -77,6 +97,7 @@ impl Default for JobArgs {
             metrics_addr: None,
             dead_letter_topic: None,
             stop_at_end: false,
+            delivery: Delivery::AtLeastOnce,
         }
     }
 }

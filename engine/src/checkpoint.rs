@@ -18,11 +18,12 @@ use rill_state::StoreError;
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::Operator;
-use timely::dataflow::operators::{Concatenate, Probe};
+use timely::dataflow::operators::{Concatenate, ConnectLoop, Probe};
 use timely::dataflow::{Scope, StreamVec};
 use timely::scheduling::SyncActivator;
 
 use crate::context::WorkerCtx;
+use crate::stream::CompletionHandle;
 use crate::writer::WriteJob;
 use crate::Error;
 
@@ -52,22 +53,33 @@ impl Writer {
 
 /// Adds `checkpoint.prepare` and `checkpoint.complete` after every
 /// progress stream of the dataflow.
+///
+/// `completions` are the feedback edges of steps that must learn when a
+/// checkpoint is complete: `checkpoint.prepare`'s output closes them.
 pub(crate) fn checkpoint_operators<'s>(
     scope: Scope<'s, u64>,
     ctx: &WorkerCtx,
     progress: Vec<StreamVec<'s, u64, ()>>,
+    completions: Vec<CompletionHandle<'s>>,
 ) {
     let progress: StreamVec<'s, u64, ()> = scope.concatenate(progress).probe_with(&ctx.flow);
+    // Without checkpoints (a job that failed to start), a loose edge
+    // follows the progress streams.
+    let close = |stream: &StreamVec<'s, u64, ()>, completions: Vec<CompletionHandle<'s>>| {
+        for handle in completions {
+            stream.clone().connect_loop(handle);
+        }
+    };
     let Some(checkpointer) = ctx.checkpointer.clone() else {
-        return;
+        return close(&progress, completions);
     };
     if ctx.shared.aborted() {
         // A step already failed (and said why); do not pile errors on it.
-        return;
+        return close(&progress, completions);
     }
     if let Err(e) = checkpointer.borrow().check_steps() {
         ctx.shared.fail(Error::state("state", e));
-        return;
+        return close(&progress, completions);
     }
     let worker = ctx.worker_label();
     let metrics = &ctx.shared.metrics;
@@ -93,6 +105,11 @@ pub(crate) fn checkpoint_operators<'s>(
                     None
                 }
             };
+            // The output's frontier tells every worker which checkpoints
+            // are complete (exactly-once sinks publish on it): once the job
+            // failed, the capability is held, never let go, so that no
+            // worker takes an epoch this one did not make durable for
+            // complete.
             let mut cap = Some(cap);
             let mut in_flight: Option<(PendingPrepare, Instant, Answer)> = None;
             move |(input, frontier), _output| {
@@ -131,7 +148,6 @@ pub(crate) fn checkpoint_operators<'s>(
                         }
                         Ok(Err(e)) => {
                             writer_ctx.shared.fail(Error::state("checkpoint", e));
-                            cap = None;
                             writer = None;
                             return;
                         }
@@ -139,11 +155,15 @@ pub(crate) fn checkpoint_operators<'s>(
                             writer_ctx
                                 .shared
                                 .fail(Error::Runtime("the checkpoint writer stopped".into()));
-                            cap = None;
                             writer = None;
                             return;
                         }
                     }
+                }
+                if writer_ctx.shared.aborted() {
+                    // A step failed: what it staged may be incomplete.
+                    writer = None;
+                    return;
                 }
                 let low = frontier.frontier().first().copied();
                 let through = match low {
@@ -175,19 +195,20 @@ pub(crate) fn checkpoint_operators<'s>(
                             writer_ctx
                                 .shared
                                 .fail(Error::Runtime("the checkpoint writer stopped".into()));
-                            cap = None;
+                            writer = None;
                             return;
                         };
                         in_flight = Some((pending, Instant::now(), answer));
                     }
                     Err(e) => {
                         writer_ctx.shared.fail(Error::state("checkpoint", e));
-                        cap = None;
+                        writer = None;
                     }
                 }
             }
         },
     );
+    close(&prepared, completions);
     let mut completed: Option<u64> = checkpointer.borrow().resume();
     prepared.sink(Pipeline, "checkpoint.complete", move |(input, frontier)| {
         input.for_each(|_, data: &mut Vec<()>| data.clear());

@@ -94,6 +94,7 @@ impl Job {
         F: Fn(&mut Flow<'_>) + Send + Sync + 'static,
     {
         let addresses = self.args.validate()?;
+        crate::crash::check()?;
         if self.args.processes > 1 {
             watch_connections();
         }
@@ -176,7 +177,8 @@ impl Job {
             worker.dataflow::<u64, _, _>(|scope| {
                 let mut flow = Flow::new(scope, ctx.clone());
                 build(&mut flow);
-                checkpoint_operators(scope, &ctx, flow.progress().take());
+                let progress = flow.progress();
+                checkpoint_operators(scope, &ctx, progress.take(), progress.take_completions());
             });
             if ctx.sink_count() == 0 {
                 ctx.shared.fail(Error::Job(

@@ -39,6 +39,7 @@ mod args;
 mod branch;
 mod checkpoint;
 mod context;
+pub mod crash;
 mod error;
 mod flow;
 mod job;
@@ -54,7 +55,7 @@ pub mod testing;
 mod window;
 mod writer;
 
-pub use args::JobArgs;
+pub use args::{Delivery, JobArgs};
 pub use branch::{Branch, Branches};
 pub use error::{Error, Fault, Result};
 pub use flow::Flow;
@@ -82,8 +83,8 @@ pub mod prelude {
         BadInputPolicy, Bincode, Codec, Json, Raw, SourceOptions, StartOffset,
     };
     pub use crate::{
-        Collector, Context, Flow, Job, JobArgs, JoinKind, Joined, LogicResult, Process, Process2,
-        States, Stream, Timer, Window, Windows,
+        Collector, Context, Delivery, Flow, Job, JobArgs, JoinKind, Joined, LogicResult, Process,
+        Process2, States, Stream, Timer, Window, Windows,
     };
     pub use serde::{Deserialize, Serialize};
 }

@@ -9,14 +9,18 @@ use std::cell::RefCell;
 use std::fmt::Debug;
 use std::hash::Hash;
 use std::rc::Rc;
-use timely::dataflow::StreamVec;
+use timely::dataflow::operators::feedback::Handle;
+use timely::dataflow::operators::Feedback;
+use timely::dataflow::{Scope, StreamVec};
 use timely::ExchangeData;
 
 use crate::branch::Branch;
 use crate::context::WorkerCtx;
 use crate::sink::{
-    sink_stream, Collector, ForEachDriver, KafkaSinkDriver, SinkDriver, StdoutDriver,
+    exactly_once_stream, sink_stream, Collector, ForEachDriver, KafkaSinkDriver, SinkDriver,
+    StdoutDriver,
 };
+use crate::Delivery;
 
 /// A stream of `(key, value)` records flowing through a job.
 ///
@@ -86,19 +90,40 @@ impl<'s> Meta<'s> {
 
 /// The progress streams of a dataflow's checkpointed steps (sources, stateful
 /// steps, sinks): the checkpoint writer waits for all of them to pass an
-/// epoch before it writes the epoch's batch.
+/// epoch before it writes the epoch's batch. Also the feedback edges of the
+/// steps that must learn when a checkpoint is complete (exactly-once sinks).
 #[derive(Clone, Default)]
-pub(crate) struct Progress<'s>(Rc<RefCell<Vec<StreamVec<'s, u64, ()>>>>);
+pub(crate) struct Progress<'s> {
+    streams: Rc<RefCell<Vec<StreamVec<'s, u64, ()>>>>,
+    completions: Rc<RefCell<Vec<CompletionHandle<'s>>>>,
+}
+
+/// The loose end of a feedback edge that `checkpoint.prepare`'s output
+/// closes: its frontier passes `e + 1` once checkpoint `e` is complete.
+pub(crate) type CompletionHandle<'s> = Handle<'s, u64, Vec<()>>;
 
 impl<'s> Progress<'s> {
     /// Adds a step's progress stream.
     pub fn push(&self, stream: StreamVec<'s, u64, ()>) {
-        self.0.borrow_mut().push(stream);
+        self.streams.borrow_mut().push(stream);
     }
 
     /// Takes every progress stream added so far.
     pub fn take(&self) -> Vec<StreamVec<'s, u64, ()>> {
-        std::mem::take(&mut *self.0.borrow_mut())
+        std::mem::take(&mut *self.streams.borrow_mut())
+    }
+
+    /// A stream whose frontier passes `e + 1` once checkpoint `e` is
+    /// complete on every worker.
+    pub fn completions(&self, scope: Scope<'s, u64>) -> StreamVec<'s, u64, ()> {
+        let (handle, stream) = scope.feedback::<Vec<()>>(1);
+        self.completions.borrow_mut().push(handle);
+        stream
+    }
+
+    /// Takes every feedback edge to close.
+    pub fn take_completions(&self) -> Vec<CompletionHandle<'s>> {
+        std::mem::take(&mut *self.completions.borrow_mut())
     }
 }
 
@@ -287,18 +312,43 @@ impl<'s, K: 'static, V: 'static> Stream<'s, K, V> {
     }
 
     /// Produces every record to Kafka `topic`: the key as [`KafkaKey`] bytes,
-    /// the value encoded by `codec`. The step is named `kafka-sink:{topic}`.
-    /// Records of one key keep their order (one partition per key).
+    /// the value encoded by `codec`, with the job's `--delivery`. The step
+    /// is named `kafka-sink:{topic}`. Records of one key keep their order
+    /// (one partition per key).
     pub fn kafka_sink<C: Codec<V>>(self, topic: &str, codec: C)
     where
         K: KafkaKey,
     {
+        let delivery = self.ctx.shared.args.delivery;
+        self.kafka_sink_with(topic, codec, delivery);
+    }
+
+    /// [`Stream::kafka_sink`] with this sink's own [`Delivery`], whatever
+    /// the job's `--delivery`.
+    pub fn kafka_sink_with<C: Codec<V>>(self, topic: &str, codec: C, delivery: Delivery)
+    where
+        K: KafkaKey,
+    {
         let name = format!("kafka-sink:{topic}");
-        let driver = self.ctx.kafka().and_then(|config| {
-            KafkaSinkDriver::<K, V, C>::new(&name, &config, topic, codec)
-                .map(|d| Box::new(d) as Box<dyn SinkDriver<(K, V, u64)>>)
+        if delivery == Delivery::AtLeastOnce {
+            let driver = self.ctx.kafka().and_then(|config| {
+                KafkaSinkDriver::<K, V, C>::new(&name, &config, topic, codec)
+                    .map(|d| Box::new(d) as Box<dyn SinkDriver<(K, V, u64)>>)
+            });
+            return self.sink(&name, driver);
+        }
+        self.ctx.claim_step(&name);
+        self.ctx.add_sink();
+        let completed = self.progress.completions(self.inner.scope());
+        let built = self.ctx.kafka().and_then(|config| {
+            exactly_once_stream(
+                self.inner, completed, &self.ctx, &name, &config, topic, codec,
+            )
         });
-        self.sink(&name, driver);
+        match built {
+            Ok(progress) => self.progress.push(progress),
+            Err(e) => self.ctx.shared.fail(e),
+        }
     }
 
     /// Collects every record into `collector` (tests and demos).

@@ -61,6 +61,7 @@ impl ProcessWriter {
                         replies.push((job.reply, job.wake));
                     }
                     let result = store.write(batch);
+                    crate::crash::reached("checkpoint");
                     for (reply, wake) in &replies {
                         // A worker that stopped no longer waits for it.
                         let _ = reply.send(result.clone());

@@ -2,7 +2,7 @@
 
 use rdkafka::message::{Header, OwnedHeaders};
 
-use super::{KafkaConfig, KafkaWriter, RawRecord};
+use super::{KafkaConfig, KafkaWriter, Outgoing, RawRecord};
 use crate::Result;
 
 /// Header carrying the decode error.
@@ -51,10 +51,14 @@ impl DeadLetterWriter {
                 value: Some(&offset),
             });
         self.writer.send(
-            record.key,
-            record.payload.unwrap_or_default(),
-            Some(headers),
-            record.timestamp,
+            0,
+            Outgoing {
+                key: record.key,
+                payload: record.payload.unwrap_or_default(),
+                partition: None,
+                headers: Some(headers),
+                timestamp: record.timestamp,
+            },
         )?;
         self.written += 1;
         Ok(())

@@ -6,6 +6,8 @@
 
 mod assign;
 mod dead_letter;
+mod landed;
+mod read_all;
 mod sink;
 mod source;
 
@@ -13,7 +15,11 @@ pub use assign::assign_partitions;
 pub use dead_letter::{
     DeadLetterWriter, HEADER_ERROR, HEADER_OFFSET, HEADER_PARTITION, HEADER_TOPIC,
 };
-pub use sink::KafkaWriter;
+pub use landed::{
+    identity_headers, landed, Landed, ScanFrom, HEADER_EPOCH, HEADER_JOB, HEADER_SEQ, HEADER_WRITER,
+};
+pub use read_all::{read_all, TopicRecord};
+pub use sink::{partition_of_key, KafkaWriter, Outgoing};
 pub use source::{KafkaReader, RawRecord, ReaderContext};
 
 use rdkafka::ClientConfig;

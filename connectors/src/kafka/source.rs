@@ -300,6 +300,11 @@ pub(crate) fn partition_count<C: ConsumerContext>(
     let metadata = consumer
         .fetch_metadata(Some(topic), BROKER_TIMEOUT)
         .map_err(|e| ConnectorError::kafka(format!("metadata of topic {topic}"), e))?;
+    count_in(&metadata, topic)
+}
+
+/// The number of partitions of `topic` in `metadata`, or a clear error.
+pub(crate) fn count_in(metadata: &rdkafka::metadata::Metadata, topic: &str) -> Result<i32> {
     let t = metadata
         .topics()
         .iter()

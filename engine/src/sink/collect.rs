@@ -40,7 +40,7 @@ impl<T> Collector<T> {
 }
 
 impl<K: 'static, V: 'static> SinkDriver<(K, V, u64)> for Collector<(K, V)> {
-    fn write(&mut self, batch: &mut Vec<(K, V, u64)>) -> Result<()> {
+    fn write(&mut self, _epoch: u64, batch: &mut Vec<(K, V, u64)>) -> Result<()> {
         self.items
             .lock()
             .unwrap_or_else(|p| p.into_inner())

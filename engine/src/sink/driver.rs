@@ -1,29 +1,38 @@
-//! The one sink operator every sink runs in.
+//! The one sink operator every at-least-once sink runs in.
 //!
-//! It writes each batch as it arrives and calls the driver's `flush` once the
-//! input frontier has passed every epoch written so far (the epoch closed
-//! upstream), and once more when the input ends. A flush error stops the job.
+//! It writes each batch as it arrives, tagged with its epoch. Once the
+//! input frontier has passed an epoch (the epoch closed upstream), the
+//! operator asks the driver whether everything written up to it is
+//! delivered, without waiting: a driver whose deliveries are acknowledged
+//! on another thread wakes the operator when they are. A delivery error
+//! stops the job.
 //!
-//! Its data-less progress output follows the input frontier, but only after
-//! the flush: a checkpoint of epoch `e` is never complete before the sink
+//! Its data-less progress output follows the input frontier, but only once
+//! delivered: a checkpoint of epoch `e` is never complete before the sink
 //! has delivered every record of `e` (at-least-once after a resume).
 
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::StreamVec;
+use timely::scheduling::SyncActivator;
 
 use crate::context::WorkerCtx;
 use crate::Result;
 
 /// The part of a sink that writes records.
 pub(crate) trait SinkDriver<D>: 'static {
-    /// Writes (or queues) a batch; may drain it.
-    fn write(&mut self, batch: &mut Vec<D>) -> Result<()>;
-    /// Makes everything written so far durable at the destination.
-    fn flush(&mut self) -> Result<()> {
-        Ok(())
+    /// Writes (or queues) a batch of records of `epoch`; may drain it.
+    fn write(&mut self, epoch: u64, batch: &mut Vec<D>) -> Result<()>;
+    /// Whether everything written with epochs up to `through` is durable
+    /// at the destination. Must not block; a driver that answers `false`
+    /// wakes the operator (see [`SinkDriver::set_wakeup`]) when that may
+    /// have changed.
+    fn delivered(&mut self, _through: u64) -> Result<bool> {
+        Ok(true)
     }
+    /// Gives the driver a way to wake the operator from another thread.
+    fn set_wakeup(&mut self, _wake: SyncActivator) {}
 }
 
 /// Runs `driver` as a timely sink named `"{step}.sink"`; returns its
@@ -41,23 +50,22 @@ pub(crate) fn sink_stream<'s, D: 'static>(
         .metrics
         .records_in
         .with_label_values(&[step, &worker]);
-    // Whether anything was written since the last flush.
-    let mut unflushed = false;
+    let scope = stream.scope();
     let mut failed = false;
     stream.unary_frontier::<CapacityContainerBuilder<Vec<()>>, _, _, _>(
         Pipeline,
         &format!("{step}.sink"),
-        move |cap, _| {
+        move |cap, info| {
+            driver.set_wakeup(scope.worker().sync_activator_for(info.address.to_vec()));
             let mut hold = Some(cap);
             move |(input, frontier), _output| {
-                input.for_each(|_, data| {
+                input.for_each(|time, data| {
                     if failed {
                         data.clear();
                         return;
                     }
-                    unflushed |= !data.is_empty();
                     in_counter.inc_by(data.len() as u64);
-                    if let Err(e) = driver.write(data) {
+                    if let Err(e) = driver.write(time.least().copied().unwrap_or_default(), data) {
                         failed = true;
                         ctx.shared.fail(e);
                     }
@@ -69,25 +77,24 @@ pub(crate) fn sink_stream<'s, D: 'static>(
                 let Some(held) = hold.as_mut() else {
                     return;
                 };
-                // When the frontier passes an epoch, everything written so
-                // far (all of that epoch, perhaps some of the next) is
-                // flushed before the progress output lets the epoch go.
+                // When the frontier passes an epoch, the progress output
+                // lets it go once all of it is delivered.
                 let low = frontier.frontier().first().copied();
                 if low.is_some_and(|l| l <= *held.time()) {
                     return;
                 }
-                if unflushed {
-                    unflushed = false;
-                    if let Err(e) = driver.flush() {
+                let through = low.map_or(u64::MAX, |l| l - 1);
+                match driver.delivered(through) {
+                    Ok(false) => {}
+                    Ok(true) => match low {
+                        Some(l) => held.downgrade(&l),
+                        None => hold = None,
+                    },
+                    Err(e) => {
                         failed = true;
                         hold = None;
                         ctx.shared.fail(e);
-                        return;
                     }
-                }
-                match low {
-                    Some(l) => held.downgrade(&l),
-                    None => hold = None,
                 }
             }
         },

@@ -7,7 +7,7 @@ use crate::Result;
 pub(crate) struct ForEachDriver<F>(pub F);
 
 impl<K, V, F: FnMut(K, V) + 'static> SinkDriver<(K, V, u64)> for ForEachDriver<F> {
-    fn write(&mut self, batch: &mut Vec<(K, V, u64)>) -> Result<()> {
+    fn write(&mut self, _epoch: u64, batch: &mut Vec<(K, V, u64)>) -> Result<()> {
         for (k, v, _) in batch.drain(..) {
             (self.0)(k, v);
         }

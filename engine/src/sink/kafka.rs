@@ -1,8 +1,12 @@
-//! The Kafka sink driver: encodes keys and values and produces them.
+//! The at-least-once Kafka sink driver: encodes keys and values and
+//! produces them as they come; an epoch is let go once every record of it
+//! is acknowledged (asked without blocking, woken by the producer's
+//! thread).
 
-use rill_connectors::kafka::{KafkaConfig, KafkaWriter};
+use rill_connectors::kafka::{KafkaConfig, KafkaWriter, Outgoing};
 use rill_connectors::{Codec, ConnectorError, KafkaKey};
 use std::marker::PhantomData;
+use timely::scheduling::SyncActivator;
 
 use super::SinkDriver;
 use crate::{Error, Result};
@@ -29,40 +33,62 @@ impl<K, V, C> KafkaSinkDriver<K, V, C> {
     }
 }
 
+/// Encodes `value` with `codec` into `buf`, as a sink error naming `topic`.
+pub(crate) fn encode_value<V, C: Codec<V>>(
+    codec: &C,
+    value: &V,
+    buf: &mut Vec<u8>,
+    step: &str,
+    topic: &str,
+) -> Result<()> {
+    buf.clear();
+    codec.encode_into(value, buf).map_err(|e| {
+        Error::connector(
+            step,
+            ConnectorError::Encode {
+                target: topic.to_owned(),
+                reason: e.0,
+            },
+        )
+    })
+}
+
 impl<K: KafkaKey, V: 'static, C: Codec<V>> SinkDriver<(K, V, u64)> for KafkaSinkDriver<K, V, C> {
-    fn write(&mut self, batch: &mut Vec<(K, V, u64)>) -> Result<()> {
+    fn write(&mut self, epoch: u64, batch: &mut Vec<(K, V, u64)>) -> Result<()> {
         for (key, value, time) in batch.drain(..) {
             self.key_buf.clear();
-            self.value_buf.clear();
             let has_key = key.encode_key(&mut self.key_buf);
-            self.codec
-                .encode_into(&value, &mut self.value_buf)
-                .map_err(|e| {
-                    Error::connector(
-                        &self.step,
-                        ConnectorError::Encode {
-                            target: self.writer.topic().to_owned(),
-                            reason: e.0,
-                        },
-                    )
-                })?;
-            let key = has_key.then_some(self.key_buf.as_slice());
+            let topic = self.writer.topic();
+            encode_value(&self.codec, &value, &mut self.value_buf, &self.step, topic)?;
+            let record = Outgoing {
+                key: has_key.then_some(self.key_buf.as_slice()),
+                payload: &self.value_buf,
+                partition: None,
+                headers: None,
+                timestamp: kafka_timestamp(time),
+            };
             self.writer
-                .send(key, &self.value_buf, None, kafka_timestamp(time))
+                .send(epoch, record)
                 .map_err(|e| Error::connector(&self.step, e))?;
         }
         Ok(())
     }
 
-    fn flush(&mut self) -> Result<()> {
+    fn delivered(&mut self, through: u64) -> Result<bool> {
         self.writer
-            .flush()
+            .delivered_through(through)
             .map_err(|e| Error::connector(&self.step, e))
+    }
+
+    fn set_wakeup(&mut self, wake: SyncActivator) {
+        self.writer.set_wakeup(move || {
+            let _ = wake.activate();
+        });
     }
 }
 
 /// A record's event time as a Kafka timestamp: none for records without
 /// event time (0), so the producer stamps them.
-fn kafka_timestamp(time: u64) -> Option<i64> {
+pub(crate) fn kafka_timestamp(time: u64) -> Option<i64> {
     (time > 0).then(|| i64::try_from(time).unwrap_or(i64::MAX))
 }

@@ -9,7 +9,7 @@ use crate::Result;
 pub(crate) struct StdoutDriver;
 
 impl<K: Debug + 'static, V: Debug + 'static> SinkDriver<(K, V, u64)> for StdoutDriver {
-    fn write(&mut self, batch: &mut Vec<(K, V, u64)>) -> Result<()> {
+    fn write(&mut self, _epoch: u64, batch: &mut Vec<(K, V, u64)>) -> Result<()> {
         let stdout = std::io::stdout();
         let mut out = stdout.lock();
         for (k, v, _) in batch.drain(..) {
@@ -19,8 +19,8 @@ impl<K: Debug + 'static, V: Debug + 'static> SinkDriver<(K, V, u64)> for StdoutD
         Ok(())
     }
 
-    fn flush(&mut self) -> Result<()> {
+    fn delivered(&mut self, _through: u64) -> Result<bool> {
         let _ = std::io::stdout().flush();
-        Ok(())
+        Ok(true)
     }
 }

@@ -9,11 +9,8 @@
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::{Headers, Message};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
-use rill_connectors::kafka::ReaderContext;
-use std::collections::BTreeMap;
+use rdkafka::ClientConfig;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -99,6 +96,46 @@ pub fn create_topic(brokers: &str, topic: &str, partitions: i32) {
     }
 }
 
+/// Deletes `topic` and waits until its metadata no longer shows it.
+pub fn delete_topic(brokers: &str, topic: &str) {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()
+        .expect("create an admin client");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("a tokio runtime");
+    let results = runtime
+        .block_on(admin.delete_topics(
+            &[topic],
+            &AdminOptions::new().operation_timeout(Some(TIMEOUT)),
+        ))
+        .unwrap_or_else(|e| panic!("delete topic {topic}: {e}"));
+    for r in results {
+        if let Err((name, code)) = r {
+            panic!("delete topic {name}: {code}");
+        }
+    }
+    let consumer = probe_consumer(brokers);
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        let present = consumer
+            .fetch_metadata(Some(topic), Duration::from_secs(5))
+            .ok()
+            .is_some_and(|m| {
+                m.topics()
+                    .iter()
+                    .any(|t| t.name() == topic && t.error().is_none() && !t.partitions().is_empty())
+            });
+        if !present {
+            return;
+        }
+        assert!(Instant::now() < deadline, "topic {topic} was not deleted");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// Produces `(key, value)` records to `topic` (partition chosen by key) and
 /// waits until all are acknowledged.
 pub fn produce<'a>(
@@ -170,95 +207,16 @@ fn send(producer: &BaseProducer, topic: &str, mut record: BaseRecord<'_, [u8], [
 pub const SETTLE: Duration = Duration::from_millis(500);
 
 /// A record read back from a topic.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReadRecord {
-    /// Its partition.
-    pub partition: i32,
-    /// Its offset.
-    pub offset: i64,
-    /// Its key.
-    pub key: Option<Vec<u8>>,
-    /// Its value.
-    pub value: Option<Vec<u8>>,
-    /// Its headers, as UTF-8 text (lossy).
-    pub headers: BTreeMap<String, String>,
-}
+pub type ReadRecord = rill_connectors::kafka::TopicRecord;
 
-/// Reads every record of `topic` until the consumer has caught up with every
-/// partition (end-of-partition events; Tansu under-reports end offsets, so
-/// they are not used) and nothing new has come for [`SETTLE`], in partition
-/// order, then offset order.
-///
-/// Reading starts at offset 0, not at the "beginning" the broker reports:
-/// Tansu has reported a partition's start as 10,000 (its first batch)
-/// after a producer writing to it was killed, while a fetch from 0 still
-/// returned offsets 0–9,999. Should 0 really be gone (a broker that deleted
-/// old records), the consumer falls back to the earliest offset.
+/// Reads every record of `topic` ([`rill_connectors::kafka::read_all`]):
+/// until the consumer has caught up with every partition and nothing new
+/// has come for a moment, in partition order, then offset order. Panics
+/// if the topic cannot be read.
 pub fn read_topic(brokers: &str, topic: &str) -> Vec<ReadRecord> {
-    // The end-of-partition events this read waits for are not errors to log.
-    let consumer: BaseConsumer<ReaderContext> = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("group.id", "rill-test-reader")
-        .set("enable.auto.commit", "false")
-        .set("enable.partition.eof", "true")
-        .set("auto.offset.reset", "earliest")
-        .create_with_context(ReaderContext)
-        .expect("create a test consumer");
-    let metadata = consumer
-        .fetch_metadata(Some(topic), TIMEOUT)
-        .unwrap_or_else(|e| panic!("metadata of {topic}: {e}"));
-    let partitions: Vec<i32> = metadata
-        .topics()
-        .iter()
-        .filter(|t| t.name() == topic)
-        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
-        .collect();
-    assert!(!partitions.is_empty(), "topic {topic} has no partitions");
-    let mut list = TopicPartitionList::new();
-    for &p in &partitions {
-        list.add_partition_offset(topic, p, Offset::Offset(0))
-            .expect("add partition");
-    }
-    consumer.assign(&list).expect("assign");
-    drop(list);
-    let mut out: BTreeMap<i32, Vec<ReadRecord>> = BTreeMap::new();
-    let mut at_end: std::collections::BTreeSet<i32> = Default::default();
-    let deadline = Instant::now() + TIMEOUT * 4;
-    let mut last_news = Instant::now();
-    while at_end.len() < partitions.len() || last_news.elapsed() < SETTLE {
-        assert!(Instant::now() < deadline, "timed out reading {topic}");
-        match consumer.poll(Duration::from_millis(100)) {
-            None => continue,
-            Some(Err(rdkafka::error::KafkaError::PartitionEOF(p))) => {
-                at_end.insert(p);
-            }
-            Some(Err(e)) => panic!("reading {topic}: {e}"),
-            Some(Ok(m)) => {
-                at_end.remove(&m.partition());
-                last_news = Instant::now();
-                let headers = m
-                    .headers()
-                    .map(|h| {
-                        h.iter()
-                            .map(|h| {
-                                let value =
-                                    h.value.map(String::from_utf8_lossy).unwrap_or_default();
-                                (h.key.to_owned(), value.into_owned())
-                            })
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                out.entry(m.partition()).or_default().push(ReadRecord {
-                    partition: m.partition(),
-                    offset: m.offset(),
-                    key: m.key().map(<[u8]>::to_vec),
-                    value: m.payload().map(<[u8]>::to_vec),
-                    headers,
-                });
-            }
-        }
-    }
-    out.into_values().flatten().collect()
+    let config = rill_connectors::kafka::KafkaConfig::new(brokers);
+    rill_connectors::kafka::read_all(&config, topic)
+        .unwrap_or_else(|e| panic!("reading {topic}: {e}"))
 }
 
 fn probe_consumer(brokers: &str) -> BaseConsumer {

@@ -141,6 +141,46 @@ pub fn every_update_at_least_once(
     duplicates
 }
 
+/// Checks exactly-once delivery: every key's updates in `got` are those of
+/// `expected`, in order: none missing, none twice.
+pub fn assert_exactly(expected: &BTreeMap<String, Vec<i64>>, got: &BTreeMap<String, Vec<i64>>) {
+    if got == expected {
+        return;
+    }
+    let (mut missing, mut extra, mut reordered) = (0usize, 0usize, Vec::new());
+    for (key, want) in expected {
+        let have = got.get(key).map(Vec::as_slice).unwrap_or_default();
+        let mut count: BTreeMap<i64, i64> = BTreeMap::new();
+        for v in want {
+            *count.entry(*v).or_default() += 1;
+        }
+        for v in have {
+            *count.entry(*v).or_default() -= 1;
+        }
+        missing += count
+            .values()
+            .filter(|n| **n > 0)
+            .map(|n| *n as usize)
+            .sum::<usize>();
+        extra += count
+            .values()
+            .filter(|n| **n < 0)
+            .map(|n| (-*n) as usize)
+            .sum::<usize>();
+        if count.values().all(|n| *n == 0) && have != want.as_slice() {
+            reordered.push(key.clone());
+        }
+    }
+    let unknown: Vec<&String> = got.keys().filter(|k| !expected.contains_key(*k)).collect();
+    panic!(
+        "the output is not exactly the uninterrupted run's: {missing} updates missing, \
+         {extra} extra, {} keys out of order (e.g. {:?}), {} unexpected keys",
+        reordered.len(),
+        reordered.first(),
+        unknown.len()
+    );
+}
+
 /// A running `key_sums` and the lines of its log.
 pub struct Running {
     pub child: Child,
@@ -169,9 +209,15 @@ impl Running {
 
     /// Starts `command` with its log (checkpoints at debug level) read
     /// line by line.
-    pub fn spawn(mut command: Command) -> Running {
+    pub fn spawn(command: Command) -> Running {
+        Running::spawn_logging(command, "info,rill::checkpoint=debug")
+    }
+
+    /// Starts `command` with its log filtered by `filter` (`RUST_LOG`)
+    /// read line by line.
+    pub fn spawn_logging(mut command: Command, filter: &str) -> Running {
         let mut child = command
-            .env("RUST_LOG", "info,rill::checkpoint=debug")
+            .env("RUST_LOG", filter)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()

@@ -1,0 +1,390 @@
+//! The exactly-once Kafka sink (DESIGN.md, "Delivery").
+//!
+//! 1. *Write-ahead*: the output of epoch `e` is staged in the worker's
+//!    checkpoint of `e` (chunks of encoded records, each with the partition
+//!    it goes to), so a completed epoch's output is durable and fixed.
+//! 2. *Publish after completion*: the sink learns that checkpoint `e` is
+//!    complete from its second input, a feedback edge from
+//!    `checkpoint.prepare` whose frontier passes `e` once every worker's
+//!    batch of `e` is durable. It then produces the buffer with an
+//!    idempotent producer, one epoch at a time, each record carrying the
+//!    job, writer, epoch and sequence headers. Once all of it is
+//!    acknowledged, the "published" mark (with the partitions' end offsets)
+//!    and the removal of the buffer are staged in the next checkpoint.
+//! 3. *Resume*: buffered epochs above the mark are published again, less
+//!    the records found in the output partitions after the mark's end
+//!    offsets ([`rill_connectors::kafka::landed`]).
+//!
+//! Nothing waits on a worker thread: acknowledgements come back on the
+//! producer's thread, which wakes the operator.
+
+mod buffer;
+
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+use buffer::{Layout, Mark, Rec};
+use rill_connectors::kafka::{
+    identity_headers, landed, partition_of_key, KafkaConfig, KafkaWriter, Outgoing,
+};
+use rill_connectors::{Codec, KafkaKey};
+use timely::dataflow::channels::pact::Pipeline;
+use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
+use timely::dataflow::operators::Capability;
+use timely::dataflow::StreamVec;
+
+use super::kafka::{encode_value, kafka_timestamp};
+use crate::context::WorkerCtx;
+use crate::{crash, Error, Result};
+
+/// The most records produced in one activation, so that a large epoch
+/// does not keep the worker from its other operators.
+const PUBLISH_BUDGET: usize = 65_536;
+
+/// A staged epoch's output, waiting for its checkpoint to complete.
+struct Buffered {
+    records: Vec<Rec>,
+    chunks: u32,
+    /// Per partition, the highest sequence number already in the topic
+    /// (found at resume).
+    landed: BTreeMap<i32, u64>,
+}
+
+/// The epoch being published, and how far.
+struct Publishing {
+    epoch: u64,
+    buffered: Buffered,
+    next: usize,
+}
+
+/// What the sink knows at start-up: its identity, its mark, and the
+/// epochs to publish again after a resume.
+struct Start {
+    layout: Layout,
+    mark: Mark,
+    /// The mark is new (a fresh start): stage it with the first epoch.
+    fresh: bool,
+    queue: BTreeMap<u64, Buffered>,
+    /// Buffers of epochs the mark covers (removed with the next mark).
+    covered: Vec<(u64, u32)>,
+}
+
+/// Reads the sink's state at start-up and, after a resume, finds what of
+/// each buffered epoch already landed in the topic.
+fn start(ctx: &WorkerCtx, step: &str, config: &KafkaConfig, writer: &KafkaWriter) -> Result<Start> {
+    let topic = writer.topic();
+    let Some(cp) = ctx.checkpointer.clone() else {
+        return Err(Error::Config(format!(
+            "{step}: exactly-once delivery needs --state-dir: each epoch's output is kept in \
+             the checkpoint until it is published"
+        )));
+    };
+    let id = cp
+        .borrow_mut()
+        .register(step, buffer::meta())
+        .map_err(|e| Error::state(step, e))?;
+    let layout = Layout {
+        step: id,
+        writer: ctx.index as u32,
+    };
+    let conn = |e| Error::connector(step, e);
+    let partitions = writer.partition_count().map_err(conn)?;
+    let stored = layout
+        .load_mark(&cp.borrow())
+        .map_err(|e| Error::state(step, e))?;
+    let Some(mark) = stored else {
+        let mut ends = BTreeMap::new();
+        for p in 0..partitions {
+            ends.insert(p, (writer.high_watermark(p).map_err(conn)?, false));
+        }
+        let mark = Mark {
+            published: None,
+            partitions,
+            ends,
+        };
+        return Ok(Start {
+            layout,
+            mark,
+            fresh: true,
+            queue: BTreeMap::new(),
+            covered: Vec::new(),
+        });
+    };
+    if mark.partitions != partitions {
+        return Err(Error::Config(format!(
+            "{step}: output topic {topic} has {partitions} partitions, but it had {} when this \
+             job's state was created: records would go to other partitions than before. Restore \
+             the partition count, or start with a new --state-dir",
+            mark.partitions
+        )));
+    }
+    let buffers = layout
+        .load_buffers(&cp.borrow())
+        .map_err(|e| Error::state(step, e))?;
+    let job = &ctx.shared.job_name;
+    let found = landed(config, topic, &mark.scan_from(), job, layout.writer).map_err(conn)?;
+    let mut queue = BTreeMap::new();
+    let mut covered = Vec::new();
+    for (epoch, (records, chunks)) in buffers {
+        if mark.published.is_some_and(|p| epoch <= p) {
+            covered.push((epoch, chunks));
+            continue;
+        }
+        let landed: BTreeMap<i32, u64> = found
+            .range((epoch, i32::MIN)..=(epoch, i32::MAX))
+            .map(|(&(_, p), &seq)| (p, seq))
+            .collect();
+        log::info!(
+            "{step}: worker {} publishes epoch {epoch} again: {} records, {} already in the topic",
+            layout.writer,
+            records.len(),
+            landed.values().map(|s| s + 1).sum::<u64>()
+        );
+        queue.insert(
+            epoch,
+            Buffered {
+                records,
+                chunks,
+                landed,
+            },
+        );
+    }
+    Ok(Start {
+        layout,
+        mark,
+        fresh: false,
+        queue,
+        covered,
+    })
+}
+
+/// Builds the exactly-once sink of `stream` to `topic`; `completed` is the
+/// feedback edge from `checkpoint.prepare` (delayed by one epoch). Returns
+/// its progress stream.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn exactly_once_stream<'s, K: KafkaKey, V: 'static, C: Codec<V>>(
+    stream: StreamVec<'s, u64, (K, V, u64)>,
+    completed: StreamVec<'s, u64, ()>,
+    ctx: &WorkerCtx,
+    step: &str,
+    config: &KafkaConfig,
+    topic: &str,
+    codec: C,
+) -> Result<StreamVec<'s, u64, ()>> {
+    let writer = KafkaWriter::new(config, topic).map_err(|e| Error::connector(step, e))?;
+    let Start {
+        layout,
+        mut mark,
+        fresh,
+        mut queue,
+        mut covered,
+    } = start(ctx, step, config, &writer)?;
+    let cp = ctx.checkpointer.clone().expect("checked by start");
+    let scope = stream.scope();
+    let mut builder = OperatorBuilder::new(format!("{step}.sink"), scope);
+    let info = builder.operator_info();
+    let mut data_in = builder.new_input(stream, Pipeline);
+    let (_progress_out, progress) = builder.new_output::<Vec<()>>();
+    // Completion does not hold the progress output back: no cycle.
+    let mut done_in = builder.new_input_connection(completed, Pipeline, []);
+    let activator = Rc::new(scope.activator_for(info.address.clone()));
+    let wake = scope.worker().sync_activator_for(info.address.to_vec());
+    writer.set_wakeup(move || {
+        let _ = wake.activate();
+    });
+    writer.set_on_ack(|acked| crash::reached_count("publish", acked));
+    let ctx = ctx.clone();
+    let step = step.to_owned();
+    let job = ctx.shared.job_name.clone();
+    let in_counter = ctx
+        .shared
+        .metrics
+        .records_in
+        .with_label_values(&[&step, &ctx.worker_label()]);
+    let partitions = mark.partitions;
+    let mut complete: Option<u64> = cp.borrow().resume();
+    let mut mark_dirty = fresh || !covered.is_empty();
+    let mut open: BTreeMap<u64, Vec<Rec>> = BTreeMap::new();
+    let mut publishing: Option<Publishing> = None;
+    let (mut key_buf, mut value_buf) = (Vec::new(), Vec::new());
+    let start_epoch = ctx.start_epoch;
+    builder.build_reschedule(move |caps| {
+        let mut held: Option<Capability<u64>> = caps.into_iter().next();
+        if let Some(c) = held.as_mut() {
+            c.downgrade(&start_epoch);
+        }
+        let mut failed = false;
+        move |frontiers| {
+            if failed || ctx.shared.aborted() {
+                held = None;
+                return false;
+            }
+            let mut run = || -> Result<bool> {
+                let mut encoded: Result<()> = Ok(());
+                data_in.for_each(|time, data| {
+                    in_counter.inc_by(data.len() as u64);
+                    let records = open
+                        .entry(time.least().copied().unwrap_or_default())
+                        .or_default();
+                    for (key, value, t) in data.drain(..) {
+                        if encoded.is_err() {
+                            return;
+                        }
+                        key_buf.clear();
+                        let has_key = key.encode_key(&mut key_buf);
+                        encoded =
+                            encode_value(&codec, &value, &mut value_buf, &step, writer.topic());
+                        let partition = if has_key {
+                            partition_of_key(&key_buf, partitions)
+                        } else {
+                            (records.len() as u64 % partitions as u64) as i32
+                        };
+                        records.push(Rec {
+                            partition,
+                            key: has_key.then(|| key_buf.clone()),
+                            value: value_buf.clone(),
+                            timestamp: kafka_timestamp(t),
+                        });
+                    }
+                });
+                encoded?;
+                done_in.for_each(|_, d| d.clear());
+                let state = |e| Error::state(&step, e);
+                // 1. Stage every epoch the input has passed.
+                let low = frontiers[0].frontier().first().copied();
+                while let Some(entry) = open.first_entry() {
+                    if low.is_some_and(|l| *entry.key() >= l) {
+                        break;
+                    }
+                    let (epoch, records) = entry.remove_entry();
+                    crash::reached("buffer");
+                    let chunks = layout
+                        .stage_buffer(&mut cp.borrow_mut(), epoch, &records)
+                        .map_err(state)?;
+                    let landed = BTreeMap::new();
+                    queue.insert(
+                        epoch,
+                        Buffered {
+                            records,
+                            chunks,
+                            landed,
+                        },
+                    );
+                }
+                // 2. What is complete.
+                let through = match frontiers[1].frontier().first() {
+                    Some(&f) => f.checked_sub(2),
+                    // The last checkpoint is written: all of it.
+                    None => queue.last_key_value().map(|(e, _)| *e),
+                };
+                complete = complete.max(through);
+                // 3. Publish, one epoch after another.
+                loop {
+                    if publishing.is_none() {
+                        let Some(entry) = queue.first_entry() else {
+                            break;
+                        };
+                        if complete.is_none_or(|c| *entry.key() > c) {
+                            break;
+                        }
+                        let (epoch, buffered) = entry.remove_entry();
+                        crash::reached("prepared");
+                        log::debug!(
+                            "{step}: worker {} publishing epoch {epoch} ({} records)",
+                            layout.writer,
+                            buffered.records.len()
+                        );
+                        publishing = Some(Publishing {
+                            epoch,
+                            buffered,
+                            next: 0,
+                        });
+                    }
+                    let Some(p) = publishing.as_mut() else { break };
+                    let end = p.buffered.records.len().min(p.next + PUBLISH_BUDGET);
+                    for seq in p.next..end {
+                        let r = &p.buffered.records[seq];
+                        if p.buffered
+                            .landed
+                            .get(&r.partition)
+                            .is_some_and(|&s| seq as u64 <= s)
+                        {
+                            continue;
+                        }
+                        let headers = identity_headers(&job, layout.writer, p.epoch, seq as u64);
+                        let out = Outgoing {
+                            key: r.key.as_deref(),
+                            payload: &r.value,
+                            partition: Some(r.partition),
+                            headers: Some(headers),
+                            timestamp: r.timestamp,
+                        };
+                        writer
+                            .send(p.epoch, out)
+                            .map_err(|e| Error::connector(&step, e))?;
+                    }
+                    p.next = end;
+                    if p.next < p.buffered.records.len() {
+                        activator.activate();
+                        break;
+                    }
+                    let delivered = writer
+                        .delivered_through(p.epoch)
+                        .map_err(|e| Error::connector(&step, e))?;
+                    if !delivered {
+                        break;
+                    }
+                    crash::reached("published");
+                    log::debug!(
+                        "{step}: worker {} published epoch {}",
+                        layout.writer,
+                        p.epoch
+                    );
+                    mark.published = Some(p.epoch);
+                    for (part, end) in writer.ends() {
+                        mark.ends.insert(part, (end, true));
+                    }
+                    covered.push((p.epoch, p.buffered.chunks));
+                    mark_dirty = true;
+                    publishing = None;
+                }
+                // 4. The mark goes into the checkpoint of the epoch the
+                //    sink still holds (after the last checkpoint, the next
+                //    run's scan finds what it would have said).
+                if let (true, Some(h)) = (mark_dirty, held.as_ref()) {
+                    layout
+                        .stage_mark(&mut cp.borrow_mut(), *h.time(), &mark, &covered)
+                        .map_err(state)?;
+                    covered.clear();
+                    mark_dirty = false;
+                }
+                // 5. Let the staged epochs go. At the end of the input,
+                //    hold on after the last one until all is published, so
+                //    that the last checkpoint holds the mark.
+                match (low, held.as_mut()) {
+                    (Some(l), Some(h)) if l > *h.time() => h.downgrade(&l),
+                    (None, Some(h)) => {
+                        let last = queue.keys().last().copied();
+                        match last.max(publishing.as_ref().map(|p| p.epoch)) {
+                            Some(e) if e + 1 > *h.time() => h.downgrade(&(e + 1)),
+                            Some(_) => {}
+                            None => held = None,
+                        }
+                    }
+                    _ => {}
+                }
+                Ok(publishing.is_some() || !queue.is_empty())
+            };
+            match run() {
+                Ok(incomplete) => incomplete,
+                Err(e) => {
+                    failed = true;
+                    held = None;
+                    ctx.shared.fail(e);
+                    false
+                }
+            }
+        }
+    });
+    Ok(progress)
+}
