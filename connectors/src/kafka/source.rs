@@ -57,6 +57,8 @@ struct PartitionState {
     /// For bounded reads: when an end-of-partition event past `end` came,
     /// with no record since (the partition is done once it is [`SETTLE`] old).
     settling: Option<Instant>,
+    /// The consumer reached the partition's end, and no record came since.
+    caught_up: bool,
 }
 
 impl PartitionState {
@@ -66,6 +68,7 @@ impl PartitionState {
             end,
             done: false,
             settling: None,
+            caught_up: false,
         }
     }
 
@@ -77,6 +80,7 @@ impl PartitionState {
     /// (deleted records, a read that started at 0 on a partition whose
     /// records start later, transaction markers).
     fn end_of_partition(&mut self, now: Instant) {
+        self.caught_up = true;
         match self.end {
             Some(end) if self.next == end => self.done = true,
             Some(_) => {
@@ -90,6 +94,7 @@ impl PartitionState {
     fn read(&mut self, offset: i64) {
         self.next = offset + 1;
         self.settling = None;
+        self.caught_up = false;
     }
 
     /// Marks the partition done if it has settled by `now`.
@@ -150,11 +155,9 @@ impl KafkaReader {
                 ("enable.auto.commit", "false"),
                 ("enable.auto.offset.store", "false"),
                 // Bounded reads end on librdkafka's end-of-partition event,
-                // which uses the fetch response's high watermark.
-                (
-                    "enable.partition.eof",
-                    if options.bounded { "true" } else { "false" },
-                ),
+                // which uses the fetch response's high watermark; event
+                // time counts only a caught-up partition as idle.
+                ("enable.partition.eof", "true"),
                 ("auto.offset.reset", "earliest"),
                 ("fetch.wait.max.ms", "50"),
                 ("queued.min.messages", "100000"),
@@ -204,6 +207,12 @@ impl KafkaReader {
     /// The partitions this reader owns.
     pub fn partitions(&self) -> impl Iterator<Item = i32> + '_ {
         self.partitions.keys().copied()
+    }
+
+    /// Each owned partition, and whether the consumer is at its end (it
+    /// reached the end and no record came since).
+    pub fn caught_up(&self) -> impl Iterator<Item = (i32, bool)> + '_ {
+        self.partitions.iter().map(|(p, s)| (*p, s.caught_up))
     }
 
     /// The next offset to read, per owned partition.

@@ -161,7 +161,7 @@ impl<K: KafkaKey, V: 'static, C: Codec<V>> SourceDriver<(K, V, u64)> for KafkaDr
             // Bounded input ended: every window closes.
             return Some(Mark::At(u64::MAX));
         }
-        self.clock.mark(self.reader.partitions(), Instant::now())
+        self.clock.mark(self.reader.caught_up(), Instant::now())
     }
 
     fn set_wakeup(&mut self, wake: SyncActivator) {
