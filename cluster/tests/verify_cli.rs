@@ -5,12 +5,19 @@ use std::process::Command;
 
 fn rill_verify(brokers: &str, topic: &str, expected: &std::path::Path) -> (bool, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_rill"))
-        .args(["verify", "--brokers", brokers, "--topic", topic, "--expected"])
+        .args([
+            "verify",
+            "--brokers",
+            brokers,
+            "--topic",
+            topic,
+            "--expected",
+        ])
         .arg(expected)
         .output()
         .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned()
-        + &String::from_utf8_lossy(&out.stderr);
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     (out.status.success(), text)
 }
 
@@ -25,7 +32,9 @@ fn verify_passes_exact_output_and_reports_what_differs() {
     produce(
         &brokers,
         &topic,
-        records.iter().map(|(k, v)| (Some(k.as_bytes()), v.as_bytes())),
+        records
+            .iter()
+            .map(|(k, v)| (Some(k.as_bytes()), v.as_bytes())),
     );
     let dir = tempfile::tempdir().unwrap();
     let lines = |rs: &[(String, String)]| {
@@ -37,7 +46,10 @@ fn verify_passes_exact_output_and_reports_what_differs() {
     std::fs::write(&exact, lines(&records)).unwrap();
     let (ok, text) = rill_verify(&brokers, &topic, &exact);
     assert!(ok, "{text}");
-    assert!(text.contains("read 300 records, expected 300") && text.contains("OK"), "{text}");
+    assert!(
+        text.contains("read 300 records, expected 300") && text.contains("OK"),
+        "{text}"
+    );
 
     // One record more than the topic has, and two of one key swapped.
     let mut other = records.clone();

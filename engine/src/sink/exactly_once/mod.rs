@@ -19,14 +19,14 @@
 //! producer's thread, which wakes the operator.
 
 mod buffer;
+mod publish;
 
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use buffer::{Layout, Mark, Rec};
-use rill_connectors::kafka::{
-    identity_headers, landed, partition_of_key, KafkaConfig, KafkaWriter, Outgoing,
-};
+use publish::{Buffered, Publisher};
+use rill_connectors::kafka::{landed, partition_of_key, KafkaConfig, KafkaWriter};
 use rill_connectors::{Codec, KafkaKey};
 use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
@@ -36,26 +36,6 @@ use timely::dataflow::StreamVec;
 use super::kafka::{encode_value, kafka_timestamp};
 use crate::context::WorkerCtx;
 use crate::{crash, Error, Result};
-
-/// The most records produced in one activation, so that a large epoch
-/// does not keep the worker from its other operators.
-const PUBLISH_BUDGET: usize = 65_536;
-
-/// A staged epoch's output, waiting for its checkpoint to complete.
-struct Buffered {
-    records: Vec<Rec>,
-    chunks: u32,
-    /// Per partition, the highest sequence number already in the topic
-    /// (found at resume).
-    landed: BTreeMap<i32, u64>,
-}
-
-/// The epoch being published, and how far.
-struct Publishing {
-    epoch: u64,
-    buffered: Buffered,
-    next: usize,
-}
 
 /// What the sink knows at start-up: its identity, its mark, and the
 /// epochs to publish again after a resume.
@@ -174,10 +154,10 @@ pub(crate) fn exactly_once_stream<'s, K: KafkaKey, V: 'static, C: Codec<V>>(
     let writer = KafkaWriter::new(config, topic).map_err(|e| Error::connector(step, e))?;
     let Start {
         layout,
-        mut mark,
+        mark,
         fresh,
-        mut queue,
-        mut covered,
+        queue,
+        covered,
     } = start(ctx, step, config, &writer)?;
     let cp = ctx.checkpointer.clone().expect("checked by start");
     let scope = stream.scope();
@@ -195,7 +175,7 @@ pub(crate) fn exactly_once_stream<'s, K: KafkaKey, V: 'static, C: Codec<V>>(
     writer.set_on_ack(|acked| crash::reached_count("publish", acked));
     let ctx = ctx.clone();
     let step = step.to_owned();
-    let job = ctx.shared.job_name.clone();
+    let topic = topic.to_owned();
     let in_counter = ctx
         .shared
         .metrics
@@ -203,9 +183,18 @@ pub(crate) fn exactly_once_stream<'s, K: KafkaKey, V: 'static, C: Codec<V>>(
         .with_label_values(&[&step, &ctx.worker_label()]);
     let partitions = mark.partitions;
     let mut complete: Option<u64> = cp.borrow().resume();
-    let mut mark_dirty = fresh || !covered.is_empty();
+    let mut publisher = Publisher {
+        writer,
+        job: ctx.shared.job_name.clone(),
+        writer_id: layout.writer,
+        step: step.clone(),
+        queue,
+        current: None,
+        mark_dirty: fresh || !covered.is_empty(),
+        mark,
+        covered,
+    };
     let mut open: BTreeMap<u64, Vec<Rec>> = BTreeMap::new();
-    let mut publishing: Option<Publishing> = None;
     let (mut key_buf, mut value_buf) = (Vec::new(), Vec::new());
     let start_epoch = ctx.start_epoch;
     builder.build_reschedule(move |caps| {
@@ -232,8 +221,7 @@ pub(crate) fn exactly_once_stream<'s, K: KafkaKey, V: 'static, C: Codec<V>>(
                         }
                         key_buf.clear();
                         let has_key = key.encode_key(&mut key_buf);
-                        encoded =
-                            encode_value(&codec, &value, &mut value_buf, &step, writer.topic());
+                        encoded = encode_value(&codec, &value, &mut value_buf, &step, &topic);
                         let partition = if has_key {
                             partition_of_key(&key_buf, partitions)
                         } else {
@@ -262,118 +250,47 @@ pub(crate) fn exactly_once_stream<'s, K: KafkaKey, V: 'static, C: Codec<V>>(
                         .stage_buffer(&mut cp.borrow_mut(), epoch, &records)
                         .map_err(state)?;
                     let landed = BTreeMap::new();
-                    queue.insert(
-                        epoch,
-                        Buffered {
-                            records,
-                            chunks,
-                            landed,
-                        },
-                    );
+                    let buffered = Buffered {
+                        records,
+                        chunks,
+                        landed,
+                    };
+                    publisher.queue.insert(epoch, buffered);
                 }
                 // 2. What is complete.
                 let through = match frontiers[1].frontier().first() {
                     Some(&f) => f.checked_sub(2),
                     // The last checkpoint is written: all of it.
-                    None => queue.last_key_value().map(|(e, _)| *e),
+                    None => publisher.queue.last_key_value().map(|(e, _)| *e),
                 };
                 complete = complete.max(through);
                 // 3. Publish, one epoch after another.
-                loop {
-                    if publishing.is_none() {
-                        let Some(entry) = queue.first_entry() else {
-                            break;
-                        };
-                        if complete.is_none_or(|c| *entry.key() > c) {
-                            break;
-                        }
-                        let (epoch, buffered) = entry.remove_entry();
-                        crash::reached("prepared");
-                        log::debug!(
-                            "{step}: worker {} publishing epoch {epoch} ({} records)",
-                            layout.writer,
-                            buffered.records.len()
-                        );
-                        publishing = Some(Publishing {
-                            epoch,
-                            buffered,
-                            next: 0,
-                        });
-                    }
-                    let Some(p) = publishing.as_mut() else { break };
-                    let end = p.buffered.records.len().min(p.next + PUBLISH_BUDGET);
-                    for seq in p.next..end {
-                        let r = &p.buffered.records[seq];
-                        if p.buffered
-                            .landed
-                            .get(&r.partition)
-                            .is_some_and(|&s| seq as u64 <= s)
-                        {
-                            continue;
-                        }
-                        let headers = identity_headers(&job, layout.writer, p.epoch, seq as u64);
-                        let out = Outgoing {
-                            key: r.key.as_deref(),
-                            payload: &r.value,
-                            partition: Some(r.partition),
-                            headers: Some(headers),
-                            timestamp: r.timestamp,
-                        };
-                        writer
-                            .send(p.epoch, out)
-                            .map_err(|e| Error::connector(&step, e))?;
-                    }
-                    p.next = end;
-                    if p.next < p.buffered.records.len() {
-                        activator.activate();
-                        break;
-                    }
-                    let delivered = writer
-                        .delivered_through(p.epoch)
-                        .map_err(|e| Error::connector(&step, e))?;
-                    if !delivered {
-                        break;
-                    }
-                    crash::reached("published");
-                    log::debug!(
-                        "{step}: worker {} published epoch {}",
-                        layout.writer,
-                        p.epoch
-                    );
-                    mark.published = Some(p.epoch);
-                    for (part, end) in writer.ends() {
-                        mark.ends.insert(part, (end, true));
-                    }
-                    covered.push((p.epoch, p.buffered.chunks));
-                    mark_dirty = true;
-                    publishing = None;
+                if publisher.publish(complete)? {
+                    activator.activate();
                 }
                 // 4. The mark goes into the checkpoint of the epoch the
-                //    sink still holds (after the last checkpoint, the next
-                //    run's scan finds what it would have said).
-                if let (true, Some(h)) = (mark_dirty, held.as_ref()) {
+                //    sink still holds.
+                if let (true, Some(h)) = (publisher.mark_dirty, held.as_ref()) {
+                    let (mark, covered) = (&publisher.mark, &mut publisher.covered);
                     layout
-                        .stage_mark(&mut cp.borrow_mut(), *h.time(), &mark, &covered)
+                        .stage_mark(&mut cp.borrow_mut(), *h.time(), mark, covered)
                         .map_err(state)?;
                     covered.clear();
-                    mark_dirty = false;
+                    publisher.mark_dirty = false;
                 }
                 // 5. Let the staged epochs go. At the end of the input,
                 //    hold on after the last one until all is published, so
                 //    that the last checkpoint holds the mark.
                 match (low, held.as_mut()) {
                     (Some(l), Some(h)) if l > *h.time() => h.downgrade(&l),
-                    (None, Some(h)) => {
-                        let last = queue.keys().last().copied();
-                        match last.max(publishing.as_ref().map(|p| p.epoch)) {
-                            Some(e) if e + 1 > *h.time() => h.downgrade(&(e + 1)),
-                            Some(_) => {}
-                            None => held = None,
-                        }
-                    }
+                    (None, Some(h)) => match publisher.last_epoch() {
+                        Some(e) if e + 1 > *h.time() => h.downgrade(&(e + 1)),
+                        Some(_) => {}
+                        None => held = None,
+                    },
                     _ => {}
                 }
-                Ok(publishing.is_some() || !queue.is_empty())
+                Ok(publisher.busy())
             };
             match run() {
                 Ok(incomplete) => incomplete,
