@@ -51,9 +51,9 @@ pub fn unique_topic(prefix: &str) -> String {
     )
 }
 
-/// Creates `topic` with `partitions` partitions and waits until its metadata shows them.
-pub fn create_topic(brokers: &str, topic: &str, partitions: i32) {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+/// An admin client of `brokers`, and a runtime to wait for its calls.
+fn admin(brokers: &str) -> (AdminClient<DefaultClientContext>, tokio::runtime::Runtime) {
+    let client = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .create()
         .expect("create an admin client");
@@ -61,18 +61,27 @@ pub fn create_topic(brokers: &str, topic: &str, partitions: i32) {
         .enable_time()
         .build()
         .expect("a tokio runtime");
-    let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
-    let results = runtime
-        .block_on(admin.create_topics(
-            [&new],
-            &AdminOptions::new().operation_timeout(Some(TIMEOUT)),
-        ))
-        .unwrap_or_else(|e| panic!("create topic {topic}: {e}"));
-    for r in results {
+    (client, runtime)
+}
+
+/// Panics unless every topic of an admin call succeeded.
+fn check(what: &str, results: rdkafka::error::KafkaResult<Vec<rdkafka::admin::TopicResult>>) {
+    for r in results.unwrap_or_else(|e| panic!("{what}: {e}")) {
         if let Err((name, code)) = r {
-            panic!("create topic {name}: {code}");
+            panic!("{what} {name}: {code}");
         }
     }
+}
+
+/// Creates `topic` with `partitions` partitions and waits until its metadata shows them.
+pub fn create_topic(brokers: &str, topic: &str, partitions: i32) {
+    let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
+    let options = AdminOptions::new().operation_timeout(Some(TIMEOUT));
+    let (client, runtime) = admin(brokers);
+    check(
+        "create topic",
+        runtime.block_on(client.create_topics([&new], &options)),
+    );
     let consumer = probe_consumer(brokers);
     let deadline = Instant::now() + TIMEOUT;
     loop {
@@ -98,25 +107,12 @@ pub fn create_topic(brokers: &str, topic: &str, partitions: i32) {
 
 /// Deletes `topic` and waits until its metadata no longer shows it.
 pub fn delete_topic(brokers: &str, topic: &str) {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .create()
-        .expect("create an admin client");
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build()
-        .expect("a tokio runtime");
-    let results = runtime
-        .block_on(admin.delete_topics(
-            &[topic],
-            &AdminOptions::new().operation_timeout(Some(TIMEOUT)),
-        ))
-        .unwrap_or_else(|e| panic!("delete topic {topic}: {e}"));
-    for r in results {
-        if let Err((name, code)) = r {
-            panic!("delete topic {name}: {code}");
-        }
-    }
+    let options = AdminOptions::new().operation_timeout(Some(TIMEOUT));
+    let (client, runtime) = admin(brokers);
+    check(
+        "delete topic",
+        runtime.block_on(client.delete_topics(&[topic], &options)),
+    );
     let consumer = probe_consumer(brokers);
     let deadline = Instant::now() + TIMEOUT;
     loop {
