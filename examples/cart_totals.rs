@@ -83,7 +83,11 @@ fn sample(n: usize) -> Vec<(String, CartEvent)> {
         .collect()
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
+    rill::exit(run())
+}
+
+fn run() -> anyhow::Result<()> {
     let mut cli = Cli::parse();
     let embedded = cli.job.brokers.is_none();
     let mut _mock = None;

@@ -33,7 +33,11 @@ struct Totals {
     total: f64,
 }
 
-fn main() -> rill::Result<()> {
+fn main() -> std::process::ExitCode {
+    rill::exit(run())
+}
+
+fn run() -> rill::Result<()> {
     rill::Job::from_args("cart-windows")?.run(|flow| {
         let options = SourceOptions {
             out_of_orderness: Duration::from_secs(1),

@@ -30,7 +30,11 @@ struct Cli {
     panic: bool,
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
+    rill::exit(run())
+}
+
+fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let (records, fail_key, fail_after, panic) =
         (cli.records, cli.fail_key, cli.fail_after, cli.panic);

@@ -25,7 +25,11 @@ struct Cli {
     output: String,
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
+    rill::exit(run())
+}
+
+fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let (input, output) = (cli.input, cli.output);
     rill::Job::new("key-sums", cli.job)?.run(move |flow| {

@@ -49,7 +49,11 @@ struct Taxed {
     total_cents: i64,
 }
 
-fn main() -> rill::Result<()> {
+fn main() -> std::process::ExitCode {
+    rill::exit(run())
+}
+
+fn run() -> rill::Result<()> {
     let cli = Cli::parse();
     let (input, big, eu, other) = (cli.input, cli.big, cli.eu, cli.other);
     rill::Job::new("route-orders", cli.job)?.run(move |flow| {

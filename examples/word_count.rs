@@ -78,7 +78,11 @@ fn words(line: &str) -> Vec<String> {
         .collect()
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
+    rill::exit(run())
+}
+
+fn run() -> anyhow::Result<()> {
     let mut cli = Cli::parse();
     let embedded = cli.job.brokers.is_none();
     let lines = sample(cli.lines);

@@ -6,9 +6,16 @@ use std::fmt::Write;
 use std::path::Path;
 use std::time::{Duration, UNIX_EPOCH};
 
-/// Renders the complete checkpoints of the stores under `dir` (one
-/// `process-N` store per process) and the epoch a job would resume from.
-pub fn report(dir: &Path) -> Result<String> {
+/// The epoch a job started on `dir` would resume from (`None`: it would
+/// start empty, or `dir` holds no state yet).
+pub fn resume_epoch(dir: &Path) -> Result<Option<u64>> {
+    let stores = summaries(dir)?;
+    let summaries: Vec<StoreSummary> = stores.into_iter().map(|(_, s)| s).collect();
+    Ok(complete_checkpoints(&summaries).1)
+}
+
+/// The summary of each `process-N` store under `dir`, in order.
+fn summaries(dir: &Path) -> Result<Vec<(String, StoreSummary)>> {
     let mut stores: Vec<(String, StoreSummary)> = Vec::new();
     let entries = std::fs::read_dir(dir)
         .with_context(|| format!("cannot read --state-dir {}", dir.display()))?;
@@ -29,6 +36,13 @@ pub fn report(dir: &Path) -> Result<String> {
         let summary = inspect(&store)?;
         stores.push((path.display().to_string(), summary));
     }
+    Ok(stores)
+}
+
+/// Renders the complete checkpoints of the stores under `dir` (one
+/// `process-N` store per process) and the epoch a job would resume from.
+pub fn report(dir: &Path) -> Result<String> {
+    let stores = summaries(dir)?;
     if stores.is_empty() {
         bail!(
             "{} holds no Rill state (no process-N store in it)",

@@ -1,6 +1,8 @@
 //! `rill run`: a SIGTERM to the launcher stops every process of a job
 //! gracefully — each writes a last checkpoint and exits with success — and
-//! leaves no process behind.
+//! leaves no process behind; a process killed mid-stream makes it restart
+//! the job, whose result is then exactly that of an uninterrupted run; a
+//! user error is not restarted.
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -29,6 +31,57 @@ impl Drop for Reaper {
         for pid in self.0.lock().unwrap_or_else(|p| p.into_inner()).iter() {
             let _ = rustix::process::kill_process(*pid, rustix::process::Signal::KILL);
         }
+    }
+}
+
+/// A binary of the workspace (the examples package's jobs), built by
+/// `cargo test --workspace` beside the tests.
+fn workspace_binary(name: &str) -> PathBuf {
+    let deps = std::env::current_exe().unwrap();
+    let path = deps.parent().and_then(|d| d.parent()).unwrap().join(name);
+    assert!(
+        path.exists(),
+        "{} is not built: run the tests with `cargo test --workspace`",
+        path.display()
+    );
+    path
+}
+
+/// `rill run` with `args`, its stderr lines sent to the returned channel
+/// and its processes' pids noted for the reaper.
+fn launch(args: &[&std::ffi::OsStr]) -> (std::process::Child, mpsc::Receiver<String>, Pids) {
+    let mut launcher = Command::new(env!("CARGO_BIN_EXE_rill"))
+        .args(args)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, lines) = mpsc::channel::<String>();
+    let stderr = launcher.stderr.take().unwrap();
+    let pids = Pids::default();
+    let noted = pids.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            note_pid(&noted, &line);
+            let _ = tx.send(line);
+        }
+    });
+    (launcher, lines, pids)
+}
+
+/// Waits up to `most` for `child` to exit.
+fn wait_at_most(child: &mut std::process::Child, most: Duration) -> std::process::ExitStatus {
+    let until = Instant::now() + most;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() > until {
+            let _ = child.kill();
+            panic!("rill run did not end within {most:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
@@ -144,4 +197,127 @@ fn resume_epoch(report: &str) -> Option<u64> {
         .lines()
         .find_map(|l| l.strip_prefix("resume epoch: "))
         .and_then(|e| e.parse().ok())
+}
+
+#[test]
+fn a_killed_process_is_restarted_with_the_others_and_the_result_is_exact() {
+    use rill::testing::kafka::{bootstrap, create_topic, produce, read_topic, unique_topic};
+    use std::collections::BTreeMap;
+    let brokers = bootstrap();
+    let (input, output) = (unique_topic("sup-in"), unique_topic("sup-out"));
+    create_topic(&brokers, &input, 6);
+    create_topic(&brokers, &output, 6);
+    let records: Vec<(String, String)> = (0..300_000u64)
+        .map(|i| (format!("k{}", (i * 7919) % 1_000), (i % 10).to_string()))
+        .collect();
+    produce(
+        &brokers,
+        &input,
+        records
+            .iter()
+            .map(|(k, v)| (Some(k.as_bytes()), v.as_bytes())),
+    );
+    let mut expected: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+    for (k, v) in &records {
+        let sums = expected.entry(k.clone()).or_default();
+        sums.push(sums.last().copied().unwrap_or(0) + v.parse::<i64>().unwrap());
+    }
+    let state = tempfile::tempdir().unwrap();
+    let job = workspace_binary("key_sums");
+    let args: Vec<std::ffi::OsString> = [
+        "run",
+        "-n",
+        "3",
+        "-w",
+        "1",
+        "--backoff",
+        "200ms",
+        "--state-dir",
+    ]
+    .iter()
+    .map(Into::into)
+    .chain([state.path().into(), job.into(), "--".into()])
+    .chain(
+        [
+            "--brokers",
+            &brokers,
+            "--input",
+            &input,
+            "--output",
+            &output,
+            "--stop-at-end",
+            "--epoch-interval",
+            "100ms",
+            "--delivery",
+            "exactly-once",
+        ]
+        .iter()
+        .map(Into::into),
+    )
+    .collect();
+    let args: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_os_str()).collect();
+    let (mut launcher, lines, pids) = launch(&args);
+    let _reaper = Reaper(pids.clone());
+    // Mid-stream: once a checkpoint is complete, kill process 1.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while resume_epoch(&checkpoints(state.path())).is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "the job never completed a checkpoint"
+        );
+        assert!(
+            launcher.try_wait().unwrap().is_none(),
+            "the job ended before it was killed"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let victim = pids.lock().unwrap()[1];
+    rustix::process::kill_process(victim, rustix::process::Signal::KILL).unwrap();
+    let status = wait_at_most(&mut launcher, Duration::from_secs(180));
+    std::thread::sleep(Duration::from_millis(100));
+    let log: Vec<String> = lines.try_iter().collect();
+    let text = log.join("\n");
+    assert!(status.success(), "rill run: {status}\n{text}");
+    assert!(text.contains("restart 1 of 10"), "no restart:\n{text}");
+    assert!(text.contains("the job resumes from epoch"), "{text}");
+    let mut got: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+    for r in read_topic(&brokers, &output) {
+        let key = String::from_utf8(r.key.unwrap()).unwrap();
+        got.entry(key)
+            .or_default()
+            .push(serde_json::from_slice(&r.value.unwrap()).unwrap());
+    }
+    assert!(
+        got == expected,
+        "the output differs from an uninterrupted run's"
+    );
+}
+
+#[test]
+fn a_user_error_is_not_restarted() {
+    let job = workspace_binary("fault_injection");
+    let args: Vec<std::ffi::OsString> = ["run", "-n", "2", "-w", "1", "--backoff", "100ms"]
+        .iter()
+        .map(Into::into)
+        .chain([job.into(), "--".into()])
+        .chain(
+            ["--fail-key", "3", "--fail-after", "100"]
+                .iter()
+                .map(Into::into),
+        )
+        .collect();
+    let args: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_os_str()).collect();
+    let (mut launcher, lines, pids) = launch(&args);
+    let _reaper = Reaper(pids);
+    let status = wait_at_most(&mut launcher, Duration::from_secs(60));
+    std::thread::sleep(Duration::from_millis(100));
+    let text: Vec<String> = lines.try_iter().collect();
+    let text = text.join("\n");
+    assert!(!status.success(), "rill run succeeded:\n{text}");
+    assert!(text.contains("a restart cannot help"), "{text}");
+    assert_eq!(
+        text.matches("started process 0").count(),
+        1,
+        "restarted:\n{text}"
+    );
 }

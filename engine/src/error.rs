@@ -106,3 +106,36 @@ impl Error {
 
 /// Rill's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The exit code of a job process that failed in a way a restart can help
+/// with (a lost peer process, an unreachable broker): `EX_TEMPFAIL`. Any
+/// other failure exits with 1 (2 for bad flags); `rill run` restarts the
+/// job only after this code or a death by signal.
+pub const EXIT_RESTART: u8 = 75;
+
+/// Ends a job binary's `main` with the exit code its result calls for:
+/// 0, [`EXIT_RESTART`] when a [`Error`] in the error's chain is
+/// [retryable](Error::retryable), else 1; prints the error first.
+///
+/// ```no_run
+/// fn main() -> std::process::ExitCode {
+///     rill::exit(run())
+/// }
+///
+/// fn run() -> anyhow::Result<()> {
+///     let job = rill::Job::from_args("my-job")?;
+///     # let _ = job;
+///     Ok(())
+/// }
+/// ```
+pub fn exit<E: Into<anyhow::Error>>(result: std::result::Result<(), E>) -> std::process::ExitCode {
+    let Err(e) = result else {
+        return std::process::ExitCode::SUCCESS;
+    };
+    let e: anyhow::Error = e.into();
+    eprintln!("Error: {e:?}");
+    let restart = e
+        .chain()
+        .any(|c| c.downcast_ref::<Error>().is_some_and(Error::retryable));
+    std::process::ExitCode::from(if restart { EXIT_RESTART } else { 1 })
+}

@@ -57,7 +57,7 @@ mod writer;
 
 pub use args::{Delivery, JobArgs};
 pub use branch::{Branch, Branches};
-pub use error::{Error, Fault, Result};
+pub use error::{exit, Error, Fault, Result, EXIT_RESTART};
 pub use flow::Flow;
 pub use job::Job;
 pub use keyed::{Outputs, PerEpoch, StateKey, StateValue};

@@ -78,7 +78,11 @@ where
     }
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
+    rill::exit(run())
+}
+
+fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     if let Some(topic) = &cli.generate_to {
         return generate_to(&cli, topic);

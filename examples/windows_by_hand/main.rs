@@ -50,7 +50,11 @@ fn write_line(file: &mut std::fs::File, line: serde_json::Value) {
     }
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
+    rill::exit(run())
+}
+
+fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     std::fs::create_dir_all(&cli.out)?;
     let items = logic::feed(cli.seed, cli.records, cli.keys, cli.every);

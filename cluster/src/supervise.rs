@@ -1,0 +1,281 @@
+//! `rill run`: starts the processes of a job on this machine and
+//! supervises them.
+//!
+//! Each process gets `-n/-p/-w/--hosts` (a hosts file with free local
+//! ports, new for every start) and, with `--state-dir`, the state
+//! directory; its output lines are prefixed with `[p]`. When a process
+//! fails in a way a restart can help with (exit code
+//! [`rill::EXIT_RESTART`], or death by a signal), the others are killed and
+//! all are started again: they resume from the last complete checkpoint.
+//! Restarts back off exponentially and stop at `--max-restarts`. Any other
+//! failure stops everything, and `rill run` exits with it. The first
+//! SIGINT/SIGTERM stops the job gracefully (each process gets SIGTERM); a
+//! second one kills it.
+
+use anyhow::{bail, Context, Result};
+use std::io::{BufRead, BufReader, Read};
+use std::net::TcpListener;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The longest wait between two restarts.
+const MOST_BACKOFF: Duration = Duration::from_secs(60);
+
+/// What `rill run` runs, and how it restarts it.
+pub struct Plan {
+    /// Processes, and worker threads per process.
+    pub processes: usize,
+    pub workers: usize,
+    /// The job binary and its own arguments.
+    pub binary: PathBuf,
+    pub args: Vec<String>,
+    /// Passed to every process as `--state-dir`.
+    pub state_dir: Option<PathBuf>,
+    /// Restarts allowed before `rill run` gives up.
+    pub max_restarts: u32,
+    /// The wait before the first restart; doubled after each.
+    pub backoff: Duration,
+}
+
+/// How one start of the job ended.
+enum Ended {
+    /// Every process exited with success (the input ended, or a stop).
+    Done,
+    /// A process failed: which, how, and whether a restart can help.
+    Failed {
+        process: usize,
+        status: ExitStatus,
+        restart: bool,
+    },
+}
+
+/// Whether a process that ended with `status` may succeed if restarted.
+fn restartable(status: ExitStatus) -> bool {
+    status.signal().is_some() || status.code() == Some(i32::from(rill::EXIT_RESTART))
+}
+
+fn free_port() -> Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// Runs the job until it succeeds, fails for good, or is stopped.
+pub fn supervise(plan: &Plan) -> Result<()> {
+    if plan.processes == 0 || plan.workers == 0 {
+        bail!("--processes and --workers must be at least 1");
+    }
+    let dir = std::env::temp_dir().join(format!("rill-run-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    // Set by each signal, taken by the loops below.
+    let signals = Arc::new(AtomicUsize::new(0));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register_usize(signal, signals.clone(), 1)
+            .with_context(|| format!("handling signal {signal}"))?;
+    }
+    let result = restart_loop(plan, &dir, &signals);
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+fn restart_loop(plan: &Plan, dir: &Path, signals: &AtomicUsize) -> Result<()> {
+    let mut delay = plan.backoff;
+    for attempt in 0.. {
+        let stopping = match run_once(plan, dir, signals)? {
+            (Ended::Done, _) => return Ok(()),
+            (
+                Ended::Failed {
+                    process, status, ..
+                },
+                true,
+            ) => {
+                bail!("process {process} failed while the job was stopping: {status}")
+            }
+            (
+                Ended::Failed {
+                    process,
+                    status,
+                    restart: false,
+                },
+                _,
+            ) => bail!(
+                "process {process} failed: {status}; a restart cannot help, so rill run stops"
+            ),
+            (
+                Ended::Failed {
+                    process, status, ..
+                },
+                false,
+            ) => {
+                if attempt >= plan.max_restarts {
+                    bail!(
+                        "process {process} failed: {status}; gave up after {} restarts (--max-restarts)",
+                        plan.max_restarts
+                    );
+                }
+                let resume = match &plan.state_dir {
+                    Some(d) => match crate::checkpoints::resume_epoch(d) {
+                        Ok(Some(e)) => format!("resumes from epoch {e}"),
+                        Ok(None) => "starts empty (no complete checkpoint)".to_owned(),
+                        Err(e) => format!("resume epoch unknown ({e})"),
+                    },
+                    None => "starts without state (no --state-dir)".to_owned(),
+                };
+                eprintln!(
+                    "rill: process {process} failed ({status}); restart {} of {} in {delay:?}; the job {resume}",
+                    attempt + 1,
+                    plan.max_restarts
+                );
+                wait_unless_signalled(delay, signals)
+            }
+        };
+        if stopping {
+            eprintln!("rill: stopped before restarting");
+            return Ok(());
+        }
+        delay = (delay * 2).min(MOST_BACKOFF);
+    }
+    unreachable!("the loop returns")
+}
+
+/// Sleeps `delay`; true if a signal came meanwhile.
+fn wait_unless_signalled(delay: Duration, signals: &AtomicUsize) -> bool {
+    let until = Instant::now() + delay;
+    while Instant::now() < until {
+        if signals.swap(0, Ordering::SeqCst) > 0 {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
+}
+
+/// Copies `stream`'s lines to stderr (or stdout), prefixed with `[p]`.
+fn forward(p: usize, stream: impl Read + Send + 'static, to_stdout: bool) {
+    std::thread::spawn(move || {
+        for line in BufReader::new(stream)
+            .lines()
+            .map_while(std::result::Result::ok)
+        {
+            if to_stdout {
+                println!("[{p}] {line}");
+            } else {
+                eprintln!("[{p}] {line}");
+            }
+        }
+    });
+}
+
+/// Starts every process once and waits for the job to end. Returns how,
+/// and whether a stop was asked for.
+fn run_once(plan: &Plan, dir: &Path, signals: &AtomicUsize) -> Result<(Ended, bool)> {
+    let hosts = dir.join("hosts.txt");
+    let mut lines = String::new();
+    for _ in 0..plan.processes {
+        lines.push_str(&format!("127.0.0.1:{}\n", free_port()?));
+    }
+    std::fs::write(&hosts, lines)?;
+    let mut children: Vec<(usize, Child)> = Vec::new();
+    for p in 0..plan.processes {
+        let mut command = Command::new(&plan.binary);
+        command.args(&plan.args).args([
+            "-n",
+            &plan.processes.to_string(),
+            "-p",
+            &p.to_string(),
+            "-w",
+            &plan.workers.to_string(),
+        ]);
+        if let Some(d) = &plan.state_dir {
+            command.arg("--state-dir").arg(d);
+        }
+        let mut child = command
+            .arg("--hosts")
+            .arg(&hosts)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            // Not the terminal's group: Ctrl-C reaches them only through us.
+            .process_group(0)
+            .spawn()
+            .with_context(|| format!("starting {}", plan.binary.display()))?;
+        eprintln!("rill: started process {p} (pid {})", child.id());
+        if let Some(out) = child.stdout.take() {
+            forward(p, out, true);
+        }
+        if let Some(err) = child.stderr.take() {
+            forward(p, err, false);
+        }
+        children.push((p, child));
+    }
+    let mut failure: Option<Ended> = None;
+    let mut stopping = false;
+    while !children.is_empty() {
+        if signals.swap(0, Ordering::SeqCst) > 0 {
+            if stopping {
+                eprintln!("rill: killing the processes");
+                for (_, c) in &mut children {
+                    let _ = c.kill();
+                }
+            } else {
+                stopping = true;
+                eprintln!(
+                    "rill: stopping the job (a last checkpoint, then exit); signal again to kill it"
+                );
+                for (p, c) in &children {
+                    let pid = rustix::process::Pid::from_child(c);
+                    if let Err(e) =
+                        rustix::process::kill_process(pid, rustix::process::Signal::TERM)
+                    {
+                        eprintln!("rill: cannot signal process {p}: {e}");
+                    }
+                }
+            }
+        }
+        let mut i = 0;
+        while i < children.len() {
+            let Some(status) = children[i].1.try_wait()? else {
+                i += 1;
+                continue;
+            };
+            let (p, _) = children.remove(i);
+            eprintln!("rill: process {p} exited: {status}");
+            // The first failure is the cause, and the rest only follow
+            // it (those killed below die by a signal); but a failure that
+            // a restart cannot help, seen in the same round, wins.
+            let first = failure.is_none();
+            let worse = matches!(failure, Some(Ended::Failed { restart: true, .. }))
+                && !restartable(status);
+            if !status.success() && (first || worse) {
+                failure = Some(Ended::Failed {
+                    process: p,
+                    status,
+                    restart: restartable(status),
+                });
+            }
+            if first && failure.is_some() {
+                for (_, c) in &mut children {
+                    let _ = c.kill();
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok((failure.unwrap_or(Ended::Done), stopping))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_restart_helps_after_a_signal_or_the_restart_code_only() {
+        assert!(restartable(ExitStatus::from_raw(9))); // killed by SIGKILL
+        assert!(restartable(ExitStatus::from_raw(
+            i32::from(rill::EXIT_RESTART) << 8
+        )));
+        assert!(!restartable(ExitStatus::from_raw(1 << 8)));
+        assert!(!restartable(ExitStatus::from_raw(2 << 8)));
+    }
+}
