@@ -24,6 +24,15 @@ pub struct JobArgs {
     /// A file with one host:port per line, one line per process.
     #[arg(long, env = "RILL_HOSTS")]
     pub hosts: Option<PathBuf>,
+    /// Instead of --hosts: the processes' addresses as one pattern, `{i}`
+    /// standing for the process index, e.g. a Kubernetes headless service's
+    /// `cart-{i}.cart.default.svc.cluster.local:2101`.
+    #[arg(long, env = "RILL_PEERS", conflicts_with = "hosts")]
+    pub peers: Option<String>,
+    /// Take --process-id from the number after the last `-` of the host
+    /// name (a Kubernetes StatefulSet pod's ordinal: `cart-2` is process 2).
+    #[arg(long, env = "RILL_PROCESS_ID_FROM_HOSTNAME")]
+    pub process_id_from_hostname: bool,
     /// Kafka bootstrap servers (host:port,...).
     #[arg(long, env = "RILL_BROKERS")]
     pub brokers: Option<String>,
@@ -88,6 +97,8 @@ impl Default for JobArgs {
             processes: 1,
             process_id: 0,
             hosts: None,
+            peers: None,
+            process_id_from_hostname: false,
             brokers: None,
             state_dir: None,
             state_cache_keys: 1_000_000,
@@ -102,7 +113,43 @@ impl Default for JobArgs {
     }
 }
 
+/// The ordinal at the end of a StatefulSet pod's host name (`cart-2` → 2).
+fn ordinal(hostname: &str) -> Option<usize> {
+    hostname.trim().rsplit_once('-')?.1.parse().ok()
+}
+
+/// The addresses of `processes` processes from a `{i}` pattern.
+fn expand_peers(pattern: &str, processes: usize) -> Result<Vec<String>> {
+    if !pattern.contains("{i}") {
+        return Err(Error::Config(format!(
+            "--peers {pattern:?} has no {{i}} for the process index"
+        )));
+    }
+    Ok((0..processes)
+        .map(|i| pattern.replace("{i}", &i.to_string()))
+        .collect())
+}
+
 impl JobArgs {
+    /// Applies `--process-id-from-hostname` (reading `HOSTNAME`, else the
+    /// kernel's host name).
+    pub fn resolve(&mut self) -> Result<()> {
+        if !self.process_id_from_hostname {
+            return Ok(());
+        }
+        let name = std::env::var("HOSTNAME")
+            .ok()
+            .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
+            .unwrap_or_default();
+        self.process_id = ordinal(&name).ok_or_else(|| {
+            Error::Config(format!(
+                "--process-id-from-hostname: host name {:?} does not end in -N",
+                name.trim()
+            ))
+        })?;
+        Ok(())
+    }
+
     /// Checks that the flags fit together, and reads the hosts file.
     /// Returns the process addresses (empty for a single process).
     pub fn validate(&self) -> Result<Vec<String>> {
@@ -133,9 +180,12 @@ impl JobArgs {
         if self.processes == 1 {
             return Ok(Vec::new());
         }
+        if let Some(pattern) = &self.peers {
+            return expand_peers(pattern, self.processes);
+        }
         let path = self.hosts.as_ref().ok_or_else(|| {
             Error::Config(format!(
-                "--processes {} needs --hosts FILE with one host:port per process",
+                "--processes {} needs --hosts FILE with one host:port per process (or --peers PATTERN)",
                 self.processes
             ))
         })?;
@@ -196,5 +246,20 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("--hosts"));
+    }
+
+    #[test]
+    fn kubernetes_names_give_the_process_id_and_the_peers() {
+        assert_eq!(ordinal("cart-totals-2"), Some(2));
+        assert_eq!(ordinal("cart-0\n"), Some(0));
+        assert_eq!(ordinal("laptop"), None);
+        assert_eq!(ordinal("cart-x"), None);
+        let peers = expand_peers("cart-{i}.cart.default.svc:2101", 3).unwrap();
+        assert_eq!(peers[2], "cart-2.cart.default.svc:2101");
+        assert_eq!(peers.len(), 3);
+        assert!(expand_peers("cart.svc:2101", 3).is_err());
+        let cli = Cli::try_parse_from(["job", "-n", "3", "-p", "1", "--peers", "p-{i}:9"]).unwrap();
+        assert_eq!(cli.job.validate().unwrap(), vec!["p-0:9", "p-1:9", "p-2:9"]);
+        assert!(Cli::try_parse_from(["job", "--peers", "p-{i}:9", "--hosts", "h"]).is_err());
     }
 }

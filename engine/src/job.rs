@@ -41,8 +41,9 @@ impl Job {
 
     /// A job with flags parsed elsewhere (for example flattened into the
     /// job's own clap parser) or built in code.
-    pub fn new(name: &str, args: JobArgs) -> Result<Self> {
+    pub fn new(name: &str, mut args: JobArgs) -> Result<Self> {
         init_logging();
+        args.resolve()?;
         args.validate()?;
         Ok(Job {
             name: name.to_owned(),
