@@ -40,6 +40,9 @@ pub enum ConnectorError {
     /// A connector was configured wrongly (a missing topic, a bad option).
     #[error("{0}")]
     Config(String),
+    /// The broker did not answer in time (a restart may help).
+    #[error("{0}")]
+    Timeout(String),
     /// A file could not be read.
     #[error("{path}: {source}")]
     Io {
@@ -77,7 +80,9 @@ impl ConnectorError {
             | ConnectorError::Encode { .. }
             | ConnectorError::Config(_)
             | ConnectorError::FileDecode { .. } => Fault::User,
-            ConnectorError::Kafka { .. } | ConnectorError::Io { .. } => Fault::External,
+            ConnectorError::Kafka { .. }
+            | ConnectorError::Io { .. }
+            | ConnectorError::Timeout(_) => Fault::External,
         }
     }
 

@@ -155,7 +155,7 @@ pub fn landed(
             ));
         }
         if Instant::now() > deadline {
-            return Err(ConnectorError::Config(format!(
+            return Err(ConnectorError::Timeout(format!(
                 "timed out reading output topic {topic} to its end to find what was published"
             )));
         }

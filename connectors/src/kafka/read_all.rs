@@ -61,7 +61,7 @@ pub fn read_all(config: &KafkaConfig, topic: &str) -> Result<Vec<TopicRecord>> {
     let mut last_news = Instant::now();
     while at_end.len() < partitions as usize || last_news.elapsed() < SETTLE {
         if Instant::now() > deadline {
-            return Err(ConnectorError::Config(format!(
+            return Err(ConnectorError::Timeout(format!(
                 "timed out reading topic {topic} to its end"
             )));
         }
