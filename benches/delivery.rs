@@ -118,7 +118,8 @@ fn throughput(brokers: &str, records: usize) -> anyhow::Result<()> {
 fn feed(brokers: &str, topic: &str, rate: u64, stop: &AtomicBool) -> anyhow::Result<()> {
     let producer: BaseProducer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
-        .set("linger.ms", "0")
+        .set("enable.idempotence", "true")
+        .set("linger.ms", "1")
         .create()?;
     let start = Instant::now();
     let mut sent = 0u64;
@@ -181,6 +182,7 @@ fn latency(brokers: &str, delivery: Delivery, epoch: Duration) -> anyhow::Result
     create_topic(brokers, &output, PARTITIONS);
     let stop_job = Arc::new(AtomicBool::new(false));
     let stop_io = Arc::new(AtomicBool::new(false));
+    let stop_feed = Arc::new(AtomicBool::new(false));
     let runner = {
         let (b, i, o, s) = (
             brokers.to_owned(),
@@ -192,7 +194,7 @@ fn latency(brokers: &str, delivery: Delivery, epoch: Duration) -> anyhow::Result
     };
     std::thread::sleep(Duration::from_secs(2));
     let feeder = {
-        let (b, t, s) = (brokers.to_owned(), input.clone(), stop_io.clone());
+        let (b, t, s) = (brokers.to_owned(), input.clone(), stop_feed.clone());
         std::thread::spawn(move || feed(&b, &t, rate, &s))
     };
     let watcher = {
@@ -200,8 +202,11 @@ fn latency(brokers: &str, delivery: Delivery, epoch: Duration) -> anyhow::Result
         std::thread::spawn(move || watch(&b, &t, &s))
     };
     std::thread::sleep(Duration::from_secs(secs));
-    stop_io.store(true, Ordering::Relaxed);
+    stop_feed.store(true, Ordering::Relaxed);
     feeder.join().expect("feeder")?;
+    // The last records become visible up to two epochs later.
+    std::thread::sleep(epoch * 2 + Duration::from_secs(1));
+    stop_io.store(true, Ordering::Relaxed);
     let all = watcher.join().expect("watcher")?;
     stop_job.store(true, Ordering::Relaxed);
     runner.join().expect("job")?;
