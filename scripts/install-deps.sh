@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# Installs the system packages Rill's build needs (bindgen for librocksdb-sys,
-# cmake for librdkafka). Idempotent: does nothing when they are present.
+# Installs the system packages Rill's build and tests need (bindgen for
+# librocksdb-sys, cmake for librdkafka; iproute2 and socat for the test of
+# a job across network namespaces). Idempotent: does nothing when they are
+# present.
 set -euo pipefail
 need=()
-for pkg in libclang-dev cmake pkg-config strace; do
+for pkg in libclang-dev cmake pkg-config strace iproute2 socat; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -eq 0 ]; then
-  echo "install-deps: libclang-dev, cmake, pkg-config already installed"
+  echo "install-deps: all installed"
   exit 0
 fi
 SUDO=""

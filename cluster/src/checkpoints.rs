@@ -17,8 +17,9 @@ pub fn resume_epoch(dir: &Path) -> Result<Option<u64>> {
 /// The summary of each `process-N` store under `dir`, in order.
 fn summaries(dir: &Path) -> Result<Vec<(String, StoreSummary)>> {
     let mut stores: Vec<(String, StoreSummary)> = Vec::new();
-    let entries = std::fs::read_dir(dir)
-        .with_context(|| format!("cannot read --state-dir {}", dir.display()))?;
+    let root = rill::state_root(dir)?;
+    let entries = std::fs::read_dir(&root)
+        .with_context(|| format!("cannot read --state-dir {}", root.display()))?;
     let mut paths: Vec<_> = entries
         .flatten()
         .map(|e| e.path())

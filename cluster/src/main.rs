@@ -48,6 +48,12 @@ enum Cmd {
         /// The job's state directory, passed to every process.
         #[arg(long)]
         state_dir: Option<PathBuf>,
+        /// The processes' addresses, one `host:port` per line (process 0
+        /// first), for a job across several hosts: `rill run` on each host
+        /// starts the processes whose address is one of this host's. By
+        /// default all processes run here on free local ports.
+        #[arg(long)]
+        hosts: Option<PathBuf>,
         /// Restarts allowed before giving up.
         #[arg(long, default_value_t = 10)]
         max_restarts: u32,
@@ -98,6 +104,7 @@ fn main() -> Result<()> {
             processes,
             workers,
             state_dir,
+            hosts,
             max_restarts,
             backoff,
             binary,
@@ -108,6 +115,7 @@ fn main() -> Result<()> {
             binary,
             args,
             state_dir,
+            hosts,
             max_restarts,
             backoff,
         }),

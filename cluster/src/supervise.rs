@@ -2,7 +2,8 @@
 //! supervises them.
 //!
 //! Each process gets `-n/-p/-w/--hosts` (a hosts file with free local
-//! ports, new for every start) and, with `--state-dir`, the state
+//! ports, new for every start; or the user's, of which only the processes
+//! on this host start here) and, with `--state-dir`, the state
 //! directory; its output lines are prefixed with `[p]`. When a process
 //! fails in a way a restart can help with (exit code
 //! [`rill::EXIT_RESTART`], or death by a signal), the others are killed and
@@ -35,6 +36,10 @@ pub struct Plan {
     pub args: Vec<String>,
     /// Passed to every process as `--state-dir`.
     pub state_dir: Option<PathBuf>,
+    /// The processes' addresses (a hosts file): only the processes whose
+    /// address is on this host are started here. `None`: all of them, on
+    /// free local ports chosen for each start.
+    pub hosts: Option<PathBuf>,
     /// Restarts allowed before `rill run` gives up.
     pub max_restarts: u32,
     /// The wait before the first restart; doubled after each.
@@ -60,6 +65,48 @@ fn restartable(status: ExitStatus) -> bool {
 
 fn free_port() -> Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// The processes of the hosts file `file` whose address is on this host
+/// (one this host can listen on).
+fn local_processes(file: &Path, processes: usize) -> Result<Vec<usize>> {
+    let text = std::fs::read_to_string(file)
+        .with_context(|| format!("reading the hosts file {}", file.display()))?;
+    let addresses: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    if addresses.len() != processes {
+        bail!(
+            "the hosts file {} names {} processes, but -n is {processes}",
+            file.display(),
+            addresses.len()
+        );
+    }
+    let mut here = Vec::new();
+    for (p, address) in addresses.iter().enumerate() {
+        let Some((host, _)) = address.rsplit_once(':') else {
+            bail!(
+                "line {} of {} is not host:port: {address}",
+                p + 1,
+                file.display()
+            );
+        };
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        if TcpListener::bind((host, 0)).is_ok() {
+            here.push(p);
+        }
+    }
+    if here.is_empty() {
+        bail!(
+            "no address in the hosts file {} is on this host: {}",
+            file.display(),
+            addresses.join(", ")
+        );
+    }
+    eprintln!("rill: this host runs processes {here:?} of {processes}");
+    Ok(here)
 }
 
 /// Runs the job until it succeeds, fails for good, or is stopped.
@@ -171,14 +218,20 @@ fn forward(p: usize, stream: impl Read + Send + 'static, to_stdout: bool) {
 /// Starts every process once and waits for the job to end. Returns how,
 /// and whether a stop was asked for.
 fn run_once(plan: &Plan, dir: &Path, signals: &AtomicUsize) -> Result<(Ended, bool)> {
-    let hosts = dir.join("hosts.txt");
-    let mut lines = String::new();
-    for _ in 0..plan.processes {
-        lines.push_str(&format!("127.0.0.1:{}\n", free_port()?));
-    }
-    std::fs::write(&hosts, lines)?;
+    let (hosts, here) = match &plan.hosts {
+        Some(file) => (file.clone(), local_processes(file, plan.processes)?),
+        None => {
+            let hosts = dir.join("hosts.txt");
+            let mut lines = String::new();
+            for _ in 0..plan.processes {
+                lines.push_str(&format!("127.0.0.1:{}\n", free_port()?));
+            }
+            std::fs::write(&hosts, lines)?;
+            (hosts, (0..plan.processes).collect())
+        }
+    };
     let mut children: Vec<(usize, Child)> = Vec::new();
-    for p in 0..plan.processes {
+    for p in here {
         let mut command = Command::new(&plan.binary);
         command.args(&plan.args).args([
             "-n",

@@ -5,13 +5,13 @@
 //! with exactly the output of an uninterrupted run. Its own test binary:
 //! the pause would stall any test running beside it.
 
-use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
+mod common;
+
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use rill::testing::kafka::{bootstrap, create_topic, produce, read_topic, unique_topic};
+use common::{launch, sum_topics, sums, workspace_binary, Reaper};
+use rill::testing::kafka::{bootstrap, read_topic};
 use rustix::process::{kill_process, Pid, Signal};
 
 /// The test broker's process, from `scripts/test-broker.sh`'s pid file.
@@ -44,78 +44,33 @@ impl Drop for Resume {
 fn a_job_under_rill_run_outlives_a_paused_broker() {
     let brokers = bootstrap();
     let broker = broker_pid();
-    let (input, output) = (unique_topic("outage-in"), unique_topic("outage-out"));
-    create_topic(&brokers, &input, 4);
-    create_topic(&brokers, &output, 4);
-    let records: Vec<(String, String)> = (0..1_000_000u64)
-        .map(|i| (format!("k{}", (i * 7919) % 2_000), (i % 10).to_string()))
-        .collect();
-    produce(
-        &brokers,
-        &input,
-        records
-            .iter()
-            .map(|(k, v)| (Some(k.as_bytes()), v.as_bytes())),
-    );
-    let mut expected: BTreeMap<String, Vec<i64>> = BTreeMap::new();
-    for (k, v) in &records {
-        let sums = expected.entry(k.clone()).or_default();
-        sums.push(sums.last().copied().unwrap_or(0) + v.parse::<i64>().unwrap());
-    }
+    let (input, output, expected) = sum_topics(&brokers, "outage", 1_000_000, 2_000, 4);
     let state = tempfile::tempdir().unwrap();
-    let deps = std::env::current_exe().unwrap();
-    let job = deps
-        .parent()
-        .and_then(|d| d.parent())
-        .unwrap()
-        .join("key_sums");
-    assert!(
-        job.exists(),
-        "run with `cargo test --workspace` to build key_sums"
-    );
-    let mut launcher = Command::new(env!("CARGO_BIN_EXE_rill"))
-        .args([
-            "run",
-            "-n",
-            "2",
-            "-w",
-            "1",
-            "--backoff",
-            "1s",
-            "--max-restarts",
-            "30",
-        ])
-        .arg("--state-dir")
-        .arg(state.path())
-        .arg(&job)
-        .arg("--")
-        .args([
-            "--brokers",
-            &brokers,
-            "--input",
-            &input,
-            "--output",
-            &output,
-        ])
-        .args([
-            "--stop-at-end",
-            "--epoch-interval",
-            "100ms",
-            "--delivery",
-            "exactly-once",
-        ])
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = launcher.stderr.take().unwrap();
-    let (tx, lines) = std::sync::mpsc::channel::<String>();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
+    let job = workspace_binary("key_sums");
+    let mut args: Vec<std::ffi::OsString> = ["run", "-n", "2", "-w", "1", "--backoff", "1s"]
+        .iter()
+        .map(Into::into)
+        .collect();
+    args.extend(["--max-restarts".into(), "30".into(), "--state-dir".into()]);
+    args.extend([state.path().into(), job.into(), "--".into()]);
+    for a in [
+        "--brokers",
+        &brokers,
+        "--input",
+        &input,
+        "--output",
+        &output,
+        "--stop-at-end",
+        "--epoch-interval",
+        "100ms",
+        "--delivery",
+        "exactly-once",
+    ] {
+        args.push(a.into());
+    }
+    let args: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_os_str()).collect();
+    let (mut launcher, lines, pids) = launch(&args);
+    let _reaper = Reaper(pids);
     // Pause once the job has published something.
     let started = Instant::now();
     while read_topic(&brokers, &output).is_empty() {
@@ -152,13 +107,7 @@ fn a_job_under_rill_run_outlives_a_paused_broker() {
     assert!(status.success(), "rill run: {status}\n{text}");
     let restarts = log.iter().filter(|l| l.contains("restart ")).count();
     eprintln!("the job ended after {restarts} restarts");
-    let mut got: BTreeMap<String, Vec<i64>> = BTreeMap::new();
-    for r in read_topic(&brokers, &output) {
-        let key = String::from_utf8(r.key.unwrap()).unwrap();
-        got.entry(key)
-            .or_default()
-            .push(serde_json::from_slice(&r.value.unwrap()).unwrap());
-    }
+    let got = sums(&brokers, &output);
     assert!(
         got == expected,
         "the output differs from an uninterrupted run's"

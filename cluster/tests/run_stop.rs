@@ -4,86 +4,17 @@
 //! the job, whose result is then exactly that of an uninterrupted run; a
 //! user error is not restarted.
 
+mod common;
+
+use common::{
+    checkpoints, launch, note_pid, resume_epoch, sum_topics, sums, wait_at_most, workspace_binary,
+    Pids, Reaper,
+};
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
-
-/// The job's processes, from the launcher's "started process" lines.
-type Pids = Arc<Mutex<Vec<rustix::process::Pid>>>;
-
-fn note_pid(pids: &Pids, line: &str) {
-    let pid = line
-        .strip_prefix("rill: started process ")
-        .and_then(|rest| rest.split("(pid ").nth(1))
-        .and_then(|pid| pid.trim_end_matches(')').parse::<i32>().ok())
-        .and_then(rustix::process::Pid::from_raw);
-    pids.lock().unwrap().extend(pid);
-}
-
-/// Kills the job's processes still running when dropped, so that a
-/// failing test leaves nothing behind.
-struct Reaper(Pids);
-
-impl Drop for Reaper {
-    fn drop(&mut self) {
-        for pid in self.0.lock().unwrap_or_else(|p| p.into_inner()).iter() {
-            let _ = rustix::process::kill_process(*pid, rustix::process::Signal::KILL);
-        }
-    }
-}
-
-/// A binary of the workspace (the examples package's jobs), built by
-/// `cargo test --workspace` beside the tests.
-fn workspace_binary(name: &str) -> PathBuf {
-    let deps = std::env::current_exe().unwrap();
-    let path = deps.parent().and_then(|d| d.parent()).unwrap().join(name);
-    assert!(
-        path.exists(),
-        "{} is not built: run the tests with `cargo test --workspace`",
-        path.display()
-    );
-    path
-}
-
-/// `rill run` with `args`, its stderr lines sent to the returned channel
-/// and its processes' pids noted for the reaper.
-fn launch(args: &[&std::ffi::OsStr]) -> (std::process::Child, mpsc::Receiver<String>, Pids) {
-    let mut launcher = Command::new(env!("CARGO_BIN_EXE_rill"))
-        .args(args)
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (tx, lines) = mpsc::channel::<String>();
-    let stderr = launcher.stderr.take().unwrap();
-    let pids = Pids::default();
-    let noted = pids.clone();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            note_pid(&noted, &line);
-            let _ = tx.send(line);
-        }
-    });
-    (launcher, lines, pids)
-}
-
-/// Waits up to `most` for `child` to exit.
-fn wait_at_most(child: &mut std::process::Child, most: Duration) -> std::process::ExitStatus {
-    let until = Instant::now() + most;
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        if Instant::now() > until {
-            let _ = child.kill();
-            panic!("rill run did not end within {most:?}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
 
 /// An example of this package, built by `cargo test` beside the tests.
 fn example(name: &str) -> PathBuf {
@@ -181,47 +112,10 @@ fn sigterm_to_the_launcher_stops_every_process_with_a_last_checkpoint() {
     );
 }
 
-/// What `rill checkpoints` prints for `state` (empty while it has none).
-fn checkpoints(state: &std::path::Path) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_rill"))
-        .arg("checkpoints")
-        .arg("--state-dir")
-        .arg(state)
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn resume_epoch(report: &str) -> Option<u64> {
-    report
-        .lines()
-        .find_map(|l| l.strip_prefix("resume epoch: "))
-        .and_then(|e| e.parse().ok())
-}
-
 #[test]
 fn a_killed_process_is_restarted_with_the_others_and_the_result_is_exact() {
-    use rill::testing::kafka::{bootstrap, create_topic, produce, read_topic, unique_topic};
-    use std::collections::BTreeMap;
-    let brokers = bootstrap();
-    let (input, output) = (unique_topic("sup-in"), unique_topic("sup-out"));
-    create_topic(&brokers, &input, 6);
-    create_topic(&brokers, &output, 6);
-    let records: Vec<(String, String)> = (0..300_000u64)
-        .map(|i| (format!("k{}", (i * 7919) % 1_000), (i % 10).to_string()))
-        .collect();
-    produce(
-        &brokers,
-        &input,
-        records
-            .iter()
-            .map(|(k, v)| (Some(k.as_bytes()), v.as_bytes())),
-    );
-    let mut expected: BTreeMap<String, Vec<i64>> = BTreeMap::new();
-    for (k, v) in &records {
-        let sums = expected.entry(k.clone()).or_default();
-        sums.push(sums.last().copied().unwrap_or(0) + v.parse::<i64>().unwrap());
-    }
+    let brokers = rill::testing::kafka::bootstrap();
+    let (input, output, expected) = sum_topics(&brokers, "sup", 300_000, 1_000, 6);
     let state = tempfile::tempdir().unwrap();
     let job = workspace_binary("key_sums");
     let args: Vec<std::ffi::OsString> = [
@@ -280,13 +174,7 @@ fn a_killed_process_is_restarted_with_the_others_and_the_result_is_exact() {
     assert!(status.success(), "rill run: {status}\n{text}");
     assert!(text.contains("restart 1 of 10"), "no restart:\n{text}");
     assert!(text.contains("the job resumes from epoch"), "{text}");
-    let mut got: BTreeMap<String, Vec<i64>> = BTreeMap::new();
-    for r in read_topic(&brokers, &output) {
-        let key = String::from_utf8(r.key.unwrap()).unwrap();
-        got.entry(key)
-            .or_default()
-            .push(serde_json::from_slice(&r.value.unwrap()).unwrap());
-    }
+    let got = sums(&brokers, &output);
     assert!(
         got == expected,
         "the output differs from an uninterrupted run's"

@@ -18,6 +18,14 @@ use crate::{Error, Result};
 use rill_operators::Watermarks;
 use rill_state::{KeyGroups, StateKind, StepMeta};
 
+/// The step kind of a source whose positions are kept per partition of
+/// its input (a Kafka topic's, or the one partition of a file).
+pub(crate) const SOURCE: &str = "source";
+
+/// The step kind of a source whose input is split by worker, each keeping
+/// its own position: its job resumes only with the same number of workers.
+pub(crate) const SOURCE_BY_WORKER: &str = "source-by-worker";
+
 /// A source's saved read position of a partition, if it resumed.
 type Saved<'a> = &'a dyn Fn(i32) -> Option<i64>;
 
@@ -56,16 +64,18 @@ impl<'s> Flow<'s> {
     fn start<K: 'static, V: 'static>(
         &mut self,
         step: &str,
+        kind: &'static str,
         make: impl FnOnce(Saved<'_>) -> Result<Box<dyn SourceDriver<(K, V, u64)>>>,
     ) -> Stream<'s, K, V> {
-        self.start_timed(step, false, make)
+        self.start_timed(step, kind, false, make)
     }
 
     /// Starts a source; `event_time`: its stream carries the source's
-    /// watermarks.
+    /// watermarks. `kind` is [`SOURCE`] or [`SOURCE_BY_WORKER`].
     fn start_timed<K: 'static, V: 'static>(
         &mut self,
         step: &str,
+        kind: &'static str,
         event_time: bool,
         make: impl FnOnce(Saved<'_>) -> Result<Box<dyn SourceDriver<(K, V, u64)>>>,
     ) -> Stream<'s, K, V> {
@@ -75,7 +85,7 @@ impl<'s> Flow<'s> {
                 // Positions are read by partition, never routed: one group.
                 let groups = KeyGroups::new(1).expect("one group is valid");
                 let meta = StepMeta {
-                    kind: "source".into(),
+                    kind: kind.into(),
                     key_groups: 1,
                     states: vec![("positions".into(), StateKind::Value)],
                 };
@@ -199,7 +209,7 @@ impl<'s> Flow<'s> {
             None => BadInputPolicy::Fail,
         });
         let ctx = self.ctx.clone();
-        self.start_timed(topic, true, move |saved| {
+        self.start_timed(topic, SOURCE, true, move |saved| {
             let config = ctx.kafka()?;
             KafkaDriver::<K, V, _>::open(
                 &ctx, &config, topic, codec, options, policy, extract, saved,
@@ -218,7 +228,7 @@ impl<'s> Flow<'s> {
         I::Item: 'static,
     {
         let (index, peers) = (self.ctx.index, self.ctx.peers);
-        self.start(step, move |saved| {
+        self.start(step, SOURCE_BY_WORKER, move |saved| {
             let items = items.into_iter().map(|v| ((), v, 0));
             let saved = saved(partition_of(index));
             Ok(Box::new(IterDriver::new(items, index, peers, saved)))
@@ -234,7 +244,7 @@ impl<'s> Flow<'s> {
         V: 'static,
     {
         let (index, peers) = (self.ctx.index, self.ctx.peers);
-        self.start(step, move |saved| {
+        self.start(step, SOURCE_BY_WORKER, move |saved| {
             Ok(Box::new(IterDriver::new(
                 items.into_iter().map(|(k, v)| (k, v, 0)),
                 index,
@@ -291,7 +301,7 @@ impl<'s> Flow<'s> {
         V: Clone + 'static,
     {
         let (index, peers) = (self.ctx.index, self.ctx.peers);
-        self.start_timed(step, true, move |saved| {
+        self.start_timed(step, SOURCE_BY_WORKER, true, move |saved| {
             let saved = saved(partition_of(index));
             Ok(Box::new(TimedDriver::new(items, index, peers, saved)))
         })
@@ -334,7 +344,7 @@ impl<'s> Flow<'s> {
     {
         let (index, peers) = (self.ctx.index, self.ctx.peers);
         let lag = rill_operators::millis(out_of_orderness);
-        self.start_timed(step, true, move |saved| {
+        self.start_timed(step, SOURCE_BY_WORKER, true, move |saved| {
             let items = make(index, peers).map(|(t, v)| ((), v, t));
             let saved = saved(partition_of(index));
             Ok(Box::new(GeneratedDriver::new(items, index, lag, saved)))
@@ -347,7 +357,7 @@ impl<'s> Flow<'s> {
         V: DeserializeOwned + 'static,
     {
         let index = self.ctx.index;
-        self.start(step, move |saved| {
+        self.start(step, SOURCE, move |saved| {
             JsonLinesDriver::<V>::open(step, path.as_ref(), index, saved(0))
                 .map(|d| Box::new(d) as Box<dyn SourceDriver<((), V, u64)>>)
         })

@@ -137,10 +137,16 @@ impl Job {
         let processes = args.processes;
         let writer = match &process_state.store {
             Some(store) => Some(
-                ProcessWriter::spawn(store.clone(), &args, process_state.local_resume.is_some())
-                    .map_err(|e| {
-                        Error::Runtime(format!("cannot start the checkpoint writer: {e}"))
-                    })?,
+                ProcessWriter::spawn(
+                    store.clone(),
+                    &args,
+                    process_state
+                        .generation
+                        .as_ref()
+                        .map(|(_, root, _)| root.as_path()),
+                    process_state.local_resume.is_some(),
+                )
+                .map_err(|e| Error::Runtime(format!("cannot start the checkpoint writer: {e}")))?,
             ),
             None => None,
         };
@@ -167,7 +173,12 @@ impl Job {
                     .resume_epoch
                     .set(resume.map_or(-1, |e| e as i64));
                 let args = &ctx.shared.args;
-                match open_worker(&process_state, args, worker.index(), resume, last) {
+                let opened = open_worker(&process_state, args, worker.index(), resume, last);
+                let committed = match worker.index() {
+                    0 => opened.and_then(|c| process_state.commit_generation().map(|()| c)),
+                    _ => opened,
+                };
+                match committed {
                     Ok(c) => {
                         ctx.checkpointer = c;
                         ctx.start_epoch = rill_state::checkpoint::first_epoch(last);

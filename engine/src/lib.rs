@@ -46,6 +46,7 @@ mod job;
 mod join;
 mod keyed;
 pub mod metrics;
+mod rescale;
 mod sink;
 mod source;
 mod state;
@@ -61,6 +62,7 @@ pub use error::{exit, Error, Fault, Result, EXIT_RESTART};
 pub use flow::Flow;
 pub use job::Job;
 pub use keyed::{Outputs, PerEpoch, StateKey, StateValue};
+pub use rescale::state_root;
 pub use rill_operators::{
     Context, Either, Emit, Failure, JoinKind, Joined, ListState, LogicResult, MapState, Process,
     Process2, SideOutput, States, Timer, TimerKind, TimerState, ValueState, Window, Windows,

@@ -3,6 +3,7 @@
 //! checkpointer. The operators that write checkpoints are in `checkpoint.rs`.
 
 use std::cell::RefCell;
+use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::{Arc, OnceLock};
 
@@ -12,6 +13,7 @@ use timely::dataflow::operators::vec::{Broadcast, Input};
 use timely::dataflow::operators::{Inspect, Probe};
 use timely::worker::Worker;
 
+use crate::rescale::Generation;
 use crate::{Error, JobArgs, Result};
 
 /// The state store of this process, if the job has a `--state-dir`.
@@ -26,6 +28,10 @@ pub(crate) struct ProcessState {
     /// Set once the store is readied for the agreed resume epoch (by
     /// whichever worker of the process gets there first).
     pub resumed: OnceLock<std::result::Result<(), String>>,
+    /// The state directory, the directory of its current generation of
+    /// stores, and the generation to make current once every process has
+    /// opened its store.
+    pub generation: Option<(PathBuf, PathBuf, Generation)>,
 }
 
 impl ProcessState {
@@ -40,14 +46,16 @@ impl ProcessState {
                 local_resume: None,
                 local_last: None,
                 resumed: OnceLock::new(),
+                generation: None,
             });
         };
-        let path = dir.join(format!("process-{}", args.process_id));
+        let (root, generation) = crate::rescale::locate(dir, args)?;
+        let path = root.join(format!("process-{}", args.process_id));
         let location = path.display().to_string();
         std::fs::create_dir_all(&path).map_err(|e| {
             Error::Config(format!("cannot create --state-dir {}: {e}", path.display()))
         })?;
-        let store = RocksStore::open(&path).map_err(|e| open_error(e, dir, args))?;
+        let store = RocksStore::open(&path).map_err(|e| open_error(e, &root, args))?;
         let meta = checkpoint::open_job(
             &store,
             &location,
@@ -58,21 +66,56 @@ impl ProcessState {
         .map_err(|e| Error::state("state", e))?;
         let first = (args.process_id * args.workers) as u32;
         let prepared = checkpoint::prepared(&store, first..first + args.workers as u32)
-            .map_err(|e| open_error(e, dir, args))?;
+            .map_err(|e| open_error(e, &root, args))?;
         let local_last = prepared.iter().flatten().max().copied();
         let local_resume = checkpoint::resume_epoch(prepared);
         match local_resume {
             Some(e) => log::info!("state in {location}: resuming from epoch {e}"),
             None => log::info!("state in {location}: no complete checkpoint, starting empty"),
         }
+        let groups = KeyGroups::new(meta.key_groups).map_err(|e| Error::Config(e.to_string()))?;
+        log_assignment(groups, args);
         Ok(ProcessState {
             store: Some(Arc::new(store)),
-            key_groups: KeyGroups::new(meta.key_groups)
-                .map_err(|e| Error::Config(e.to_string()))?,
+            key_groups: groups,
             local_resume,
             local_last,
             resumed: OnceLock::new(),
+            generation: Some((dir.clone(), root, generation)),
         })
+    }
+
+    /// Makes this process's generation of stores the one the state
+    /// directory resumes from (worker 0 of the job, once every process
+    /// has opened its store).
+    pub fn commit_generation(&self) -> Result<()> {
+        match &self.generation {
+            Some((dir, _, g)) => g.commit(dir).map_err(|e| {
+                Error::Runtime(format!(
+                    "cannot record the state's generation in {}: {e}",
+                    dir.display()
+                ))
+            }),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Logs the key groups each worker of this process owns.
+fn log_assignment(groups: KeyGroups, args: &JobArgs) {
+    let workers = args.processes * args.workers;
+    let first = args.process_id * args.workers;
+    for w in first..first + args.workers {
+        let mine: Vec<u32> = (0..groups.count())
+            .filter(|&g| groups.owner(rill_state::KeyGroup(g), workers).0 == w)
+            .collect();
+        match (mine.first(), mine.last()) {
+            (Some(lo), Some(hi)) => log::info!(
+                "worker {w}/{workers}: key groups {lo}..={hi} of {}",
+                groups.count()
+            ),
+            _ => log::info!("worker {w}/{workers}: no key groups (more workers than key groups)"),
+        }
     }
 }
 

@@ -40,11 +40,17 @@ pub(crate) struct ProcessWriter {
 
 impl ProcessWriter {
     /// Starts the writer of `store` for the `args.workers` workers of this
-    /// process (`resumed`: the store held a checkpoint to resume from).
-    pub fn spawn(store: Arc<dyn KvStore>, args: &JobArgs, resumed: bool) -> std::io::Result<Self> {
+    /// process, whose stores are in `root` (`resumed`: the store held a
+    /// checkpoint to resume from).
+    pub fn spawn(
+        store: Arc<dyn KvStore>,
+        args: &JobArgs,
+        root: Option<&Path>,
+        resumed: bool,
+    ) -> std::io::Result<Self> {
         let (jobs, inbox) = mpsc::channel::<WriteJob>();
         let workers = args.workers.max(1);
-        let mut copies = args.state_dir.as_deref().map(|dir| Copies {
+        let mut copies = root.map(|dir| Copies {
             target: snapshot_path(dir, args.process_id),
             interval: args.state_copy_interval,
             resumed,

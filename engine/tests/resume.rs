@@ -106,8 +106,13 @@ fn a_renamed_or_missing_step_is_an_error_naming_it() {
         "{msg}"
     );
 
+    // An in-memory source splits its input by worker: no rescaling.
     let err = sum_job(records(1000, 10), args(dir.path(), 2, 100)).unwrap_err();
-    assert!(err.to_string().contains("rescaling"), "{err}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("cannot rescale") && msg.contains("splits its input by worker"),
+        "{msg}"
+    );
 
     // The state is untouched by the refused starts.
     let out = sum_job(records(1010, 10), args(dir.path(), 1, 100)).unwrap();

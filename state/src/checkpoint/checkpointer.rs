@@ -37,7 +37,7 @@ pub struct Checkpointer {
     info_epochs: VecDeque<u64>,
 }
 
-fn now_ms() -> u64 {
+pub(super) fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
@@ -219,40 +219,14 @@ impl Checkpointer {
         end: Option<&[u8]>,
     ) -> Result<Vec<Found>, StoreError> {
         let mut out: Vec<Found> = Vec::new();
-        let mut at = if from > prefix { from } else { prefix }.to_vec();
-        // The entry whose newest version was seen: older ones are skipped.
-        let mut seen: Option<Vec<u8>> = None;
-        loop {
-            let chunk = self.store.scan(prefix, &at, SCAN_CHUNK)?;
-            let full = chunk.len() == SCAN_CHUNK;
-            for (key, value) in &chunk {
-                let Some(split) = key.len().checked_sub(8) else {
-                    continue;
-                };
-                let entry = &key[..split];
-                if end.is_some_and(|e| entry >= e) {
-                    return Ok(out);
-                }
-                if seen.as_deref() == Some(entry) {
-                    continue;
-                }
-                let epoch = layout::version_epoch(key).unwrap_or(0);
-                if is_fenced(&self.fenced, epoch) {
-                    continue;
-                }
-                seen = Some(entry.to_vec());
-                if let Some(v) = layout::parse_version(self.location(), value)? {
-                    out.push((entry.to_vec(), epoch, v.to_vec()));
-                }
-            }
-            match chunk.last() {
-                Some((key, _)) if full => {
-                    at.clone_from(key);
-                    at.push(0);
-                }
-                _ => return Ok(out),
-            }
-        }
+        let hidden = |epoch| is_fenced(&self.fenced, epoch);
+        visible(&*self.store, (prefix, from, end), hidden, |key, value| {
+            let (entry, epoch) = key.split_at(key.len() - 8);
+            let epoch = layout::version_epoch(epoch).unwrap_or(0);
+            out.push((entry.to_vec(), epoch, value.to_vec()));
+            Ok(())
+        })?;
+        Ok(out)
     }
 
     /// Where the versions of `epoch` are staged.
@@ -357,5 +331,46 @@ impl Checkpointer {
     /// The store behind this checkpointer.
     pub fn store(&self) -> &Arc<dyn KvStore> {
         &self.store
+    }
+}
+
+/// Calls `f` with the version key and the value of the newest version of
+/// each entry under `prefix`, from `from` on and before `end` (if given),
+/// in key order, leaving out the versions `hidden` says to and the entries
+/// whose newest version is a deletion.
+pub fn visible(
+    store: &dyn KvStore,
+    (prefix, from, end): (&[u8], &[u8], Option<&[u8]>),
+    hidden: impl Fn(u64) -> bool,
+    mut f: impl FnMut(&[u8], &[u8]) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
+    let mut at = if from > prefix { from } else { prefix }.to_vec();
+    // The entry whose newest version was seen: older ones are skipped.
+    let mut seen: Option<Vec<u8>> = None;
+    loop {
+        let chunk = store.scan(prefix, &at, SCAN_CHUNK)?;
+        for (key, value) in &chunk {
+            let Some(epoch) = layout::version_epoch(key) else {
+                continue;
+            };
+            let entry = &key[..key.len() - 8];
+            if end.is_some_and(|e| entry >= e) {
+                return Ok(());
+            }
+            if seen.as_deref() == Some(entry) || hidden(epoch) {
+                continue;
+            }
+            seen = Some(entry.to_vec());
+            if let Some(v) = layout::parse_version(store.kind(), value)? {
+                f(key, v)?;
+            }
+        }
+        match chunk.last() {
+            Some((key, _)) if chunk.len() == SCAN_CHUNK => {
+                at.clone_from(key);
+                at.push(0);
+            }
+            _ => return Ok(()),
+        }
     }
 }

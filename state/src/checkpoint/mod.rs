@@ -21,13 +21,16 @@
 mod checkpointer;
 mod error;
 mod inspect;
+mod rescale;
 mod write;
 
 use std::ops::Range;
 
+pub use checkpointer::visible;
 pub use checkpointer::Checkpointer;
 pub use error::CheckpointError;
 pub use inspect::{complete_checkpoints, inspect, CheckpointSummary, StoreSummary};
+pub use rescale::{rebuild, visible_at, Carry};
 pub use write::{CheckpointWrite, Found, PendingPrepare, PrepareStats, Staged};
 
 use crate::layout::{self, JobMeta};
@@ -149,16 +152,22 @@ pub fn resume_store(
     }
     store.write(batch)?;
     let gc = store.versions();
-    for (key, _) in store.scan(&[layout::FENCE], &[], usize::MAX)? {
-        match (layout::be_u64(&key, 1), layout::be_u64(&key, 9)) {
-            (Some(from), Some(to)) => gc.fence(from, to),
-            _ => return Err(StoreError::Codec("a malformed fence".into())),
-        }
+    for (from, to) in fences(store)? {
+        gc.fence(from, to);
     }
     if let Some(r) = resume {
         gc.advance(r);
     }
     Ok(())
+}
+
+/// The epoch ranges fenced in `store` (inclusive).
+fn fences(store: &dyn KvStore) -> Result<Vec<(u64, u64)>, StoreError> {
+    let fenced = store.scan(&[layout::FENCE], &[], usize::MAX)?.into_iter();
+    fenced
+        .map(|(key, _)| layout::be_u64(&key, 1).zip(layout::be_u64(&key, 9)))
+        .map(|r| r.ok_or_else(|| StoreError::Codec("a malformed fence".into())))
+        .collect()
 }
 
 /// The first epoch of a run after the job's workers prepared up to `last`.

@@ -6,8 +6,9 @@
 use std::collections::BTreeMap;
 
 use rill_connectors::kafka::ScanFrom;
+use rill_state::checkpoint;
 use rill_state::codec::{decode, encode};
-use rill_state::{layout, Checkpointer, StateKind, StepMeta, StoreError};
+use rill_state::{layout, CheckpointError, Checkpointer, KvStore, StateKind, StepMeta, StoreError};
 use serde::{Deserialize, Serialize};
 
 /// The records in one buffered chunk, at most.
@@ -23,6 +24,43 @@ pub(super) fn meta() -> StepMeta {
             ("published".into(), StateKind::Value),
         ],
     }
+}
+
+/// The first epoch whose output a writer of the exactly-once sink step
+/// `step` (its id) had buffered in `store` as of checkpoint `resume` but
+/// not published by then, as `(writer, epoch)`: a job must not be
+/// rescaled while it has one (its writers' identities change).
+pub(crate) fn unpublished(
+    store: &dyn KvStore,
+    step: u64,
+    resume: u64,
+) -> Result<Option<(u32, u64)>, CheckpointError> {
+    let be = |key: &[u8], at: usize, n: usize| -> Option<u64> {
+        let bytes = key.get(layout::ENTRY_HEAD + at..layout::ENTRY_HEAD + at + n)?;
+        Some(bytes.iter().fold(0u64, |v, b| v << 8 | u64::from(*b)))
+    };
+    let head = |state: u8| {
+        let mut h = Vec::new();
+        layout::write_head(&mut h, step, state, 0);
+        h
+    };
+    let mut published: BTreeMap<u64, Option<u64>> = BTreeMap::new();
+    checkpoint::visible_at(store, &head(1), resume, |key, value| {
+        let mark: Mark = decode(value)?;
+        published.extend(be(key, 4, 4).map(|w| (w, mark.published)));
+        Ok(())
+    })?;
+    let mut first = None;
+    checkpoint::visible_at(store, &head(0), resume, |key, _| {
+        if let (Some(w), Some(epoch)) = (be(key, 4, 4), be(key, 8, 8)) {
+            let done = published.get(&w).copied().flatten();
+            if first.is_none() && done.is_none_or(|p| epoch > p) {
+                first = Some((w as u32, epoch));
+            }
+        }
+        Ok(())
+    })?;
+    Ok(first)
 }
 
 /// One output record, encoded, with the partition it goes to.

@@ -19,6 +19,7 @@
 //! producer's thread, which wakes the operator.
 
 mod buffer;
+pub(crate) use buffer::unpublished;
 mod publish;
 
 use std::collections::BTreeMap;

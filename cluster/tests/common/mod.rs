@@ -1,0 +1,158 @@
+//! Shared by the tests that start `rill run`: its launch with the log
+//! read line by line, the reaper of its processes, and the sum-per-key
+//! job's input and output.
+
+#![allow(dead_code)] // each test uses its own part
+
+use rill::testing::kafka::{create_topic, produce, read_topic, unique_topic};
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The job's processes, from the launcher's "started process" lines.
+pub type Pids = Arc<Mutex<Vec<rustix::process::Pid>>>;
+
+pub fn note_pid(pids: &Pids, line: &str) {
+    let pid = line
+        .strip_prefix("rill: started process ")
+        .and_then(|rest| rest.split("(pid ").nth(1))
+        .and_then(|pid| pid.trim_end_matches(')').parse::<i32>().ok())
+        .and_then(rustix::process::Pid::from_raw);
+    pids.lock().unwrap().extend(pid);
+}
+
+/// Kills the job's processes still running when dropped, so that a
+/// failing test leaves nothing behind.
+pub struct Reaper(pub Pids);
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        for pid in self.0.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            let _ = rustix::process::kill_process(*pid, rustix::process::Signal::KILL);
+        }
+    }
+}
+
+/// A binary of the workspace (the examples package's jobs), built by
+/// `cargo test --workspace` beside the tests.
+pub fn workspace_binary(name: &str) -> PathBuf {
+    let deps = std::env::current_exe().unwrap();
+    let path = deps.parent().and_then(|d| d.parent()).unwrap().join(name);
+    assert!(
+        path.exists(),
+        "{} is not built: run the tests with `cargo test --workspace`",
+        path.display()
+    );
+    path
+}
+
+/// `rill run` with `args`, its stderr lines sent to the returned channel
+/// and its processes' pids noted for the reaper.
+pub fn launch(args: &[&std::ffi::OsStr]) -> (std::process::Child, mpsc::Receiver<String>, Pids) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_rill"));
+    command.args(args);
+    launch_command(command)
+}
+
+/// [`launch`] for a command that runs `rill run` (in a network namespace,
+/// say).
+pub fn launch_command(mut command: Command) -> (std::process::Child, mpsc::Receiver<String>, Pids) {
+    let mut launcher = command
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, lines) = mpsc::channel::<String>();
+    let stderr = launcher.stderr.take().unwrap();
+    let pids = Pids::default();
+    let noted = pids.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            note_pid(&noted, &line);
+            let _ = tx.send(line);
+        }
+    });
+    (launcher, lines, pids)
+}
+
+/// Waits up to `most` for `child` to exit.
+pub fn wait_at_most(child: &mut std::process::Child, most: Duration) -> std::process::ExitStatus {
+    let until = Instant::now() + most;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() > until {
+            let _ = child.kill();
+            panic!("rill run did not end within {most:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Input and output topics (`partitions` each) for `key_sums`, the input
+/// `records` records over `keys` keys, and the uninterrupted run's output:
+/// each key's running sums in order.
+pub fn sum_topics(
+    brokers: &str,
+    name: &str,
+    records: u64,
+    keys: u64,
+    partitions: i32,
+) -> (String, String, BTreeMap<String, Vec<i64>>) {
+    let input = unique_topic(&format!("{name}-in"));
+    let output = unique_topic(&format!("{name}-out"));
+    create_topic(brokers, &input, partitions);
+    create_topic(brokers, &output, partitions);
+    let records: Vec<(String, String)> = (0..records)
+        .map(|i| (format!("k{}", (i * 7919) % keys), (i % 10).to_string()))
+        .collect();
+    produce(
+        brokers,
+        &input,
+        records
+            .iter()
+            .map(|(k, v)| (Some(k.as_bytes()), v.as_bytes())),
+    );
+    let mut expected: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+    for (k, v) in &records {
+        let sums = expected.entry(k.clone()).or_default();
+        sums.push(sums.last().copied().unwrap_or(0) + v.parse::<i64>().unwrap());
+    }
+    (input, output, expected)
+}
+
+/// Each key's sums in `topic`, in the order they were written.
+pub fn sums(brokers: &str, topic: &str) -> BTreeMap<String, Vec<i64>> {
+    let mut got: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+    for r in read_topic(brokers, topic) {
+        let key = String::from_utf8(r.key.unwrap()).unwrap();
+        got.entry(key)
+            .or_default()
+            .push(serde_json::from_slice(&r.value.unwrap()).unwrap());
+    }
+    got
+}
+
+/// What `rill checkpoints` prints for `state` (empty while it has none).
+pub fn checkpoints(state: &std::path::Path) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_rill"))
+        .arg("checkpoints")
+        .arg("--state-dir")
+        .arg(state)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The resume epoch in a `rill checkpoints` report.
+pub fn resume_epoch(report: &str) -> Option<u64> {
+    report
+        .lines()
+        .find_map(|l| l.strip_prefix("resume epoch: "))
+        .and_then(|e| e.parse().ok())
+}
