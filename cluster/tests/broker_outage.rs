@@ -10,7 +10,7 @@ mod common;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use common::{launch, sum_topics, sums, workspace_binary, Reaper};
+use common::{launch, sum_topics, sums, sums_differ, workspace_binary, Reaper};
 use rill::testing::kafka::{bootstrap, read_topic};
 use rustix::process::{kill_process, Pid, Signal};
 
@@ -110,6 +110,7 @@ fn a_job_under_rill_run_outlives_a_paused_broker() {
     let got = sums(&brokers, &output);
     assert!(
         got == expected,
-        "the output differs from an uninterrupted run's"
+        "the output differs from an uninterrupted run's: {}",
+        sums_differ(&got, &expected)
     );
 }

@@ -12,8 +12,8 @@
 mod common;
 
 use common::{
-    checkpoints, launch_command, resume_epoch, sum_topics, sums, wait_at_most, workspace_binary,
-    Reaper,
+    checkpoints, launch_command, resume_epoch, sum_topics, sums, sums_differ, wait_at_most,
+    workspace_binary, Reaper,
 };
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -238,8 +238,10 @@ fn a_job_across_three_network_namespaces_recovers_from_a_killed_process_with_exa
         logs[1]
     );
     drop(reapers);
+    let got = sums(&brokers, &output);
     assert!(
-        sums(&brokers, &output) == expected,
-        "the output differs from an uninterrupted run's"
+        got == expected,
+        "the output differs from an uninterrupted run's: {}",
+        sums_differ(&got, &expected)
     );
 }

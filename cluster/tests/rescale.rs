@@ -6,7 +6,8 @@
 mod common;
 
 use common::{
-    checkpoints, launch, resume_epoch, sum_topics, sums, wait_at_most, workspace_binary, Reaper,
+    checkpoints, launch, resume_epoch, sum_topics, sums, sums_differ, wait_at_most,
+    workspace_binary, Reaper,
 };
 use rill::testing::kafka::{create_topic, read_topic, unique_topic};
 use std::ffi::OsString;
@@ -121,9 +122,11 @@ fn a_job_rescaled_from_2_to_3_processes_then_to_1_x_3_workers_ends_with_an_unint
         report.contains("job shape: 3 workers in 1 processes"),
         "{report}"
     );
+    let got = sums(&brokers, &output);
     assert!(
-        sums(&brokers, &output) == expected,
-        "the output differs from an uninterrupted run's"
+        got == expected,
+        "the output differs from an uninterrupted run's: {}",
+        sums_differ(&got, &expected)
     );
 }
 

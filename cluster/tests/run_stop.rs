@@ -7,8 +7,8 @@
 mod common;
 
 use common::{
-    checkpoints, launch, note_pid, resume_epoch, sum_topics, sums, wait_at_most, workspace_binary,
-    Pids, Reaper,
+    checkpoints, launch, note_pid, resume_epoch, sum_topics, sums, sums_differ, wait_at_most,
+    workspace_binary, Pids, Reaper,
 };
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -177,7 +177,8 @@ fn a_killed_process_is_restarted_with_the_others_and_the_result_is_exact() {
     let got = sums(&brokers, &output);
     assert!(
         got == expected,
-        "the output differs from an uninterrupted run's"
+        "the output differs from an uninterrupted run's: {}",
+        sums_differ(&got, &expected)
     );
 }
 

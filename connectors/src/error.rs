@@ -80,6 +80,11 @@ impl ConnectorError {
             | ConnectorError::Encode { .. }
             | ConnectorError::Config(_)
             | ConnectorError::FileDecode { .. } => Fault::User,
+            // A property librdkafka refuses: no restart helps.
+            ConnectorError::Kafka {
+                source: KafkaError::ClientConfig(..) | KafkaError::ClientCreation(_),
+                ..
+            } => Fault::User,
             ConnectorError::Kafka { .. }
             | ConnectorError::Io { .. }
             | ConnectorError::Timeout(_) => Fault::External,

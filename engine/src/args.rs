@@ -1,6 +1,7 @@
 //! The flags every Rill job binary understands.
 
 use clap::Args;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -9,8 +10,10 @@ use crate::{Error, Result};
 /// The common flags of a Rill job; each also reads an environment variable,
 /// so a binary runs unchanged in a container (process id from a pod ordinal).
 ///
-/// Embed them in a job's own clap parser with `#[command(flatten)]`.
+/// Embed them in a job's own clap parser with `#[command(flatten)]`; the
+/// job's own `about` stays its `--help` description.
 #[derive(Debug, Clone, Args)]
+#[command(about = None, long_about = None)]
 pub struct JobArgs {
     /// Worker threads per process.
     #[arg(short = 'w', long, env = "RILL_WORKERS", default_value_t = 1)]
@@ -36,10 +39,23 @@ pub struct JobArgs {
     /// Kafka bootstrap servers (host:port,...).
     #[arg(long, env = "RILL_BROKERS")]
     pub brokers: Option<String>,
+    /// A librdkafka property for every Kafka client of the job, as
+    /// KEY=VALUE (repeatable), e.g. `--kafka security.protocol=SASL_SSL`.
+    /// Also read from `RILL_KAFKA_<KEY>` variables, the key in upper case
+    /// with `_` for `.` (`RILL_KAFKA_SASL_USERNAME=...`); a flag wins over a
+    /// variable. Secret values (passwords, keys) are never logged.
+    #[arg(long = "kafka", value_name = "KEY=VALUE", value_parser = property)]
+    pub kafka: Vec<(String, String)>,
+    /// After each complete checkpoint, commit its Kafka source offsets to
+    /// this consumer group, so that lag tools see the job (it does not join
+    /// the group; at resume the checkpoint's offsets are the truth).
+    #[arg(long, env = "RILL_GROUP_ID")]
+    pub group_id: Option<String>,
     /// Where the job keeps its state and checkpoints (one RocksDB store per
-    /// process, in `DIR/process-N`). A job started with an existing state
-    /// directory resumes from its last complete checkpoint. Without it, state
-    /// lives in memory only and is lost when the job stops.
+    /// process). A job started with an existing state directory resumes
+    /// from its last complete checkpoint, with the same or another number
+    /// of processes and workers. Without it, state lives in memory only and
+    /// is lost when the job stops.
     #[arg(long, env = "RILL_STATE_DIR")]
     pub state_dir: Option<PathBuf>,
     /// How many keys each stateful step keeps in memory per worker; the rest
@@ -90,6 +106,25 @@ pub enum Delivery {
     ExactlyOnce,
 }
 
+/// A Kafka sink's own settings ([`crate::Stream::kafka_sink_with`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SinkOptions {
+    /// How the sink delivers (`None`: the job's `--delivery`).
+    pub delivery: Option<Delivery>,
+    /// librdkafka properties for this sink's producer only, applied after
+    /// the job's (`--kafka`).
+    pub properties: BTreeMap<String, String>,
+}
+
+impl From<Delivery> for SinkOptions {
+    fn from(delivery: Delivery) -> Self {
+        SinkOptions {
+            delivery: Some(delivery),
+            properties: BTreeMap::new(),
+        }
+    }
+}
+
 impl Default for JobArgs {
     fn default() -> Self {
         JobArgs {
@@ -100,6 +135,8 @@ impl Default for JobArgs {
             peers: None,
             process_id_from_hostname: false,
             brokers: None,
+            kafka: Vec::new(),
+            group_id: None,
             state_dir: None,
             state_cache_keys: 1_000_000,
             key_groups: None,
@@ -110,6 +147,18 @@ impl Default for JobArgs {
             stop_at_end: false,
             delivery: Delivery::AtLeastOnce,
         }
+    }
+}
+
+/// Parses a `--kafka KEY=VALUE`.
+fn property(text: &str) -> std::result::Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.trim().is_empty() => {
+            Ok((key.trim().to_owned(), value.to_owned()))
+        }
+        _ => Err(format!(
+            "expected KEY=VALUE (a librdkafka property), got {text:?}"
+        )),
     }
 }
 
@@ -150,6 +199,16 @@ impl JobArgs {
         Ok(())
     }
 
+    /// The librdkafka properties for every client: the `RILL_KAFKA_<KEY>`
+    /// variables, then the `--kafka` flags.
+    pub fn kafka_properties(&self) -> BTreeMap<String, String> {
+        let from_env = std::env::vars().filter_map(|(name, value)| {
+            let key = name.strip_prefix("RILL_KAFKA_")?;
+            Some((key.to_lowercase().replace('_', "."), value))
+        });
+        from_env.chain(self.kafka.iter().cloned()).collect()
+    }
+
     /// Checks that the flags fit together, and reads the hosts file.
     /// Returns the process addresses (empty for a single process).
     pub fn validate(&self) -> Result<Vec<String>> {
@@ -171,6 +230,12 @@ impl JobArgs {
         if self.state_cache_keys == 0 {
             return Err(Error::Config(
                 "--state-cache-keys must be at least 1".into(),
+            ));
+        }
+        if self.group_id.is_some() && self.state_dir.is_none() {
+            return Err(Error::Config(
+                "--group-id commits the offsets of complete checkpoints: it needs --state-dir"
+                    .into(),
             ));
         }
         if let Some(k) = self.key_groups {

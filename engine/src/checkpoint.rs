@@ -210,6 +210,7 @@ pub(crate) fn checkpoint_operators<'s>(
     );
     close(&prepared, completions);
     let mut completed: Option<u64> = checkpointer.borrow().resume();
+    let hooks = ctx.on_complete.clone();
     prepared.sink(Pipeline, "checkpoint.complete", move |(input, frontier)| {
         input.for_each(|_, data: &mut Vec<()>| data.clear());
         let done = match frontier.frontier().first() {
@@ -232,6 +233,10 @@ pub(crate) fn checkpoint_operators<'s>(
             collecting.elapsed()
         );
         complete_gauge.set(done as i64);
+        drop(c);
+        for hook in hooks.borrow_mut().iter_mut() {
+            hook(done, frontier.is_empty());
+        }
         // At the end of the job the garbage of the last checkpoint stays
         // listed in its undo logs; the next start collects it.
     });

@@ -89,7 +89,13 @@ pub(crate) struct WorkerCtx {
     /// stateful steps, sinks): sources read ahead of it by at most two
     /// epochs, so a slow step is not buried under input.
     pub flow: timely::dataflow::operators::probe::Handle<u64>,
+    /// Called with each epoch whose checkpoint is complete, and whether it
+    /// is the job's last.
+    pub on_complete: Rc<RefCell<Vec<CompleteHook>>>,
 }
+
+/// See [`WorkerCtx::on_complete`].
+pub(crate) type CompleteHook = Box<dyn FnMut(u64, bool)>;
 
 impl WorkerCtx {
     pub fn new(shared: Arc<ProcessShared>, index: usize, peers: usize) -> Self {
@@ -102,6 +108,7 @@ impl WorkerCtx {
             checkpointer: None,
             start_epoch: 0,
             flow: Default::default(),
+            on_complete: Rc::default(),
         }
     }
 
@@ -138,7 +145,7 @@ impl WorkerCtx {
 
     pub fn kafka(&self) -> Result<KafkaConfig> {
         match &self.shared.args.brokers {
-            Some(b) => Ok(KafkaConfig::new(b.clone())),
+            Some(b) => Ok(KafkaConfig::new(b.clone()).with(&self.shared.args.kafka_properties())),
             None => Err(Error::Config(
                 "the job uses Kafka but no --brokers (RILL_BROKERS) was given".into(),
             )),

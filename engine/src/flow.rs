@@ -210,7 +210,7 @@ impl<'s> Flow<'s> {
         });
         let ctx = self.ctx.clone();
         self.start_timed(topic, SOURCE, true, move |saved| {
-            let config = ctx.kafka()?;
+            let config = ctx.kafka()?.with(&options.properties);
             KafkaDriver::<K, V, _>::open(
                 &ctx, &config, topic, codec, options, policy, extract, saved,
             )

@@ -1,6 +1,6 @@
 //! `Job`: parse the common flags, run the dataflow on every worker, report.
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches, Parser};
 use prometheus::Registry;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,9 +13,9 @@ use crate::state::{agree_resume, open_worker, ProcessState};
 use crate::stop::{watch_signals, StopHandle};
 use crate::writer::ProcessWriter;
 use crate::{Error, Flow, JobArgs, Result};
+use rill_connectors::kafka::KafkaConfig;
 
 #[derive(Parser)]
-#[command(about = "A Rill streaming job")]
 struct Cli {
     #[command(flatten)]
     args: JobArgs,
@@ -35,7 +35,9 @@ impl Job {
     /// from the command line; `--help` prints them. Also sets up logging
     /// (`RUST_LOG`, default `info`).
     pub fn from_args(name: &str) -> Result<Self> {
-        let cli = Cli::parse();
+        let about = format!("The Rill job `{name}`: Rill's common flags");
+        let matches = Cli::command().about(about).get_matches();
+        let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
         Job::new(name, cli.args)
     }
 
@@ -132,6 +134,10 @@ impl Job {
             args.processes,
             args.workers
         );
+        if let Some(brokers) = &args.brokers {
+            let kafka = KafkaConfig::new(brokers.clone()).with(&args.kafka_properties());
+            log::info!("kafka: {}", kafka.describe());
+        }
         let started = Instant::now();
         let process_state = Arc::new(ProcessState::open(&args)?);
         let processes = args.processes;

@@ -56,7 +56,7 @@ pub mod testing;
 mod window;
 mod writer;
 
-pub use args::{Delivery, JobArgs};
+pub use args::{Delivery, JobArgs, SinkOptions};
 pub use branch::{Branch, Branches};
 pub use error::{exit, Error, Fault, Result, EXIT_RESTART};
 pub use flow::Flow;
@@ -86,7 +86,7 @@ pub mod prelude {
     };
     pub use crate::{
         Collector, Context, Delivery, Flow, Job, JobArgs, JoinKind, Joined, LogicResult, Process,
-        Process2, States, Stream, Timer, Window, Windows,
+        Process2, SinkOptions, States, Stream, Timer, Window, Windows,
     };
     pub use serde::{Deserialize, Serialize};
 }

@@ -20,7 +20,7 @@ use crate::sink::{
     exactly_once_stream, sink_stream, Collector, ForEachDriver, KafkaSinkDriver, SinkDriver,
     StdoutDriver,
 };
-use crate::Delivery;
+use crate::{Delivery, SinkOptions};
 
 /// A stream of `(key, value)` records flowing through a job.
 ///
@@ -323,15 +323,23 @@ impl<'s, K: 'static, V: 'static> Stream<'s, K, V> {
         self.kafka_sink_with(topic, codec, delivery);
     }
 
-    /// [`Stream::kafka_sink`] with this sink's own [`Delivery`], whatever
-    /// the job's `--delivery`.
-    pub fn kafka_sink_with<C: Codec<V>>(self, topic: &str, codec: C, delivery: Delivery)
-    where
+    /// [`Stream::kafka_sink`] with this sink's own settings: a
+    /// [`Delivery`] whatever the job's `--delivery`, or [`SinkOptions`]
+    /// (delivery and librdkafka properties).
+    pub fn kafka_sink_with<C: Codec<V>>(
+        self,
+        topic: &str,
+        codec: C,
+        options: impl Into<SinkOptions>,
+    ) where
         K: KafkaKey,
     {
+        let options: SinkOptions = options.into();
+        let delivery = options.delivery.unwrap_or(self.ctx.shared.args.delivery);
+        let kafka = || self.ctx.kafka().map(|c| c.with(&options.properties));
         let name = format!("kafka-sink:{topic}");
         if delivery == Delivery::AtLeastOnce {
-            let driver = self.ctx.kafka().and_then(|config| {
+            let driver = kafka().and_then(|config| {
                 KafkaSinkDriver::<K, V, C>::new(&name, &config, topic, codec)
                     .map(|d| Box::new(d) as Box<dyn SinkDriver<(K, V, u64)>>)
             });
@@ -340,7 +348,7 @@ impl<'s, K: 'static, V: 'static> Stream<'s, K, V> {
         self.ctx.claim_step(&name);
         self.ctx.add_sink();
         let completed = self.progress.completions(self.inner.scope());
-        let built = self.ctx.kafka().and_then(|config| {
+        let built = kafka().and_then(|config| {
             exactly_once_stream(
                 self.inner, completed, &self.ctx, &name, &config, topic, codec,
             )

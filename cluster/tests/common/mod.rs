@@ -126,16 +126,31 @@ pub fn sum_topics(
     (input, output, expected)
 }
 
-/// Each key's sums in `topic`, in the order they were written.
+/// Each key's sums in `topic`, in the order they were written: read until
+/// two reads a second apart agree (right after a job ends, the test broker
+/// can report a partition's end before its last records are visible).
 pub fn sums(brokers: &str, topic: &str) -> BTreeMap<String, Vec<i64>> {
-    let mut got: BTreeMap<String, Vec<i64>> = BTreeMap::new();
-    for r in read_topic(brokers, topic) {
-        let key = String::from_utf8(r.key.unwrap()).unwrap();
-        got.entry(key)
-            .or_default()
-            .push(serde_json::from_slice(&r.value.unwrap()).unwrap());
+    let read = || {
+        let mut got: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+        for r in read_topic(brokers, topic) {
+            let key = String::from_utf8(r.key.unwrap()).unwrap();
+            got.entry(key)
+                .or_default()
+                .push(serde_json::from_slice(&r.value.unwrap()).unwrap());
+        }
+        got
+    };
+    let mut last = read();
+    for _ in 0..5 {
+        std::thread::sleep(Duration::from_secs(1));
+        let again = read();
+        if again == last {
+            return again;
+        }
+        eprintln!("the output changed between two reads; reading again");
+        last = again;
     }
-    got
+    last
 }
 
 /// What `rill checkpoints` prints for `state` (empty while it has none).
@@ -155,4 +170,29 @@ pub fn resume_epoch(report: &str) -> Option<u64> {
         .lines()
         .find_map(|l| l.strip_prefix("resume epoch: "))
         .and_then(|e| e.parse().ok())
+}
+
+/// How `got` (each key's sums in order) differs from `expected`, for a
+/// failure message: the keys that differ and the first of them.
+pub fn sums_differ(
+    got: &BTreeMap<String, Vec<i64>>,
+    expected: &BTreeMap<String, Vec<i64>>,
+) -> String {
+    let differing: Vec<&String> = expected
+        .keys()
+        .chain(got.keys())
+        .filter(|k| got.get(*k) != expected.get(*k))
+        .collect();
+    let Some(first) = differing.first() else {
+        return "no difference".into();
+    };
+    let (g, e) = (got.get(*first), expected.get(*first));
+    format!(
+        "{} keys differ; {first}: {} sums written, {} expected; written {:?}, expected {:?}",
+        differing.len(),
+        g.map_or(0, Vec::len),
+        e.map_or(0, Vec::len),
+        g.map(|v| &v[..v.len().min(40)]),
+        e.map(|v| &v[..v.len().min(40)])
+    )
 }

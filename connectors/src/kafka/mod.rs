@@ -5,6 +5,7 @@
 //! consumer-group rebalancing, and offsets belong to the engine.
 
 mod assign;
+mod commit;
 mod dead_letter;
 mod landed;
 mod read_all;
@@ -12,6 +13,7 @@ mod sink;
 mod source;
 
 pub use assign::assign_partitions;
+pub use commit::GroupCommitter;
 pub use dead_letter::{
     DeadLetterWriter, HEADER_ERROR, HEADER_OFFSET, HEADER_PARTITION, HEADER_TOPIC,
 };
@@ -31,7 +33,9 @@ use std::time::Duration;
 pub const BROKER_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Where the brokers are, and extra librdkafka properties for every client.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Its `Debug` and [`KafkaConfig::describe`] mask secret values
+/// ([`is_secret`]).
+#[derive(Clone, PartialEq, Eq)]
 pub struct KafkaConfig {
     /// `bootstrap.servers`: a comma-separated `host:port` list.
     pub brokers: String,
@@ -54,6 +58,23 @@ impl KafkaConfig {
         self
     }
 
+    /// Adds every property of `properties` (each overrides one set before).
+    pub fn with(mut self, properties: &BTreeMap<String, String>) -> Self {
+        self.properties
+            .extend(properties.iter().map(|(k, v)| (k.clone(), v.clone())));
+        self
+    }
+
+    /// The brokers and properties, for logs: secret values are `***`.
+    pub fn describe(&self) -> String {
+        let mut text = format!("bootstrap.servers={}", self.brokers);
+        for (k, v) in &self.properties {
+            let v = if is_secret(k) { "***" } else { v.as_str() };
+            text.push_str(&format!(", {k}={v}"));
+        }
+        text
+    }
+
     pub(crate) fn client_config(&self, defaults: &[(&str, &str)]) -> ClientConfig {
         let mut config = ClientConfig::new();
         config.set("bootstrap.servers", &self.brokers);
@@ -65,6 +86,28 @@ impl KafkaConfig {
         }
         config
     }
+}
+
+impl std::fmt::Debug for KafkaConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "KafkaConfig({})", self.describe())
+    }
+}
+
+/// Whether a librdkafka property holds a secret (a password, a private
+/// key, a token or a JAAS/OAuth configuration), whose value is never logged.
+pub fn is_secret(property: &str) -> bool {
+    [
+        "password",
+        "secret",
+        "key.pem",
+        "keystore",
+        "jaas",
+        "oauthbearer.config",
+        "token",
+    ]
+    .iter()
+    .any(|s| property.contains(s))
 }
 
 /// Where a source starts reading a partition that has no saved offset.
@@ -110,6 +153,9 @@ pub struct SourceOptions {
     /// out of the source's watermark until it delivers again, so an idle
     /// partition (or one that never had a record) holds nothing back.
     pub idle_timeout: Duration,
+    /// librdkafka properties for this source's consumer only, applied
+    /// after the job's (`--kafka`).
+    pub properties: BTreeMap<String, String>,
 }
 
 impl Default for SourceOptions {
@@ -121,6 +167,7 @@ impl Default for SourceOptions {
             max_batch: 4096,
             out_of_orderness: Duration::ZERO,
             idle_timeout: Duration::from_secs(5),
+            properties: BTreeMap::new(),
         }
     }
 }

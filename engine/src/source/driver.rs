@@ -45,7 +45,7 @@ pub(crate) trait SourceDriver<D>: 'static {
     /// Appends up to a batch of records to `out`.
     fn poll(&mut self, out: &mut Vec<D>) -> Result<Polled>;
     /// Called when the source closes an epoch and before it finishes.
-    fn on_epoch_close(&mut self) -> Result<()> {
+    fn on_epoch_close(&mut self, _epoch: u64) -> Result<()> {
         Ok(())
     }
     /// Gives the driver a way to wake the operator from another thread.
@@ -183,7 +183,7 @@ pub(crate) fn source_stream<'s, D: 'static>(
                         sent_mark = Some(mark);
                     }
                     driver
-                        .on_epoch_close()
+                        .on_epoch_close(epoch)
                         .and_then(|()| checkpoint(&**driver, &mut positions, epoch, &step))
                 };
             if on_time && epoch_start.elapsed() >= interval {

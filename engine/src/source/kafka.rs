@@ -2,10 +2,14 @@
 
 use prometheus::IntCounter;
 use rill_connectors::kafka::{
-    BadInputPolicy, DeadLetterWriter, KafkaConfig, KafkaReader, RawRecord, SourceOptions,
+    BadInputPolicy, DeadLetterWriter, GroupCommitter, KafkaConfig, KafkaReader, RawRecord,
+    SourceOptions,
 };
 use rill_connectors::{Codec, ConnectorError, FormatError, KafkaKey};
+use std::cell::RefCell;
+use std::collections::BTreeMap;
 use std::marker::PhantomData;
+use std::rc::Rc;
 use timely::scheduling::SyncActivator;
 
 use super::event_clock::EventClock;
@@ -17,6 +21,9 @@ use std::time::Instant;
 pub(crate) type Extract<V> = Box<dyn Fn(&V) -> u64>;
 use crate::context::WorkerCtx;
 use crate::{Error, Result};
+
+/// A source's positions at each epoch's close, until they are committed.
+type Staged = Rc<RefCell<BTreeMap<u64, Vec<(i32, i64)>>>>;
 
 pub(crate) struct KafkaDriver<K, V, C> {
     step: String,
@@ -30,6 +37,9 @@ pub(crate) struct KafkaDriver<K, V, C> {
     clock: EventClock,
     /// The job's event time; else the record's Kafka timestamp.
     extract: Option<Extract<V>>,
+    /// With `--group-id`: the positions at each epoch's close, until its
+    /// checkpoint is complete and they are committed to the group.
+    to_commit: Option<Staged>,
     _marker: PhantomData<fn() -> (K, V)>,
 }
 
@@ -55,9 +65,14 @@ impl<K: KafkaKey, V: 'static, C: Codec<V>> KafkaDriver<K, V, C> {
             }
             _ => None,
         };
+        let to_commit = match &ctx.shared.args.group_id {
+            Some(group) => Some(commit_to_group(ctx, config, group, topic)?),
+            None => None,
+        };
         let worker = ctx.worker_label();
         let metrics = &ctx.shared.metrics;
         Ok(KafkaDriver {
+            to_commit,
             skipped: metrics.skipped.with_label_values(&[&step, &worker]),
             dead_lettered: metrics.dead_lettered.with_label_values(&[&step, &worker]),
             step,
@@ -71,6 +86,34 @@ impl<K: KafkaKey, V: 'static, C: Codec<V>> KafkaDriver<K, V, C> {
             _marker: PhantomData,
         })
     }
+}
+
+/// The positions a source stages for `group`: once an epoch's checkpoint
+/// is complete, the positions at its close are committed (in the
+/// background; the last one waited for). A failed commit is logged and
+/// the job goes on: the group only mirrors the checkpoint.
+fn commit_to_group(
+    ctx: &WorkerCtx,
+    config: &KafkaConfig,
+    group: &str,
+    topic: &str,
+) -> Result<Staged> {
+    let committer =
+        GroupCommitter::new(config, group, topic).map_err(|e| Error::connector(topic, e))?;
+    let staged: Staged = Rc::default();
+    let pending = staged.clone();
+    let (topic, group) = (topic.to_owned(), group.to_owned());
+    ctx.on_complete.borrow_mut().push(Box::new(move |done, last| {
+        let mut pending = pending.borrow_mut();
+        let later = pending.split_off(&(done + 1));
+        let Some((_, positions)) = std::mem::replace(&mut *pending, later).pop_last() else {
+            return;
+        };
+        if let Err(e) = committer.commit(&positions, last) {
+            log::warn!("kafka source {topic}: could not commit epoch {done}'s offsets to group {group}: {e}");
+        }
+    }));
+    Ok(staged)
 }
 
 fn decode<K: KafkaKey, V, C: Codec<V>>(
@@ -145,9 +188,13 @@ impl<K: KafkaKey, V: 'static, C: Codec<V>> SourceDriver<(K, V, u64)> for KafkaDr
         })
     }
 
-    fn on_epoch_close(&mut self) -> Result<()> {
+    fn on_epoch_close(&mut self, epoch: u64) -> Result<()> {
         if let Some(dlq) = self.dead_letters.as_mut() {
             dlq.flush().map_err(|e| Error::connector(&self.step, e))?;
+        }
+        if let Some(staged) = &self.to_commit {
+            let positions = SourceDriver::<(K, V, u64)>::positions(self);
+            staged.borrow_mut().insert(epoch, positions);
         }
         Ok(())
     }
