@@ -67,6 +67,47 @@ fn free_port() -> Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
+/// The job's arguments for process `p`, and its metrics address: a
+/// `--metrics-addr HOST:PORT` (or `RILL_METRICS_ADDR`) becomes
+/// `HOST:PORT+p`, so that the processes of one host do not collide.
+fn metrics_per_process(args: &[String], p: usize) -> Result<(Vec<String>, Option<String>)> {
+    let shift = |addr: &str| -> Result<String> {
+        let (host, port) = addr
+            .rsplit_once(':')
+            .and_then(|(h, port)| Some((h, port.parse::<u16>().ok()?)))
+            .with_context(|| format!("--metrics-addr {addr} is not HOST:PORT"))?;
+        let port = u16::try_from(usize::from(port) + p)
+            .ok()
+            .filter(|_| port != 0)
+            .with_context(|| {
+                format!(
+                    "--metrics-addr {addr}: no port {} for process {p}",
+                    port as usize + p
+                )
+            })?;
+        Ok(format!("{host}:{port}"))
+    };
+    let mut out = Vec::with_capacity(args.len());
+    let mut found = None;
+    let mut rest = args.iter();
+    while let Some(arg) = rest.next() {
+        if arg == "--metrics-addr" {
+            let value = rest.next().context("--metrics-addr needs HOST:PORT")?;
+            found = Some(shift(value)?);
+        } else if let Some(value) = arg.strip_prefix("--metrics-addr=") {
+            found = Some(shift(value)?);
+        } else {
+            out.push(arg.clone());
+        }
+    }
+    if found.is_none() {
+        if let Ok(value) = std::env::var("RILL_METRICS_ADDR") {
+            found = Some(shift(&value)?);
+        }
+    }
+    Ok((out, found))
+}
+
 /// The processes of the hosts file `file` whose address is on this host
 /// (one this host can listen on).
 fn local_processes(file: &Path, processes: usize) -> Result<Vec<usize>> {
@@ -130,7 +171,7 @@ pub fn supervise(plan: &Plan) -> Result<()> {
 fn restart_loop(plan: &Plan, dir: &Path, signals: &AtomicUsize) -> Result<()> {
     let mut delay = plan.backoff;
     for attempt in 0.. {
-        let stopping = match run_once(plan, dir, signals)? {
+        let stopping = match run_once(plan, dir, signals, attempt)? {
             (Ended::Done, _) => return Ok(()),
             (
                 Ended::Failed {
@@ -215,9 +256,14 @@ fn forward(p: usize, stream: impl Read + Send + 'static, to_stdout: bool) {
     });
 }
 
-/// Starts every process once and waits for the job to end. Returns how,
-/// and whether a stop was asked for.
-fn run_once(plan: &Plan, dir: &Path, signals: &AtomicUsize) -> Result<(Ended, bool)> {
+/// Starts every process once (after `restarts` restarts) and waits for the
+/// job to end. Returns how, and whether a stop was asked for.
+fn run_once(
+    plan: &Plan,
+    dir: &Path,
+    signals: &AtomicUsize,
+    restarts: u32,
+) -> Result<(Ended, bool)> {
     let (hosts, here) = match &plan.hosts {
         Some(file) => (file.clone(), local_processes(file, plan.processes)?),
         None => {
@@ -233,7 +279,14 @@ fn run_once(plan: &Plan, dir: &Path, signals: &AtomicUsize) -> Result<(Ended, bo
     let mut children: Vec<(usize, Child)> = Vec::new();
     for p in here {
         let mut command = Command::new(&plan.binary);
-        command.args(&plan.args).args([
+        // The job's `rill_restarts` metric.
+        command.env("RILL_RESTARTS", restarts.to_string());
+        let (args, metrics) = metrics_per_process(&plan.args, p)?;
+        if let Some(addr) = metrics {
+            eprintln!("rill: process {p} serves metrics at http://{addr}/metrics");
+            command.env("RILL_METRICS_ADDR", &addr);
+        }
+        command.args(&args).args([
             "-n",
             &plan.processes.to_string(),
             "-p",
@@ -321,6 +374,19 @@ fn run_once(plan: &Plan, dir: &Path, signals: &AtomicUsize) -> Result<(Ended, bo
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_process_gets_its_own_metrics_port() {
+        let args: Vec<String> = ["--input", "x", "--metrics-addr", "127.0.0.1:9100"]
+            .map(String::from)
+            .to_vec();
+        let (rest, addr) = metrics_per_process(&args, 2).unwrap();
+        assert_eq!(rest, ["--input", "x"]);
+        assert_eq!(addr.as_deref(), Some("127.0.0.1:9102"));
+        let (_, addr) = metrics_per_process(&["--metrics-addr=[::1]:80".into()], 1).unwrap();
+        assert_eq!(addr.as_deref(), Some("[::1]:81"));
+        assert!(metrics_per_process(&["--metrics-addr".into(), "nope".into()], 0).is_err());
+    }
 
     #[test]
     fn a_restart_helps_after_a_signal_or_the_restart_code_only() {

@@ -90,6 +90,10 @@ pub struct JobArgs {
     /// and publishes it once the checkpoint is complete (needs --state-dir).
     #[arg(long, env = "RILL_DELIVERY", value_enum, default_value_t = Delivery::AtLeastOnce)]
     pub delivery: Delivery,
+    /// Print the job's dataflow (`mermaid`, the default, or `dot`) and exit,
+    /// connecting to nothing.
+    #[arg(long, value_enum, num_args = 0..=1, default_missing_value = "mermaid")]
+    pub graph: Option<crate::GraphFormat>,
 }
 
 /// How a Kafka sink delivers its output.
@@ -146,6 +150,7 @@ impl Default for JobArgs {
             dead_letter_topic: None,
             stop_at_end: false,
             delivery: Delivery::AtLeastOnce,
+            graph: None,
         }
     }
 }

@@ -86,6 +86,7 @@ pub(crate) fn checkpoint_operators<'s>(
     let duration = metrics.checkpoint_duration.with_label_values(&[&worker]);
     let size = metrics.checkpoint_bytes.with_label_values(&[&worker]);
     let complete_gauge = metrics.checkpoint_complete.clone();
+    let complete_time = metrics.checkpoint_complete_time.clone();
     let state_keys = metrics.state_keys.clone();
     let worker_label = worker.clone();
     let writer_ctx = ctx.clone();
@@ -233,6 +234,8 @@ pub(crate) fn checkpoint_operators<'s>(
             collecting.elapsed()
         );
         complete_gauge.set(done as i64);
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+        complete_time.set(now.map_or(0, |d| d.as_secs() as i64));
         drop(c);
         for hook in hooks.borrow_mut().iter_mut() {
             hook(done, frontier.is_empty());

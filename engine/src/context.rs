@@ -92,6 +92,9 @@ pub(crate) struct WorkerCtx {
     /// Called with each epoch whose checkpoint is complete, and whether it
     /// is the job's last.
     pub on_complete: Rc<RefCell<Vec<CompleteHook>>>,
+    /// The dataflow is built only to be drawn (`--graph`): sources and
+    /// sinks connect to nothing.
+    pub graph_only: bool,
 }
 
 /// See [`WorkerCtx::on_complete`].
@@ -109,6 +112,7 @@ impl WorkerCtx {
             start_epoch: 0,
             flow: Default::default(),
             on_complete: Rc::default(),
+            graph_only: false,
         }
     }
 

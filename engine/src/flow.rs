@@ -117,7 +117,10 @@ impl<'s> Flow<'s> {
                 }
             }
         };
-        let driver = make(&saved);
+        let driver = match self.ctx.graph_only {
+            true => Ok(Box::new(crate::graph::NoInput) as Box<dyn SourceDriver<(K, V, u64)>>),
+            false => make(&saved),
+        };
         let driver = match lookup_error.into_inner() {
             Some(e) => Err(Error::state(step, e)),
             None => driver,

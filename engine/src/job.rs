@@ -96,6 +96,13 @@ impl Job {
     where
         F: Fn(&mut Flow<'_>) + Send + Sync + 'static,
     {
+        if let Some(format) = self.args.graph {
+            print!(
+                "{}",
+                crate::graph::render(&self.name, &self.args, format, build)?
+            );
+            return Ok(());
+        }
         let addresses = self.args.validate()?;
         crate::crash::check()?;
         if self.args.processes > 1 {

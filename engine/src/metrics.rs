@@ -45,6 +45,16 @@ pub struct Metrics {
     /// `rill_state_keys{step,worker}`: live keys of a stateful step, as of
     /// the worker's last checkpoint.
     pub state_keys: IntGaugeVec,
+    /// `rill_kafka_consumer_lag{topic,partition}`: records between a Kafka
+    /// source's position and the partition's high watermark, at the last
+    /// epoch close.
+    pub consumer_lag: IntGaugeVec,
+    /// `rill_checkpoint_complete_timestamp_seconds`: when the last
+    /// checkpoint completed (its age: `time() - this`).
+    pub checkpoint_complete_time: IntGauge,
+    /// `rill_restarts`: how many times `rill run` restarted the job before
+    /// this start.
+    pub restarts: IntGauge,
 }
 
 impl Metrics {
@@ -115,8 +125,35 @@ impl Metrics {
             &[LABEL_STEP, LABEL_WORKER],
         )
         .expect("metric names are valid");
+        let consumer_lag = IntGaugeVec::new(
+            Opts::new(
+                "rill_kafka_consumer_lag",
+                "Records between a Kafka source's position and the partition's high watermark.",
+            ),
+            &["topic", "partition"],
+        )
+        .expect("metric names are valid");
+        let checkpoint_complete_time = IntGauge::new(
+            "rill_checkpoint_complete_timestamp_seconds",
+            "When the last checkpoint completed, in seconds since the Unix epoch.",
+        )
+        .expect("metric names are valid");
+        let restarts = IntGauge::new(
+            "rill_restarts",
+            "Restarts of the job by rill run before this start.",
+        )
+        .expect("metric names are valid");
+        restarts.set(
+            std::env::var("RILL_RESTARTS")
+                .ok()
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0),
+        );
         for m in [
-            Box::new(state_keys.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(consumer_lag.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(checkpoint_complete_time.clone()),
+            Box::new(restarts.clone()),
+            Box::new(state_keys.clone()),
             Box::new(checkpoint_duration.clone()),
             Box::new(checkpoint_bytes.clone()),
             Box::new(checkpoint_complete.clone()),
@@ -125,6 +162,9 @@ impl Metrics {
             registry.register(m).expect("registered once");
         }
         Metrics {
+            consumer_lag,
+            checkpoint_complete_time,
+            restarts,
             state_keys,
             checkpoint_duration,
             checkpoint_bytes,

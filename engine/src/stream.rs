@@ -338,6 +338,9 @@ impl<'s, K: 'static, V: 'static> Stream<'s, K, V> {
         let delivery = options.delivery.unwrap_or(self.ctx.shared.args.delivery);
         let kafka = || self.ctx.kafka().map(|c| c.with(&options.properties));
         let name = format!("kafka-sink:{topic}");
+        if self.ctx.graph_only {
+            return self.sink(&name, Ok(Box::new(crate::graph::Discard)));
+        }
         if delivery == Delivery::AtLeastOnce {
             let driver = kafka().and_then(|config| {
                 KafkaSinkDriver::<K, V, C>::new(&name, &config, topic, codec)

@@ -22,7 +22,7 @@ pub use landed::{
 };
 pub use read_all::{read_all, TopicRecord};
 pub use sink::{partition_of_key, KafkaWriter, Outgoing};
-pub use source::{KafkaReader, RawRecord, ReaderContext};
+pub use source::{KafkaReader, RawRecord, ReaderContext, SourceContext};
 
 use rdkafka::ClientConfig;
 use std::collections::BTreeMap;

@@ -129,9 +129,35 @@ impl ClientContext for ReaderContext {
 
 impl ConsumerContext for ReaderContext {}
 
+/// A source consumer's context: errors as [`ReaderContext`], and the high
+/// watermark of each partition from librdkafka's statistics, for the lag.
+#[derive(Debug, Default)]
+pub struct SourceContext {
+    high: std::sync::Mutex<BTreeMap<i32, i64>>,
+}
+
+impl ClientContext for SourceContext {
+    fn error(&self, error: KafkaError, reason: &str) {
+        ReaderContext.error(error, reason);
+    }
+
+    fn stats(&self, statistics: rdkafka::Statistics) {
+        let mut high = self.high.lock().unwrap_or_else(|p| p.into_inner());
+        for topic in statistics.topics.values() {
+            for (p, partition) in &topic.partitions {
+                if partition.hi_offset >= 0 {
+                    high.insert(*p, partition.hi_offset);
+                }
+            }
+        }
+    }
+}
+
+impl ConsumerContext for SourceContext {}
+
 /// Reads the partitions of one topic that belong to one worker.
 pub struct KafkaReader {
-    consumer: BaseConsumer<ReaderContext>,
+    consumer: BaseConsumer<SourceContext>,
     topic: String,
     partitions: BTreeMap<i32, PartitionState>,
     bounded: bool,
@@ -148,7 +174,7 @@ impl KafkaReader {
         options: &SourceOptions,
         saved: &dyn Fn(i32) -> Option<i64>,
     ) -> Result<Self> {
-        let consumer: BaseConsumer<ReaderContext> = config
+        let consumer: BaseConsumer<SourceContext> = config
             .client_config(&[
                 // assign() still needs a group id; nothing is committed to it.
                 ("group.id", "rill"),
@@ -161,8 +187,10 @@ impl KafkaReader {
                 ("auto.offset.reset", "earliest"),
                 ("fetch.wait.max.ms", "50"),
                 ("queued.min.messages", "100000"),
+                // The high watermarks for the lag (served by poll()).
+                ("statistics.interval.ms", "1000"),
             ])
-            .create_with_context(ReaderContext)
+            .create_with_context(SourceContext::default())
             .map_err(|e| ConnectorError::kafka("creating the consumer", e))?;
         let count = partition_count(&consumer, topic)?;
         let mine = assign_partitions(count, worker, workers);
@@ -218,6 +246,22 @@ impl KafkaReader {
     /// The next offset to read, per owned partition.
     pub fn positions(&self) -> BTreeMap<i32, i64> {
         self.partitions.iter().map(|(p, s)| (*p, s.next)).collect()
+    }
+
+    /// Each owned partition's lag: its high watermark (as of librdkafka's
+    /// last statistics, every second) minus the reader's position, at
+    /// least 0. Partitions without statistics yet are left out.
+    pub fn lag(&self) -> BTreeMap<i32, i64> {
+        let high = self
+            .consumer
+            .context()
+            .high
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        self.partitions
+            .iter()
+            .filter_map(|(p, s)| Some((*p, (high.get(p)? - s.next.max(0)).max(0))))
+            .collect()
     }
 
     /// True when the reader is bounded and every partition reached its end:

@@ -40,6 +40,7 @@ pub(crate) struct KafkaDriver<K, V, C> {
     /// With `--group-id`: the positions at each epoch's close, until its
     /// checkpoint is complete and they are committed to the group.
     to_commit: Option<Staged>,
+    lag: prometheus::IntGaugeVec,
     _marker: PhantomData<fn() -> (K, V)>,
 }
 
@@ -73,6 +74,7 @@ impl<K: KafkaKey, V: 'static, C: Codec<V>> KafkaDriver<K, V, C> {
         let metrics = &ctx.shared.metrics;
         Ok(KafkaDriver {
             to_commit,
+            lag: metrics.consumer_lag.clone(),
             skipped: metrics.skipped.with_label_values(&[&step, &worker]),
             dead_lettered: metrics.dead_lettered.with_label_values(&[&step, &worker]),
             step,
@@ -191,6 +193,11 @@ impl<K: KafkaKey, V: 'static, C: Codec<V>> SourceDriver<(K, V, u64)> for KafkaDr
     fn on_epoch_close(&mut self, epoch: u64) -> Result<()> {
         if let Some(dlq) = self.dead_letters.as_mut() {
             dlq.flush().map_err(|e| Error::connector(&self.step, e))?;
+        }
+        for (partition, lag) in self.reader.lag() {
+            self.lag
+                .with_label_values(&[&self.step, &partition.to_string()])
+                .set(lag);
         }
         if let Some(staged) = &self.to_commit {
             let positions = SourceDriver::<(K, V, u64)>::positions(self);
