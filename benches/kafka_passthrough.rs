@@ -70,19 +70,91 @@ fn raw_loop(brokers: &str, input: &str, output: &str, records: usize) -> anyhow:
 }
 
 fn rill_job(brokers: &str, input: &str, output: &str, workers: usize) -> anyhow::Result<Duration> {
+    rill_job_with(brokers, input, output, workers, None)
+}
+
+/// The pass-through job; with `metrics`, serving `/metrics` there while a
+/// scraper reads it every second (as Prometheus would).
+fn rill_job_with(
+    brokers: &str,
+    input: &str,
+    output: &str,
+    workers: usize,
+    metrics: Option<String>,
+) -> anyhow::Result<Duration> {
     let args = JobArgs {
         workers,
         brokers: Some(brokers.to_owned()),
         stop_at_end: true,
+        metrics_addr: metrics.clone(),
         ..JobArgs::default()
     };
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let scraper = metrics.map(|addr| {
+        let done = done.clone();
+        std::thread::spawn(move || {
+            use std::io::{Read, Write};
+            let mut scrapes = 0;
+            while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                if let Ok(mut s) = std::net::TcpStream::connect(&addr) {
+                    let _ = write!(s, "GET /metrics HTTP/1.0\r\n\r\n");
+                    let mut body = String::new();
+                    if s.read_to_string(&mut body).is_ok() && body.contains("rill_") {
+                        scrapes += 1;
+                    }
+                }
+                std::thread::sleep(Duration::from_secs(1));
+            }
+            scrapes
+        })
+    });
     let (input, output) = (input.to_owned(), output.to_owned());
     let start = Instant::now();
     rill::Job::new("bench-passthrough", args)?.run(move |flow| {
         flow.kafka_source::<Option<Vec<u8>>, Vec<u8>>(&input, Raw)
             .kafka_sink(&output, Raw);
     })?;
-    Ok(start.elapsed())
+    let took = start.elapsed();
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    if let Some(scrapes) = scraper.map(|s| s.join().unwrap_or(0)) {
+        println!("  ({scrapes} scrapes of /metrics during the run)");
+    }
+    Ok(took)
+}
+
+/// Metrics served and scraped vs not, 2 workers, alternating runs.
+fn metrics_cost(brokers: &str, input: &str, records: usize) -> anyhow::Result<()> {
+    let rate = |d: Duration| records as f64 / d.as_secs_f64();
+    let (mut off, mut on) = (Vec::new(), Vec::new());
+    for _round in 0..2 {
+        for serve in [false, true] {
+            let out = unique_topic("bench-metrics-out");
+            create_topic(brokers, &out, PARTITIONS);
+            let addr = serve.then(|| {
+                let l = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+                l.local_addr().expect("an address").to_string()
+            });
+            let d = rill_job_with(brokers, input, &out, 2, addr)?;
+            println!(
+                "metrics {}: {:>10.0} records/s ({d:.2?})",
+                if serve { "on " } else { "off" },
+                rate(d)
+            );
+            if serve {
+                on.push(rate(d))
+            } else {
+                off.push(rate(d))
+            }
+        }
+    }
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    println!(
+        "metrics on / off: {:.0} / {:.0} records/s = {:.3}",
+        mean(&on),
+        mean(&off),
+        mean(&on) / mean(&off)
+    );
+    Ok(())
 }
 
 fn main() -> anyhow::Result<()> {
@@ -112,6 +184,9 @@ fn main() -> anyhow::Result<()> {
     );
     println!("produced {records} records in {:.2?}", t.elapsed());
 
+    if std::env::var("BENCH_ONLY").as_deref() == Ok("metrics") {
+        return metrics_cost(&brokers, &input, records);
+    }
     let rate = |d: Duration| records as f64 / d.as_secs_f64();
     let raw_out = unique_topic("bench-raw-out");
     create_topic(&brokers, &raw_out, PARTITIONS);

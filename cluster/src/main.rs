@@ -19,6 +19,7 @@
 //! anything is wrong.
 
 mod checkpoints;
+mod status;
 mod supervise;
 mod verify;
 
@@ -65,6 +66,20 @@ enum Cmd {
         /// Arguments passed to every process (after `--`).
         #[arg(last = true)]
         args: Vec<String>,
+    },
+    /// A live view of a running job from its metrics endpoints: records
+    /// per second per step, consumer lag, epochs, the last checkpoint's age.
+    Status {
+        /// Each process's metrics endpoint (`http://HOST:PORT/metrics` or
+        /// `HOST:PORT`), comma-separated.
+        #[arg(long, value_delimiter = ',', required = true)]
+        metrics: Vec<String>,
+        /// Print one snapshot (rates over one interval) and exit.
+        #[arg(long)]
+        once: bool,
+        /// How often to refresh.
+        #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+        every: std::time::Duration,
     },
     /// List the complete checkpoints in a job's state directory.
     Checkpoints {
@@ -119,6 +134,11 @@ fn main() -> Result<()> {
             max_restarts,
             backoff,
         }),
+        Cmd::Status {
+            metrics,
+            once,
+            every,
+        } => status::run(&metrics, once, every),
         Cmd::Checkpoints { state_dir } => {
             print!("{}", checkpoints::report(&state_dir)?);
             Ok(())
