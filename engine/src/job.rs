@@ -135,11 +135,16 @@ impl Job {
             worker: WorkerConfig::default(),
         };
         log::info!(
-            "job {}: process {} of {}, {} workers each",
+            "job {}: process {} of {}, {} workers each; epochs every {:?}; delivery {:?}; state {}",
             self.name,
             args.process_id,
             args.processes,
-            args.workers
+            args.workers,
+            args.epoch_interval,
+            args.delivery,
+            args.state_dir
+                .as_ref()
+                .map_or("in memory".to_owned(), |d| format!("in {}", d.display()))
         );
         if let Some(brokers) = &args.brokers {
             let kafka = KafkaConfig::new(brokers.clone()).with(&args.kafka_properties());
@@ -344,9 +349,16 @@ fn join(
     }
 }
 
+/// Logs go through `tracing` (the `log` records of Rill and librdkafka
+/// included), filtered by `RUST_LOG` (default `info`, librdkafka `warn`).
 fn init_logging() {
-    let env = env_logger::Env::default().default_filter_or("info,librdkafka=warn,rdkafka=warn");
-    let _ = env_logger::Builder::from_env(env)
-        .format_timestamp_millis()
+    use std::io::IsTerminal;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new("info,librdkafka=warn,rdkafka=warn")
+    });
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .try_init();
 }
