@@ -16,7 +16,9 @@
 //! ```
 
 use serde::de::DeserializeOwned;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+
+use crate::kafka::RawRecord;
 use std::fmt;
 
 /// A value that could not be encoded or decoded.
@@ -39,6 +41,65 @@ pub trait Codec<T>: Clone + Send + Sync + 'static {
     fn encode_into(&self, value: &T, buf: &mut Vec<u8>) -> Result<(), FormatError>;
     /// Decodes one value from `bytes`.
     fn decode(&self, bytes: &[u8]) -> Result<T, FormatError>;
+    /// Decodes the value of a Kafka record; by default its payload with
+    /// [`Codec::decode`] ([`WithMeta`] also keeps where it came from).
+    fn decode_record(&self, record: &RawRecord<'_>) -> Result<T, FormatError> {
+        let payload = record
+            .payload
+            .ok_or_else(|| FormatError("the record has no value (a tombstone)".into()))?;
+        self.decode(payload)
+    }
+}
+
+/// A Kafka record's value with where it came from: what a source decoding
+/// with [`WithMeta`] produces.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Meta<V> {
+    /// The decoded value.
+    pub value: V,
+    /// The record's partition.
+    pub partition: i32,
+    /// The record's offset.
+    pub offset: i64,
+    /// The record's timestamp in milliseconds, if it has one.
+    pub timestamp: Option<i64>,
+    /// The record's headers, in order.
+    pub headers: Vec<(String, Vec<u8>)>,
+}
+
+/// The codec `C` for a source's values, keeping each record's partition,
+/// offset, timestamp and headers beside its value:
+/// `flow.kafka_source::<String, Meta<Order>>("orders", WithMeta(Json))`.
+/// Encoding (a sink of `Meta<V>`) writes the value only.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WithMeta<C>(pub C);
+
+impl<V, C: Codec<V>> Codec<Meta<V>> for WithMeta<C> {
+    fn name(&self) -> &'static str {
+        self.0.name()
+    }
+    fn encode_into(&self, value: &Meta<V>, buf: &mut Vec<u8>) -> Result<(), FormatError> {
+        self.0.encode_into(&value.value, buf)
+    }
+    /// A value without a record around it: partition and offset -1.
+    fn decode(&self, bytes: &[u8]) -> Result<Meta<V>, FormatError> {
+        Ok(Meta {
+            value: self.0.decode(bytes)?,
+            partition: -1,
+            offset: -1,
+            timestamp: None,
+            headers: Vec::new(),
+        })
+    }
+    fn decode_record(&self, record: &RawRecord<'_>) -> Result<Meta<V>, FormatError> {
+        Ok(Meta {
+            value: self.0.decode_record(record)?,
+            partition: record.partition,
+            offset: record.offset,
+            timestamp: record.timestamp,
+            headers: record.header_list(),
+        })
+    }
 }
 
 /// JSON (serde_json), for any serde type.

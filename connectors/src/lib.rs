@@ -17,4 +17,4 @@ pub mod format;
 pub mod kafka;
 
 pub use error::{ConnectorError, Result};
-pub use format::{Bincode, Codec, FormatError, Json, KafkaKey, Raw};
+pub use format::{Bincode, Codec, FormatError, Json, KafkaKey, Meta, Raw, WithMeta};

@@ -212,7 +212,8 @@ impl<'s> Flow<'s> {
             None => BadInputPolicy::Fail,
         });
         let ctx = self.ctx.clone();
-        self.start_timed(topic, SOURCE, true, move |saved| {
+        let step = options.name.clone().unwrap_or_else(|| topic.to_owned());
+        self.start_timed(&step, SOURCE, true, move |saved| {
             let config = ctx.kafka()?.with(&options.properties);
             KafkaDriver::<K, V, _>::open(
                 &ctx, &config, topic, codec, options, policy, extract, saved,

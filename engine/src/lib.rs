@@ -84,7 +84,7 @@ pub mod connectors {
 /// What a job needs: `use rill::prelude::*;`.
 pub mod prelude {
     pub use crate::connectors::{
-        BadInputPolicy, Bincode, Codec, Json, Raw, SourceOptions, StartOffset,
+        BadInputPolicy, Bincode, Codec, Json, Meta, Raw, SourceOptions, StartOffset, WithMeta,
     };
     pub use crate::{
         Collector, Context, Delivery, Flow, Job, JobArgs, JoinKind, Joined, LogicResult, Process,

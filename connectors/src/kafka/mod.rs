@@ -156,6 +156,9 @@ pub struct SourceOptions {
     /// librdkafka properties for this source's consumer only, applied
     /// after the job's (`--kafka`).
     pub properties: BTreeMap<String, String>,
+    /// The source step's name (default: the topic): a topic read by two
+    /// steps needs a name for at least one of them.
+    pub name: Option<String>,
 }
 
 impl Default for SourceOptions {
@@ -168,6 +171,7 @@ impl Default for SourceOptions {
             out_of_orderness: Duration::ZERO,
             idle_timeout: Duration::from_secs(5),
             properties: BTreeMap::new(),
+            name: None,
         }
     }
 }

@@ -12,7 +12,7 @@ use super::{assign_partitions, KafkaConfig, SourceOptions, StartOffset, BROKER_T
 use crate::{ConnectorError, Result};
 
 /// One record as read from Kafka, borrowed from librdkafka's buffer.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub struct RawRecord<'a> {
     /// The topic.
     pub topic: &'a str,
@@ -26,6 +26,35 @@ pub struct RawRecord<'a> {
     pub payload: Option<&'a [u8]>,
     /// The record's timestamp in milliseconds, if it has one.
     pub timestamp: Option<i64>,
+    /// The record's headers, if it has any.
+    pub headers: Option<&'a rdkafka::message::BorrowedHeaders>,
+}
+
+impl std::fmt::Debug for RawRecord<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RawRecord")
+            .field("topic", &self.topic)
+            .field("partition", &self.partition)
+            .field("offset", &self.offset)
+            .field("key", &self.key)
+            .field("payload", &self.payload)
+            .field("timestamp", &self.timestamp)
+            .field("headers", &self.header_list())
+            .finish()
+    }
+}
+
+impl RawRecord<'_> {
+    /// The headers as (name, value) pairs (a header without a value has
+    /// an empty one).
+    pub fn header_list(&self) -> Vec<(String, Vec<u8>)> {
+        use rdkafka::message::Headers;
+        self.headers.map_or_else(Vec::new, |h| {
+            h.iter()
+                .map(|h| (h.key.to_owned(), h.value.unwrap_or_default().to_vec()))
+                .collect()
+        })
+    }
 }
 
 /// How long a bounded read keeps a partition open after an end-of-partition
@@ -329,6 +358,7 @@ impl KafkaReader {
                 key: message.key(),
                 payload: message.payload(),
                 timestamp: message.timestamp().to_millis(),
+                headers: message.headers(),
             })?;
         }
         Ok(read)

@@ -56,7 +56,7 @@ impl<K: KafkaKey, V: 'static, C: Codec<V>> KafkaDriver<K, V, C> {
         extract: Option<Extract<V>>,
         saved: &dyn Fn(i32) -> Option<i64>,
     ) -> Result<Self> {
-        let step = topic.to_owned();
+        let step = options.name.clone().unwrap_or_else(|| topic.to_owned());
         options.bounded |= ctx.shared.args.stop_at_end;
         let reader = KafkaReader::open(config, topic, ctx.index, ctx.peers, &options, saved)
             .map_err(|e| Error::connector(&step, e))?;
@@ -123,11 +123,8 @@ fn decode<K: KafkaKey, V, C: Codec<V>>(
     raw: &RawRecord<'_>,
 ) -> Result<(K, V, u64), FormatError> {
     let key = K::decode_key(raw.key).map_err(|e| FormatError(format!("key: {e}")))?;
-    let payload = raw
-        .payload
-        .ok_or_else(|| FormatError("the record has no value (a tombstone)".into()))?;
     let time = raw.timestamp.map_or(0, |t| t.max(0) as u64);
-    Ok((key, codec.decode(payload)?, time))
+    Ok((key, codec.decode_record(raw)?, time))
 }
 
 impl<K: KafkaKey, V: 'static, C: Codec<V>> SourceDriver<(K, V, u64)> for KafkaDriver<K, V, C> {
@@ -196,7 +193,7 @@ impl<K: KafkaKey, V: 'static, C: Codec<V>> SourceDriver<(K, V, u64)> for KafkaDr
         }
         for (partition, lag) in self.reader.lag() {
             self.lag
-                .with_label_values(&[&self.step, &partition.to_string()])
+                .with_label_values(&[self.reader.topic(), &partition.to_string()])
                 .set(lag);
         }
         if let Some(staged) = &self.to_commit {
