@@ -6,21 +6,12 @@
 
 mod common;
 
-use common::{launch, wait_at_most, workspace_binary, Reaper};
+use common::{launch, wait_at_most, workspace_binary, Killed, Reaper};
 use rill::testing::kafka::{create_topic, produce, unique_topic};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// A port with the next one free too.
 fn two_free_ports() -> u16 {

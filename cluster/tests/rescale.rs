@@ -6,63 +6,12 @@
 mod common;
 
 use common::{
-    checkpoints, launch, resume_epoch, sum_topics, sums, sums_differ, wait_at_most,
-    workspace_binary, Reaper,
+    checkpoints, resume_epoch, rill_run, sum_topics, sums, sums_differ, workspace_binary,
 };
 use rill::testing::kafka::{create_topic, read_topic, unique_topic};
-use std::ffi::OsString;
-use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
 
 const RECORDS: u64 = 400_000;
-
-/// Runs the job `binary` under `rill run` as `processes` x `workers`. With
-/// `stop_after`, stops it gracefully (SIGTERM to the launcher) once a
-/// checkpoint newer than that one is complete; else lets it drain its
-/// input. Returns the launcher's log.
-fn stage(
-    binary: &str,
-    state: &Path,
-    job: &[&str],
-    shape: (usize, usize),
-    stop_after: Option<Option<u64>>,
-) -> String {
-    let binary = workspace_binary(binary);
-    let mut args: Vec<OsString> = vec!["run".into(), "-n".into(), shape.0.to_string().into()];
-    args.extend([
-        "-w".into(),
-        shape.1.to_string().into(),
-        "--state-dir".into(),
-    ]);
-    args.extend([state.into(), binary.into(), "--".into()]);
-    args.extend(job.iter().map(OsString::from));
-    let args: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_os_str()).collect();
-    let (mut launcher, lines, pids) = launch(&args);
-    let _reaper = Reaper(pids);
-    if let Some(before) = stop_after {
-        let deadline = Instant::now() + Duration::from_secs(120);
-        while resume_epoch(&checkpoints(state)) <= before {
-            if Instant::now() > deadline || launcher.try_wait().unwrap().is_some() {
-                let _ = launcher.kill();
-                let log: Vec<String> = lines.try_iter().collect();
-                panic!(
-                    "no new checkpoint while running as {shape:?}:\n{}",
-                    log.join("\n")
-                );
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let pid = rustix::process::Pid::from_child(&launcher);
-        rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
-    }
-    let status = wait_at_most(&mut launcher, Duration::from_secs(240));
-    std::thread::sleep(Duration::from_millis(100));
-    let log: Vec<String> = lines.try_iter().collect();
-    let log = log.join("\n");
-    assert!(status.success(), "rill run as {shape:?}: {status}\n{log}");
-    log
-}
 
 #[test]
 fn a_job_rescaled_from_2_to_3_processes_then_to_1_x_3_workers_ends_with_an_uninterrupted_runs_output(
@@ -85,14 +34,14 @@ fn a_job_rescaled_from_2_to_3_processes_then_to_1_x_3_workers_ends_with_an_unint
     ];
     let written = || read_topic(&brokers, &output).len() as u64;
 
-    stage("key_sums", state.path(), &job, (2, 1), Some(None));
+    rill_run("key_sums", state.path(), &job, (2, 1), Some(None));
     let first = resume_epoch(&checkpoints(state.path()));
     assert!(
         written() < RECORDS,
         "the first run was not stopped mid-stream"
     );
 
-    let log = stage("key_sums", state.path(), &job, (3, 1), Some(first));
+    let log = rill_run("key_sums", state.path(), &job, (3, 1), Some(first));
     for p in 0..3 {
         assert!(
             log.contains(&format!(
@@ -112,7 +61,7 @@ fn a_job_rescaled_from_2_to_3_processes_then_to_1_x_3_workers_ends_with_an_unint
         "the second run was not stopped mid-stream"
     );
 
-    let log = stage("key_sums", state.path(), &job, (1, 3), None);
+    let log = rill_run("key_sums", state.path(), &job, (1, 3), None);
     assert!(
         log.contains("built the state of process 0 for 1 x 3 from 3 x 1"),
         "{log}"
@@ -183,14 +132,14 @@ fn a_windowed_join_rescaled_twice_ends_with_an_uninterrupted_runs_results() {
     let state = tempfile::tempdir().unwrap();
     let job = q8(&output);
     let job: Vec<&str> = job.iter().map(String::as_str).collect();
-    stage("nexmark", state.path(), &job, (2, 1), Some(None));
+    rill_run("nexmark", state.path(), &job, (2, 1), Some(None));
     let first = resume_epoch(&checkpoints(state.path()));
-    stage("nexmark", state.path(), &job, (3, 1), Some(first));
+    rill_run("nexmark", state.path(), &job, (3, 1), Some(first));
     assert!(
         results(&output).len() < expected.len(),
         "the runs before the last were not stopped mid-stream"
     );
-    let log = stage("nexmark", state.path(), &job, (1, 3), None);
+    let log = rill_run("nexmark", state.path(), &job, (1, 3), None);
     assert!(log.contains("for 1 x 3 from 3 x 1"), "{log}");
     let got = results(&output);
     if got != expected {

@@ -5,43 +5,16 @@
 
 mod common;
 
-use common::{launch, sum_topics, wait_at_most, workspace_binary, Reaper};
+use common::{rill_run, sum_topics};
 use rill::testing::kafka::{create_topic, produce, read_topic, unique_topic};
 use std::collections::BTreeMap;
-use std::ffi::OsString;
-use std::time::Duration;
 
 /// Runs `binary` under `rill run` as `shape` to the end of its input.
 fn run(binary: &str, shape: (usize, usize), job: &[&str]) {
     let state = tempfile::tempdir().unwrap();
-    let mut args: Vec<OsString> = vec!["run".into(), "-n".into(), shape.0.to_string().into()];
-    args.extend([
-        "-w".into(),
-        shape.1.to_string().into(),
-        "--state-dir".into(),
-    ]);
-    args.extend([
-        state.path().into(),
-        workspace_binary(binary).into(),
-        "--".into(),
-    ]);
-    args.extend(job.iter().map(OsString::from));
-    args.extend([
-        "--stop-at-end".into(),
-        "--epoch-interval".into(),
-        "100ms".into(),
-    ]);
-    let args: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_os_str()).collect();
-    let (mut launcher, lines, pids) = launch(&args);
-    let _reaper = Reaper(pids);
-    let status = wait_at_most(&mut launcher, Duration::from_secs(240));
-    std::thread::sleep(Duration::from_millis(100));
-    let log: Vec<String> = lines.try_iter().collect();
-    assert!(
-        status.success(),
-        "{binary} as {shape:?}: {status}\n{}",
-        log.join("\n")
-    );
+    let mut job = job.to_vec();
+    job.extend(["--stop-at-end", "--epoch-interval", "100ms"]);
+    rill_run(binary, state.path(), &job, shape, None);
 }
 
 /// The last value written for each key of `topic`.

@@ -5,18 +5,9 @@
 
 mod common;
 
-use common::{sum_topics, workspace_binary};
-use std::process::{Child, Command, Stdio};
+use common::{sum_topics, workspace_binary, Killed};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn status(urls: &str) -> (bool, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_rill"))

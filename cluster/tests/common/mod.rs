@@ -196,3 +196,62 @@ pub fn sums_differ(
         e.map(|v| &v[..v.len().min(40)])
     )
 }
+
+/// Runs the job `binary` (of the workspace) under `rill run -n P -w W
+/// --state-dir STATE` with the job's arguments `job`. With `stop_after`,
+/// stops it gracefully (SIGTERM to the launcher) once a checkpoint newer
+/// than that one is complete; else lets it end by itself. Returns the
+/// launcher's log; fails the test unless `rill run` succeeds.
+pub fn rill_run(
+    binary: &str,
+    state: &std::path::Path,
+    job: &[&str],
+    shape: (usize, usize),
+    stop_after: Option<Option<u64>>,
+) -> String {
+    let (n, w) = (shape.0.to_string(), shape.1.to_string());
+    let mut args: Vec<std::ffi::OsString> = ["run", "-n", &n, "-w", &w, "--state-dir"]
+        .iter()
+        .map(Into::into)
+        .collect();
+    args.extend([state.into(), workspace_binary(binary).into(), "--".into()]);
+    args.extend(job.iter().map(Into::into));
+    let args: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_os_str()).collect();
+    let (mut launcher, lines, pids) = launch(&args);
+    let _reaper = Reaper(pids);
+    if let Some(before) = stop_after {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while resume_epoch(&checkpoints(state)) <= before {
+            if Instant::now() > deadline || launcher.try_wait().unwrap().is_some() {
+                let _ = launcher.kill();
+                let log: Vec<String> = lines.try_iter().collect();
+                panic!(
+                    "no new checkpoint while running as {shape:?}:\n{}",
+                    log.join("\n")
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let pid = rustix::process::Pid::from_child(&launcher);
+        rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+    }
+    let status = wait_at_most(&mut launcher, Duration::from_secs(240));
+    std::thread::sleep(Duration::from_millis(100));
+    let log: Vec<String> = lines.try_iter().collect();
+    let log = log.join("\n");
+    assert!(
+        status.success(),
+        "{binary} under rill run as {shape:?}: {status}\n{log}"
+    );
+    log
+}
+
+/// A child process killed when dropped (a job or a server a test started).
+pub struct Killed(pub std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
