@@ -6,13 +6,13 @@
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
 
-use super::KafkaConfig;
+use super::{KafkaConfig, ReaderContext};
 use crate::{ConnectorError, Result};
 
 /// Commits one topic's offsets to one group, without joining it (no
 /// subscription, no rebalancing).
 pub struct GroupCommitter {
-    consumer: BaseConsumer,
+    consumer: BaseConsumer<ReaderContext>,
     topic: String,
 }
 
@@ -22,7 +22,7 @@ impl GroupCommitter {
         let consumer = config
             .client_config(&[("enable.auto.commit", "false")])
             .set("group.id", group)
-            .create()
+            .create_with_context(ReaderContext)
             .map_err(|e| ConnectorError::kafka("creating the group committer", e))?;
         Ok(GroupCommitter {
             consumer,

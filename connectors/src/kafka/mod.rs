@@ -5,6 +5,7 @@
 //! consumer-group rebalancing, and offsets belong to the engine.
 
 mod assign;
+mod client_log;
 mod commit;
 mod dead_letter;
 mod landed;

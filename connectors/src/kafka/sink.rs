@@ -51,7 +51,15 @@ impl Deliveries {
     }
 }
 
-impl ClientContext for Deliveries {}
+impl ClientContext for Deliveries {
+    fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
+        super::client_log::error(&error, reason);
+    }
+
+    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, facility: &str, message: &str) {
+        super::client_log::line(level, facility, message);
+    }
+}
 
 impl ProducerContext for Deliveries {
     type DeliveryOpaque = usize;

@@ -137,22 +137,20 @@ impl PartitionState {
     }
 }
 
-/// A librdkafka client context that logs librdkafka's errors, except the
-/// end-of-partition events bounded reads ask for (librdkafka reports those
-/// as errors too). For consumers created with `enable.partition.eof`.
+/// A librdkafka client context that logs librdkafka's errors (see
+/// `client_log`), except the end-of-partition events bounded reads ask
+/// for (librdkafka reports those as errors too). For consumers created
+/// with `enable.partition.eof`.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ReaderContext;
 
 impl ClientContext for ReaderContext {
     fn error(&self, error: KafkaError, reason: &str) {
-        let end_of_partition = matches!(
-            error,
-            KafkaError::PartitionEOF(_)
-                | KafkaError::Global(rdkafka::types::RDKafkaErrorCode::PartitionEOF)
-        );
-        if !end_of_partition {
-            log::error!("librdkafka: {error}: {reason}");
-        }
+        super::client_log::error(&error, reason);
+    }
+
+    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, facility: &str, message: &str) {
+        super::client_log::line(level, facility, message);
     }
 }
 
@@ -167,7 +165,11 @@ pub struct SourceContext {
 
 impl ClientContext for SourceContext {
     fn error(&self, error: KafkaError, reason: &str) {
-        ReaderContext.error(error, reason);
+        super::client_log::error(&error, reason);
+    }
+
+    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, facility: &str, message: &str) {
+        super::client_log::line(level, facility, message);
     }
 
     fn stats(&self, statistics: rdkafka::Statistics) {
