@@ -10,7 +10,7 @@ mod common;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use common::{launch, sum_topics, sums, sums_differ, workspace_binary, Reaper};
+use common::{launch, run_args, sum_topics, sums, sums_differ, sums_job, Reaper};
 use rill::testing::kafka::{bootstrap, read_topic};
 use rustix::process::{kill_process, Pid, Signal};
 
@@ -46,28 +46,18 @@ fn a_job_under_rill_run_outlives_a_paused_broker() {
     let broker = broker_pid();
     let (input, output, expected) = sum_topics(&brokers, "outage", 1_000_000, 2_000, 4);
     let state = tempfile::tempdir().unwrap();
-    let job = workspace_binary("key_sums");
-    let mut args: Vec<std::ffi::OsString> = ["run", "-n", "2", "-w", "1", "--backoff", "1s"]
-        .iter()
-        .map(Into::into)
-        .collect();
-    args.extend(["--max-restarts".into(), "30".into(), "--state-dir".into()]);
-    args.extend([state.path().into(), job.into(), "--".into()]);
-    for a in [
-        "--brokers",
-        &brokers,
-        "--input",
-        &input,
-        "--output",
-        &output,
-        "--stop-at-end",
-        "--epoch-interval",
-        "100ms",
-        "--delivery",
-        "exactly-once",
-    ] {
-        args.push(a.into());
-    }
+    let job = sums_job(&brokers, &input, &output, &[]);
+    let rill = [
+        "-n",
+        "2",
+        "-w",
+        "1",
+        "--backoff",
+        "1s",
+        "--max-restarts",
+        "30",
+    ];
+    let args = run_args(&rill, state.path(), "key_sums", &job);
     let args: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_os_str()).collect();
     let (mut launcher, lines, pids) = launch(&args);
     let _reaper = Reaper(pids);

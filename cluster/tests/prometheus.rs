@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{launch, wait_at_most, workspace_binary, Killed, Reaper};
+use common::{launch, run_args, wait_at_most, Killed, Reaper};
 use rill::testing::kafka::{create_topic, produce, unique_topic};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -96,28 +96,19 @@ fn prometheus_sees_records_lag_and_checkpoints_of_a_two_process_job() {
     );
     let state = dir.path().join("state");
     let metrics = format!("127.0.0.1:{base}");
-    let job = workspace_binary("key_sums");
-    let args: Vec<std::ffi::OsString> = ["run", "-n", "2", "-w", "1", "--state-dir"]
-        .iter()
-        .map(Into::into)
-        .chain([state.into(), job.into(), "--".into()])
-        .chain(
-            [
-                "--brokers",
-                &brokers,
-                "--input",
-                &input,
-                "--output",
-                &output,
-                "--epoch-interval",
-                "200ms",
-                "--metrics-addr",
-                &metrics,
-            ]
-            .iter()
-            .map(Into::into),
-        )
-        .collect();
+    let job: Vec<String> = [
+        "--brokers",
+        &brokers,
+        "--input",
+        &input,
+        "--output",
+        &output,
+    ]
+    .into_iter()
+    .chain(["--epoch-interval", "200ms", "--metrics-addr", &metrics])
+    .map(str::to_owned)
+    .collect();
+    let args = run_args(&["-n", "2", "-w", "1"], &state, "key_sums", &job);
     let args: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_os_str()).collect();
     let (mut launcher, lines, pids) = launch(&args);
     let _reaper = Reaper(pids);

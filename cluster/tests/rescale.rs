@@ -6,7 +6,7 @@
 mod common;
 
 use common::{
-    checkpoints, resume_epoch, rill_run, sum_topics, sums, sums_differ, workspace_binary,
+    checkpoints, resume_epoch, rill_run, sum_topics, sums, sums_differ, sums_job, workspace_binary,
 };
 use rill::testing::kafka::{create_topic, read_topic, unique_topic};
 use std::process::Command;
@@ -19,19 +19,8 @@ fn a_job_rescaled_from_2_to_3_processes_then_to_1_x_3_workers_ends_with_an_unint
     let brokers = rill::testing::kafka::bootstrap();
     let (input, output, expected) = sum_topics(&brokers, "rescale", RECORDS, 1_000, 6);
     let state = tempfile::tempdir().unwrap();
-    let job = [
-        "--brokers",
-        &brokers,
-        "--input",
-        &input,
-        "--output",
-        &output,
-        "--stop-at-end",
-        "--epoch-interval",
-        "100ms",
-        "--delivery",
-        "exactly-once",
-    ];
+    let job = sums_job(&brokers, &input, &output, &[]);
+    let job: Vec<&str> = job.iter().map(String::as_str).collect();
     let written = || read_topic(&brokers, &output).len() as u64;
 
     rill_run("key_sums", state.path(), &job, (2, 1), Some(None));

@@ -7,8 +7,8 @@
 mod common;
 
 use common::{
-    checkpoints, launch, note_pid, resume_epoch, sum_topics, sums, sums_differ, wait_at_most,
-    workspace_binary, Pids, Reaper,
+    checkpoints, launch, note_pid, resume_epoch, run_args, sum_topics, sums, sums_differ, sums_job,
+    wait_at_most, workspace_binary, Pids, Reaper,
 };
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -117,38 +117,9 @@ fn a_killed_process_is_restarted_with_the_others_and_the_result_is_exact() {
     let brokers = rill::testing::kafka::bootstrap();
     let (input, output, expected) = sum_topics(&brokers, "sup", 300_000, 1_000, 6);
     let state = tempfile::tempdir().unwrap();
-    let job = workspace_binary("key_sums");
-    let args: Vec<std::ffi::OsString> = [
-        "run",
-        "-n",
-        "3",
-        "-w",
-        "1",
-        "--backoff",
-        "200ms",
-        "--state-dir",
-    ]
-    .iter()
-    .map(Into::into)
-    .chain([state.path().into(), job.into(), "--".into()])
-    .chain(
-        [
-            "--brokers",
-            &brokers,
-            "--input",
-            &input,
-            "--output",
-            &output,
-            "--stop-at-end",
-            "--epoch-interval",
-            "100ms",
-            "--delivery",
-            "exactly-once",
-        ]
-        .iter()
-        .map(Into::into),
-    )
-    .collect();
+    let job = sums_job(&brokers, &input, &output, &[]);
+    let rill = ["-n", "3", "-w", "1", "--backoff", "200ms"];
+    let args = run_args(&rill, state.path(), "key_sums", &job);
     let args: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_os_str()).collect();
     let (mut launcher, lines, pids) = launch(&args);
     let _reaper = Reaper(pids.clone());

@@ -214,7 +214,13 @@ impl<'s> Flow<'s> {
         let ctx = self.ctx.clone();
         let step = options.name.clone().unwrap_or_else(|| topic.to_owned());
         self.start_timed(&step, SOURCE, true, move |saved| {
-            let config = ctx.kafka()?.with(&options.properties);
+            let mut config = ctx.kafka()?;
+            // The lag metric's high watermarks, only when metrics are served.
+            let stats = "statistics.interval.ms";
+            if ctx.shared.args.metrics_addr.is_some() && !config.properties.contains_key(stats) {
+                config = config.set(stats, "1000");
+            }
+            let config = config.with(&options.properties);
             KafkaDriver::<K, V, _>::open(
                 &ctx, &config, topic, codec, options, policy, extract, saved,
             )

@@ -22,6 +22,7 @@ use rill_state::layout::{JobMeta, StepMeta, WATERMARK_STATE};
 use rill_state::{KvStore, RocksStore};
 
 use crate::flow::{SOURCE, SOURCE_BY_WORKER};
+use crate::sink::EXACTLY_ONCE_SINK;
 use crate::{Error, JobArgs, Result};
 
 const CURRENT: &str = "CURRENT";
@@ -187,7 +188,7 @@ fn rescale(dir: &Path, old: &Generation, args: &JobArgs) -> Result<(PathBuf, Gen
                     old.processes * old.workers
                 )));
             }
-            if step.kind != "kafka-sink-exactly-once" {
+            if step.kind != EXACTLY_ONCE_SINK {
                 continue;
             }
             let id = rill_state::stable_hash(name.as_str());
@@ -252,7 +253,7 @@ fn carry(step: &StepMeta, state: u8) -> Carry {
         // Positions are read by partition, and partitions move with workers.
         (SOURCE | SOURCE_BY_WORKER, _) => Carry::Everywhere,
         // Checked above: everything it buffered is published.
-        ("kafka-sink-exactly-once", _) => Carry::Drop,
+        (EXACTLY_ONCE_SINK, _) => Carry::Drop,
         (_, WATERMARK_STATE) => Carry::Watermark,
         _ => Carry::ByGroup,
     }

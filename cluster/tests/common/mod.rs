@@ -210,12 +210,8 @@ pub fn rill_run(
     stop_after: Option<Option<u64>>,
 ) -> String {
     let (n, w) = (shape.0.to_string(), shape.1.to_string());
-    let mut args: Vec<std::ffi::OsString> = ["run", "-n", &n, "-w", &w, "--state-dir"]
-        .iter()
-        .map(Into::into)
-        .collect();
-    args.extend([state.into(), workspace_binary(binary).into(), "--".into()]);
-    args.extend(job.iter().map(Into::into));
+    let job: Vec<String> = job.iter().map(|a| (*a).to_owned()).collect();
+    let args = run_args(&["-n", &n, "-w", &w], state, binary, &job);
     let args: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_os_str()).collect();
     let (mut launcher, lines, pids) = launch(&args);
     let _reaper = Reaper(pids);
@@ -254,4 +250,34 @@ impl Drop for Killed {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// The arguments of `rill run RILL... --state-dir STATE BINARY -- JOB...`
+/// (`binary` a job of the workspace).
+pub fn run_args(
+    rill: &[&str],
+    state: &std::path::Path,
+    binary: &str,
+    job: &[String],
+) -> Vec<std::ffi::OsString> {
+    let mut args: Vec<std::ffi::OsString> = std::iter::once("run")
+        .chain(rill.iter().copied())
+        .chain(["--state-dir"])
+        .map(Into::into)
+        .collect();
+    args.extend([state.into(), workspace_binary(binary).into(), "--".into()]);
+    args.extend(job.iter().map(Into::into));
+    args
+}
+
+/// `key_sums`'s arguments for `input` to `output` on `brokers`, read to the
+/// end in 100 ms epochs with exactly-once delivery, and `extra`.
+pub fn sums_job(brokers: &str, input: &str, output: &str, extra: &[&str]) -> Vec<String> {
+    ["--brokers", brokers, "--input", input, "--output", output]
+        .into_iter()
+        .chain(["--stop-at-end", "--epoch-interval", "100ms"])
+        .chain(["--delivery", "exactly-once"])
+        .chain(extra.iter().copied())
+        .map(str::to_owned)
+        .collect()
 }

@@ -218,8 +218,6 @@ impl KafkaReader {
                 ("auto.offset.reset", "earliest"),
                 ("fetch.wait.max.ms", "50"),
                 ("queued.min.messages", "100000"),
-                // The high watermarks for the lag (served by poll()).
-                ("statistics.interval.ms", "1000"),
             ])
             .create_with_context(SourceContext::default())
             .map_err(|e| ConnectorError::kafka("creating the consumer", e))?;
@@ -280,8 +278,9 @@ impl KafkaReader {
     }
 
     /// Each owned partition's lag: its high watermark (as of librdkafka's
-    /// last statistics, every second) minus the reader's position, at
-    /// least 0. Partitions without statistics yet are left out.
+    /// last statistics, with `statistics.interval.ms` set) minus the
+    /// reader's position, at least 0. Partitions without statistics yet
+    /// are left out.
     pub fn lag(&self) -> BTreeMap<i32, i64> {
         let high = self
             .consumer

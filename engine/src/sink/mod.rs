@@ -11,7 +11,7 @@ mod stdout;
 
 pub use collect::Collector;
 pub(crate) use driver::{sink_stream, SinkDriver};
-pub(crate) use exactly_once::{exactly_once_stream, unpublished};
+pub(crate) use exactly_once::{exactly_once_stream, unpublished, KIND as EXACTLY_ONCE_SINK};
 pub(crate) use for_each::ForEachDriver;
 pub(crate) use kafka::KafkaSinkDriver;
 pub(crate) use stdout::StdoutDriver;

@@ -14,10 +14,13 @@ use serde::{Deserialize, Serialize};
 /// The records in one buffered chunk, at most.
 const CHUNK_RECORDS: usize = 8192;
 
+/// The step kind of an exactly-once sink in the catalog.
+pub(crate) const KIND: &str = "kafka-sink-exactly-once";
+
 /// The step's states, as the catalog records them.
 pub(super) fn meta() -> StepMeta {
     StepMeta {
-        kind: "kafka-sink-exactly-once".into(),
+        kind: KIND.into(),
         key_groups: 1,
         states: vec![
             ("buffer".into(), StateKind::List),

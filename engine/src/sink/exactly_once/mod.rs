@@ -19,7 +19,7 @@
 //! producer's thread, which wakes the operator.
 
 mod buffer;
-pub(crate) use buffer::unpublished;
+pub(crate) use buffer::{unpublished, KIND};
 mod publish;
 
 use std::collections::BTreeMap;
