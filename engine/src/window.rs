@@ -112,7 +112,7 @@ impl<'s, K: StateKey, V: ExchangeData + Clone> Windowed<'s, K, V> {
     /// Counts each window's records.
     pub fn count(self, name: &str) -> Stream<'s, K, Window<u64>> {
         let fold: Fold<V, u64> = Box::new(|n, _| n.unwrap_or(0) + 1);
-        self.aggregate_by(name, fold, Some(Box::new(|a, b| a + b)))
+        self.aggregate_by(name, fold, Some(Box::new(|a, b| a + b)), true)
     }
 
     /// Sums each window's values.
@@ -124,7 +124,7 @@ impl<'s, K: StateKey, V: ExchangeData + Clone> Windowed<'s, K, V> {
             Some(t) => t + v,
             None => v,
         });
-        self.aggregate_by(name, fold, Some(Box::new(|a, b| a + b)))
+        self.aggregate_by(name, fold, Some(Box::new(|a, b| a + b)), true)
     }
 
     /// Combines each window's values with `combine(previous, value)`;
@@ -147,6 +147,7 @@ impl<'s, K: StateKey, V: ExchangeData + Clone> Windowed<'s, K, V> {
             name,
             fold,
             Some(Box::new(move |a, b| (merge.borrow_mut())(a, b))),
+            false,
         )
     }
 
@@ -161,7 +162,7 @@ impl<'s, K: StateKey, V: ExchangeData + Clone> Windowed<'s, K, V> {
     where
         A: StateValue + Clone,
     {
-        self.aggregate_by(name, folding(init, fold), None)
+        self.aggregate_by(name, folding(init, fold), None, false)
     }
 
     /// [`Windowed::aggregate`] with `merge`, which combines the
@@ -176,15 +177,18 @@ impl<'s, K: StateKey, V: ExchangeData + Clone> Windowed<'s, K, V> {
     where
         A: StateValue + Clone,
     {
-        self.aggregate_by(name, folding(init, fold), Some(Box::new(merge)))
+        self.aggregate_by(name, folding(init, fold), Some(Box::new(merge)), false)
     }
 
     /// The windowed step, or an error stopping the job if it cannot run.
+    /// `slices`: `merge` does not depend on the records' order, so
+    /// hopping windows may be kept as slices.
     fn aggregate_by<A>(
         self,
         name: &str,
         fold: Fold<V, A>,
         merge: Option<Merge<A>>,
+        slices: bool,
     ) -> Stream<'s, K, Window<A>>
     where
         A: StateValue + Clone,
@@ -208,6 +212,7 @@ impl<'s, K: StateKey, V: ExchangeData + Clone> Windowed<'s, K, V> {
             early: self.early,
             fold,
             merge,
+            slices,
             states: WindowStates::declare(&mut states),
         };
         let late_counter = (self.stream.ctx.shared.metrics.late)

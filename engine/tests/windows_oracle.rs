@@ -290,6 +290,16 @@ fn hopping_windows_match_the_model() {
         },
         50,
     );
+    // Slices as long as the slide, and no lateness: a slice's removal
+    // and its newest window's result share a timer.
+    check(
+        22,
+        Windows::Hopping {
+            size: 100,
+            slide: 25,
+        },
+        0,
+    );
 }
 
 #[test]

@@ -11,6 +11,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::hash::Hash;
 
+use super::slices::Hop;
 use super::{Window, Windows};
 use crate::keyed::{Context, MapState, SideOutput, States, Timer, TimerKind, TimerState};
 use crate::process::{LogicResult, Process};
@@ -24,9 +25,9 @@ pub type Merge<A> = Box<dyn FnMut(A, A) -> A>;
 /// The states of a windowed step.
 #[derive(Clone, Copy)]
 pub struct WindowStates<A> {
-    windows: MapState<u64, (u64, A)>,
-    timers: TimerState,
-    late: SideOutput,
+    pub(super) windows: MapState<u64, (u64, A)>,
+    pub(super) timers: TimerState,
+    pub(super) late: SideOutput,
 }
 
 impl<A: Serialize + DeserializeOwned> WindowStates<A> {
@@ -56,19 +57,34 @@ pub struct WindowLogic<V, A> {
     pub fold: Fold<V, A>,
     /// Merges accumulators: required for session windows.
     pub merge: Option<Merge<A>>,
+    /// Keep hopping windows as slices merged at each window's end (one
+    /// update per record, not one per window): only for a `merge` whose
+    /// result does not depend on the order of the records, such as a
+    /// count or a sum.
+    pub slices: bool,
     /// The step's states.
     pub states: WindowStates<A>,
 }
 
 /// The instant a window `[_, end)` is complete at.
-fn last(end: u64) -> u64 {
+pub(super) fn last(end: u64) -> u64 {
     end.saturating_sub(1)
 }
 
 impl<V, A> WindowLogic<V, A> {
     /// The instant after which a window ending at `end` can no longer change.
-    fn closes(&self, end: u64) -> u64 {
+    pub(super) fn closes(&self, end: u64) -> u64 {
         last(end).saturating_add(self.lateness)
+    }
+
+    /// The geometry of hopping windows kept as slices, if these are.
+    fn sliced(&self) -> Option<Hop> {
+        match self.windows {
+            Windows::Hopping { size, slide } if self.slices && self.merge.is_some() => {
+                Some(Hop { size, slide })
+            }
+            _ => None,
+        }
     }
 
     /// Sets the timers of a window ending at `end`: its result (unless the
@@ -88,7 +104,7 @@ impl<V, A> WindowLogic<V, A> {
 }
 
 /// Whether watermark `w` has reached `time`.
-fn reached(w: Option<u64>, time: u64) -> bool {
+pub(super) fn reached(w: Option<u64>, time: u64) -> bool {
     w.is_some_and(|w| w >= time)
 }
 
@@ -99,6 +115,9 @@ where
     A: Serialize + DeserializeOwned + Clone + 'static,
 {
     fn on_record(&mut self, cx: &mut Context<'_, K, Window<A>, V>, value: V) -> LogicResult {
+        if let Some(hop) = self.sliced() {
+            return self.record_sliced(cx, hop, value);
+        }
         let time = cx.time();
         let w = cx.watermark();
         let assigned = self.windows.assign(time);
@@ -173,6 +192,9 @@ where
     }
 
     fn on_timer(&mut self, cx: &mut Context<'_, K, Window<A>, V>, timer: Timer) -> LogicResult {
+        if let Some(hop) = self.sliced() {
+            return self.timer_sliced(cx, hop, timer);
+        }
         let w = cx.watermark();
         let open = match (timer.kind, self.windows.size()) {
             // Windows of fixed length: the two that may be due now, by

@@ -9,6 +9,7 @@
 //! once it reaches `end - 1 + lateness`.
 
 mod logic;
+mod slices;
 
 use serde::{Deserialize, Serialize};
 
