@@ -88,14 +88,41 @@ impl<'s, K: StateKey, V: ExchangeData + StateValue + Clone> Stream<'s, K, V> {
         counted(name, self.process2(name, other, states, logic))
     }
 
-    /// Joins each record with the latest value of its key in `table` (a
-    /// stream of updates, such as a compacted topic): emits `(value,
-    /// Some(latest))`, or `(value, None)` before the key has one. Records
-    /// of one epoch meet the table as it stands when they are applied.
+    /// Joins each record with the value its key had in `table` (a stream
+    /// of updates, such as a compacted topic) at the record's event time:
+    /// emits `(value, Some(latest update at or before it))`, or `(value,
+    /// None)` if the key had none. A record waits until the watermark of
+    /// both streams reaches its time, so every update before it has
+    /// arrived; a record already behind the watermark meets the table as
+    /// of the watermark, at once. An update stays until the watermark
+    /// passes a later one. Both streams need event time.
+    ///
+    /// ```
+    /// use rill::testing::Timed;
+    ///
+    /// let out = rill::testing::run(2, |flow| {
+    ///     let updates = vec![Timed::Record(0, (1u32, 'a')), Timed::Record(50, (1, 'b'))];
+    ///     let names = flow
+    ///         .source_timed("names", updates)
+    ///         .key_by("names-by-id", |(id, _)| *id)
+    ///         .map("name", |(_, name)| name);
+    ///     flow.source_timed("ids", vec![Timed::Record(20, 1u32), Timed::Record(70, 1), Timed::Record(70, 2)])
+    ///         .key_by("by-id", |id| *id)
+    ///         .join_table("named", names)
+    /// })
+    /// .unwrap();
+    /// let mut out: Vec<_> = out.into_iter().map(|(_, j)| j).collect();
+    /// out.sort();
+    /// // 1 at 20 met 'a' (from 0); 1 at 70 met 'b' (from 50).
+    /// assert_eq!(out, vec![(1, Some('a')), (1, Some('b')), (2, None)]);
+    /// ```
     pub fn join_table<T>(self, name: &str, table: Stream<'s, K, T>) -> Stream<'s, K, (V, Option<T>)>
     where
         T: ExchangeData + StateValue + Clone,
     {
+        if let Some(problem) = timeless(&self, &table) {
+            return refused(self, name, problem);
+        }
         let mut states = States::new();
         let logic = TableJoin::new(&mut states);
         self.process2::<T, _, (), _>(name, table, states, logic)

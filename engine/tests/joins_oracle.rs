@@ -4,7 +4,8 @@
 //! 1, 2 and 3 workers, in memory and on RocksDB with a 2-key cache;
 //! compared with a batch computation over the same events and watermarks.
 //! Also: a left join emits no "no match" for a record whose match arrives
-//! within the lateness, and a stream-table join meets the table's latest.
+//! within the lateness; and the stream-table join, compared with the
+//! table's latest update at or before each record's time.
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -247,6 +248,74 @@ fn a_left_join_waits_for_a_match_that_arrives_within_the_lateness() {
         vec![Joined::Both(1, 1)],
         "no eager \"no match\" for the left record"
     );
+}
+
+/// The table join's model: each stream record meets the latest table
+/// update (by event time) at or before its time, or, if it arrived behind
+/// the watermark, at or before the watermark. Table updates are on time
+/// and unique per key and time, so the result never depends on the order
+/// within an epoch.
+fn table_model(stream: &[Timed<Event>], table: &[Timed<Event>]) -> BTreeSet<(u64, Option<u64>)> {
+    let updates: Vec<Event> = arrivals(table).into_iter().map(|(e, _)| e).collect();
+    let latest = |key: u32, time: u64| {
+        let at_or_before = updates.iter().filter(|u| u.key == key && u.time <= time);
+        at_or_before.max_by_key(|u| u.time).map(|u| u.id)
+    };
+    arrivals(stream)
+        .into_iter()
+        .map(|(e, w)| (e.id, latest(e.key, w.map_or(e.time, |w| w.max(e.time)))))
+        .collect()
+}
+
+#[test]
+fn a_stream_table_join_matches_the_model() {
+    let (stream, right) = feeds(43);
+    // The table: on-time updates only, one per key and time.
+    let mut seen = BTreeSet::new();
+    let mut w = None;
+    let table: Vec<Timed<Event>> = right
+        .into_iter()
+        .filter(|item| match item {
+            Timed::Watermark(x) => {
+                w = Some(*x);
+                true
+            }
+            Timed::Record(t, e) => !reached(w, *t) && seen.insert((e.key, *t)),
+        })
+        .collect();
+    let expected = table_model(&stream, &table);
+    let late = arrivals(&stream)
+        .iter()
+        .filter(|(e, w)| reached(*w, e.time))
+        .count();
+    assert!(late > 0, "the stream has records behind the watermark");
+    assert!(
+        expected.iter().any(|(_, t)| t.is_none()),
+        "some records meet no update"
+    );
+    common::for_each_variant("seed 43, stream-table join", |args, about| {
+        let (s, t) = (stream.clone(), table.clone());
+        let out = rill::testing::run_with(args, move |flow| {
+            let table = flow
+                .source_timed("table", t.clone())
+                .key_by("table-key", |e: &Event| e.key)
+                .map("update-id", |e| e.id);
+            flow.source_timed("stream", s.clone())
+                .key_by("stream-key", |e: &Event| e.key)
+                .join_table("enriched", table)
+                .map("ids", |(e, update)| (e.id, update))
+        })
+        .unwrap_or_else(|e| panic!("{about}: {e}"));
+        let n = out.len();
+        let got: BTreeSet<(u64, Option<u64>)> = out.into_iter().map(|(_, o)| o).collect();
+        assert_eq!(n, got.len(), "{about}: a record was emitted twice");
+        let wrong: Vec<_> = got.symmetric_difference(&expected).take(5).collect();
+        assert!(
+            wrong.is_empty(),
+            "{about}: differs from the model at {wrong:?}"
+        );
+        println!("{about}: {} records, as the model", got.len());
+    });
 }
 
 #[test]
