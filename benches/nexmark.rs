@@ -10,6 +10,7 @@
 #[path = "../examples/nexmark/queries.rs"]
 #[allow(dead_code)]
 mod queries;
+mod state_entries;
 
 use rill::{Job, JobArgs};
 use std::time::{Duration, Instant};
@@ -21,15 +22,6 @@ fn env(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-/// The sum of every `rill_state_keys` sample in a metrics rendering.
-fn state_entries(text: &str) -> i64 {
-    text.lines()
-        .filter(|l| l.starts_with("rill_state_keys{"))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .map(|v| v as i64)
-        .sum()
-}
-
 fn run(query: &str, workers: usize, events: u64) {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let args = JobArgs {
@@ -39,19 +31,7 @@ fn run(query: &str, workers: usize, events: u64) {
         ..JobArgs::default()
     };
     let job = Job::new("nexmark", args).expect("flags");
-    let metrics = job.metrics();
-    let peak = std::sync::Arc::new(std::sync::atomic::AtomicI64::new(0));
-    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let sampler = {
-        let (peak, done, metrics) = (peak.clone(), done.clone(), metrics.clone());
-        std::thread::spawn(move || {
-            while !done.load(std::sync::atomic::Ordering::Relaxed) {
-                let n = state_entries(&metrics.render());
-                peak.fetch_max(n, std::sync::atomic::Ordering::Relaxed);
-                std::thread::sleep(Duration::from_millis(100));
-            }
-        })
-    };
+    let watch = state_entries::Watch::start(job.metrics());
     let query = query.to_owned();
     let q = query.clone();
     let started = Instant::now();
@@ -70,15 +50,12 @@ fn run(query: &str, workers: usize, events: u64) {
     })
     .expect("job");
     let secs = started.elapsed().as_secs_f64();
-    done.store(true, std::sync::atomic::Ordering::Relaxed);
-    sampler.join().expect("sampler");
-    let last = state_entries(&metrics.render());
+    let (peak, last) = watch.finish();
     let rate = events as f64 / secs;
     println!(
-        "{query}, {workers} worker(s): {events} events in {secs:.1} s: {:.0} events/s, {:.0} per worker; state entries peak {}, at the end {last}",
+        "{query}, {workers} worker(s): {events} events in {secs:.1} s: {:.0} events/s, {:.0} per worker; state entries peak {peak}, at the end {last}",
         rate,
         rate / workers as f64,
-        peak.load(std::sync::atomic::Ordering::Relaxed)
     );
 }
 
