@@ -6,9 +6,15 @@
 //!   close, once the idle timeout left it out;
 //! - a partition that never delivers a record does not hold the job back;
 //! - bounded input closes its last windows at its end.
+//!
+//! And a stream-table join over a compacted topic meets each key's value
+//! as of the record's time, though the stream was written before the
+//! table.
 
 use rill::connectors::{Json, SourceOptions};
-use rill::testing::kafka::{bootstrap, create_topic, produce_timed, unique_topic};
+use rill::testing::kafka::{
+    bootstrap, create_compacted_topic, create_topic, produce_timed, unique_topic,
+};
 use rill::{Collector, Job, JobArgs, Window, Windows};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -157,4 +163,65 @@ fn bounded_input_closes_its_last_windows_at_its_end() {
     println!("windows: {counts:?}");
     let expected: Counts = (0..5).map(|s| (s * 1000, 10)).chain([(5000, 6)]).collect();
     assert_eq!(counts, expected);
+}
+
+#[test]
+fn a_stream_table_join_over_a_compacted_topic_meets_the_value_at_each_records_time() {
+    let brokers = bootstrap();
+    let (orders, names) = (unique_topic("orders"), unique_topic("names"));
+    create_topic(&brokers, &orders, 2);
+    create_compacted_topic(&brokers, &names, 2);
+    // (partition, ms after BASE, [user, order]); written before the table.
+    let placed: [(i32, i64, u32, u32); 5] = [
+        (0, 1_000, 1, 10),
+        (1, 6_000, 1, 11),
+        (0, 1_000, 2, 12),
+        (1, 3_000, 2, 13),
+        (0, 4_000, 3, 14),
+    ];
+    let json: Vec<(i32, i64, String)> = placed
+        .iter()
+        .map(|&(p, t, user, order)| (p, BASE + t, format!("[{user},{order}]")))
+        .collect();
+    produce_timed(
+        &brokers,
+        &orders,
+        json.iter().map(|(p, t, v)| (*p, *t, v.as_bytes())),
+    );
+    // User 1 is "a" from 0 and "b" from 5 s; user 2 is "c" from 2 s.
+    let updates = [
+        (0, 0, r#"[1,"a"]"#),
+        (1, 5_000, r#"[1,"b"]"#),
+        (1, 2_000, r#"[2,"c"]"#),
+    ];
+    produce_timed(
+        &brokers,
+        &names,
+        updates.map(|(p, t, v)| (p, BASE + t, v.as_bytes())),
+    );
+    let job = Job::new("table-join", args(&brokers)).unwrap();
+    let out = Collector::new();
+    let sink = out.clone();
+    job.run(move |flow| {
+        let table = flow
+            .kafka_source_with::<(), (u32, String)>(&names, Json, options(true), None)
+            .key_by("names-by-user", |(user, _)| *user)
+            .map("name", |(_, name)| name);
+        flow.kafka_source_with::<(), (u32, u32)>(&orders, Json, options(true), None)
+            .key_by("orders-by-user", |(user, _)| *user)
+            .join_table("named", table)
+            .map("order-name", |((_, order), name)| (order, name))
+            .collect("out", &sink);
+    })
+    .expect("the job runs");
+    let got: BTreeMap<u32, Option<String>> = out.take().into_iter().map(|(_, o)| o).collect();
+    let name = |n: &str| Some(n.to_string());
+    let expected = BTreeMap::from([
+        (10, name("a")),
+        (11, name("b")),
+        (12, None),
+        (13, name("c")),
+        (14, None),
+    ]);
+    assert_eq!(got, expected, "order → the user's name at the order's time");
 }

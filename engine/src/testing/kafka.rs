@@ -75,7 +75,20 @@ fn check(what: &str, results: rdkafka::error::KafkaResult<Vec<rdkafka::admin::To
 
 /// Creates `topic` with `partitions` partitions and waits until its metadata shows them.
 pub fn create_topic(brokers: &str, topic: &str, partitions: i32) {
-    let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
+    create_topic_with(brokers, topic, partitions, &[]);
+}
+
+/// [`create_topic`] with `cleanup.policy=compact`: a table's topic, which
+/// keeps the latest record per key.
+pub fn create_compacted_topic(brokers: &str, topic: &str, partitions: i32) {
+    create_topic_with(brokers, topic, partitions, &[("cleanup.policy", "compact")]);
+}
+
+fn create_topic_with(brokers: &str, topic: &str, partitions: i32, config: &[(&str, &str)]) {
+    let mut new = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
+    for (key, value) in config {
+        new = new.set(key, value);
+    }
     let options = AdminOptions::new().operation_timeout(Some(TIMEOUT));
     let (client, runtime) = admin(brokers);
     check(
