@@ -88,6 +88,9 @@ pub(crate) fn checkpoint_operators<'s>(
     let complete_gauge = metrics.checkpoint_complete.clone();
     let complete_time = metrics.checkpoint_complete_time.clone();
     let state_keys = metrics.state_keys.clone();
+    let state_bytes = metrics.state_bytes.clone();
+    // The store is the process's: its first worker reports its size.
+    let sizes_store = ctx.index.is_multiple_of(ctx.shared.args.workers.max(1));
     let worker_label = worker.clone();
     let writer_ctx = ctx.clone();
     let cp = checkpointer.clone();
@@ -131,6 +134,10 @@ pub(crate) fn checkpoint_operators<'s>(
                                 state_keys
                                     .with_label_values(&[step.as_str(), &worker_label])
                                     .set(*n as i64);
+                                if sizes_store {
+                                    let bytes = step_bytes(&cp.borrow(), step);
+                                    state_bytes.with_label_values(&[step]).set(bytes);
+                                }
                             }
                             duration.observe(started.elapsed().as_secs_f64());
                             size.set(stats.bytes as i64);
@@ -243,4 +250,15 @@ pub(crate) fn checkpoint_operators<'s>(
         // At the end of the job the garbage of the last checkpoint stays
         // listed in its undo logs; the next start collects it.
     });
+}
+
+/// Bytes of `step`'s versions in the worker's store (0 if it cannot say).
+fn step_bytes(cp: &rill_state::Checkpointer, step: &str) -> i64 {
+    let id = rill_state::layout::step_hash(step);
+    let (mut from, mut to) = (Vec::new(), Vec::new());
+    rill_state::layout::write_head(&mut from, id, 0, 0);
+    rill_state::layout::write_head(&mut to, id, u8::MAX, u32::MAX);
+    to.push(u8::MAX);
+    let bytes = cp.store().live_bytes(Some((&from, &to)));
+    bytes.map_or(0, |b| i64::try_from(b).unwrap_or(i64::MAX))
 }

@@ -45,6 +45,11 @@ pub struct Metrics {
     /// `rill_state_keys{step,worker}`: live keys of a stateful step, as of
     /// the worker's last checkpoint.
     pub state_keys: IntGaugeVec,
+    /// `rill_state_bytes{step}`: bytes a stateful step's state takes in
+    /// this process's store, as of its last checkpoint (RocksDB: its
+    /// estimate for the step's keys in table files; what is still in the
+    /// memtable, up to 64 MiB of recent small checkpoints, is left out).
+    pub state_bytes: IntGaugeVec,
     /// `rill_kafka_consumer_lag{topic,partition}`: records between a Kafka
     /// source's position and the partition's high watermark, at the last
     /// epoch close.
@@ -125,6 +130,14 @@ impl Metrics {
             &[LABEL_STEP, LABEL_WORKER],
         )
         .expect("metric names are valid");
+        let state_bytes = IntGaugeVec::new(
+            Opts::new(
+                "rill_state_bytes",
+                "Bytes of a stateful step's state in this process's store's table files, as of the last checkpoint.",
+            ),
+            &[LABEL_STEP],
+        )
+        .expect("metric names are valid");
         let consumer_lag = IntGaugeVec::new(
             Opts::new(
                 "rill_kafka_consumer_lag",
@@ -154,6 +167,7 @@ impl Metrics {
             Box::new(checkpoint_complete_time.clone()),
             Box::new(restarts.clone()),
             Box::new(state_keys.clone()),
+            Box::new(state_bytes.clone()),
             Box::new(checkpoint_duration.clone()),
             Box::new(checkpoint_bytes.clone()),
             Box::new(checkpoint_complete.clone()),
@@ -166,6 +180,7 @@ impl Metrics {
             checkpoint_complete_time,
             restarts,
             state_keys,
+            state_bytes,
             checkpoint_duration,
             checkpoint_bytes,
             checkpoint_complete,

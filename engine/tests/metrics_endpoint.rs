@@ -150,6 +150,13 @@ fn a_durable_job_serves_its_checkpoint_metrics() {
         })
         .sum();
     assert_eq!(keys, 50.0, "live keys over both workers");
+    // 50 keys stay in RocksDB's memtable: no table file holds them yet.
+    let bytes = sample(&body, r#"rill_state_bytes{step="sum"}"#);
+    assert!(
+        bytes.is_some_and(|b| b >= 0.0),
+        "rill_state_bytes missing:
+{body}"
+    );
     assert_eq!(
         sample(&body, "rill_resume_epoch"),
         Some(-1.0),

@@ -258,7 +258,7 @@ fn disk_use_tracks_live_state_not_history() {
         let _worker = Checkpointer::open(store.clone(), 0, resume).unwrap();
         store.compact().unwrap();
         let versions = store.scan(b"v", b"", usize::MAX).unwrap().len();
-        (store.live_bytes().unwrap(), versions)
+        (store.live_bytes(None).unwrap(), versions)
     };
     let mut one_epoch = 0;
     for run in 1..=50u64 {

@@ -94,7 +94,7 @@ pub const MOST_KEY_BYTES: usize = 1 << 20;
 pub const MOST_VALUE_BYTES: usize = 256 << 20;
 
 /// The stable id of a step in keys: a hash of its name.
-pub(crate) fn step_hash(name: &str) -> u64 {
+pub fn step_hash(name: &str) -> u64 {
     crate::stable_hash(name)
 }
 

@@ -157,15 +157,21 @@ fn a_reader_never_sees_half_a_batch() {
 #[test]
 fn live_bytes_grow_with_data_and_compact_works() {
     on_each(|s| {
-        let before = s.live_bytes().unwrap();
+        let before = s.live_bytes(None).unwrap();
         let mut b = Batch::new();
         for k in 0..5000u32 {
             b.put(k.to_be_bytes(), vec![k as u8; 100]);
         }
         s.write(b).unwrap();
         s.compact().unwrap();
-        let after = s.live_bytes().unwrap();
+        let after = s.live_bytes(None).unwrap();
         assert!(after > before + 10_000, "{}: {before} -> {after}", s.kind());
+        // Of a key range: the first half of the keys, and past them all.
+        let (from, to) = (0u32.to_be_bytes(), 2500u32.to_be_bytes());
+        let half = s.live_bytes(Some((&from, &to))).unwrap();
+        assert!(half > 0 && half < after, "{}: {half} of {after}", s.kind());
+        let past = s.live_bytes(Some((&[0xFF; 5], &[0xFF; 6]))).unwrap();
+        assert_eq!(past, 0, "{}: bytes past every key", s.kind());
     });
 }
 

@@ -116,11 +116,6 @@ impl Checkpointer {
         self.worker
     }
 
-    /// A name of the store for errors.
-    pub fn location(&self) -> &'static str {
-        self.store.kind()
-    }
-
     /// Registers a stateful step and returns the id its entries are stored
     /// under. Resuming, the step must exist in the checkpoint with the same
     /// kind, key-group count and states.
@@ -196,7 +191,7 @@ impl Checkpointer {
                 if is_fenced(&self.fenced, epoch) {
                     continue;
                 }
-                let value = layout::parse_version(self.location(), value)?;
+                let value = layout::parse_version(self.store.kind(), value)?;
                 return Ok(Some((epoch, value.map(<[u8]>::to_vec))));
             }
             match found.last() {

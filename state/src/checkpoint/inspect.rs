@@ -41,7 +41,7 @@ pub struct CheckpointSummary {
 pub fn inspect(store: &dyn KvStore) -> Result<StoreSummary, StoreError> {
     let mut summary = StoreSummary {
         meta: store.get(layout::META)?.map(|b| decode(&b)).transpose()?,
-        bytes: store.live_bytes()?,
+        bytes: store.live_bytes(None)?,
         ..StoreSummary::default()
     };
     for (key, value) in store.scan(&[layout::CATALOG], &[], usize::MAX)? {

@@ -84,12 +84,8 @@ impl KvStore for MemoryStore {
         let mut map = self.write_lock();
         for op in batch.ops() {
             match op {
-                Op::Put(k, v) => {
-                    map.insert(k.to_vec(), v.to_vec());
-                }
-                Op::Delete(k) => {
-                    map.remove(k);
-                }
+                Op::Put(k, v) => _ = map.insert(k.to_vec(), v.to_vec()),
+                Op::Delete(k) => _ = map.remove(k),
                 Op::DeleteRange(from, to) => {
                     let doomed: Vec<Vec<u8>> = map
                         .range::<[u8], _>((Bound::Included(from), Bound::Excluded(to)))
@@ -114,11 +110,10 @@ impl KvStore for MemoryStore {
         &self.gc
     }
 
-    fn live_bytes(&self) -> Result<u64, StoreError> {
-        Ok(self
-            .read()
-            .iter()
-            .map(|(k, v)| (k.len() + v.len()) as u64)
-            .sum())
+    fn live_bytes(&self, range: Option<(&[u8], &[u8])>) -> Result<u64, StoreError> {
+        let inside = |k: &[u8]| range.is_none_or(|(from, to)| from <= k && k < to);
+        let entries = self.read();
+        let live = entries.iter().filter(|(k, _)| inside(k));
+        Ok(live.map(|(k, v)| (k.len() + v.len()) as u64).sum())
     }
 }

@@ -244,8 +244,9 @@ pub trait KvStore: Send + Sync + 'static {
     fn versions(&self) -> &VersionGc;
 
     /// Bytes of live data files: what the store occupies on disk (or in
-    /// memory) apart from logs.
-    fn live_bytes(&self) -> Result<u64, StoreError>;
+    /// memory), with its logs; of the keys in `[from, to)` only, if given
+    /// (RocksDB: an estimate over its table files, not the memtable).
+    fn live_bytes(&self, range: Option<(&[u8], &[u8])>) -> Result<u64, StoreError>;
 
     /// Writes a consistent copy of the store, openable as a store of its
     /// own, to the directory `to` (which must not exist). Returns false if

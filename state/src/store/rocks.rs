@@ -311,7 +311,12 @@ impl KvStore for RocksStore {
         Ok(true)
     }
 
-    fn live_bytes(&self) -> Result<u64, StoreError> {
+    fn live_bytes(&self, range: Option<(&[u8], &[u8])>) -> Result<u64, StoreError> {
+        if let Some((from, to)) = range {
+            return Ok(self
+                .db
+                .get_approximate_sizes(&[rocksdb::Range::new(from, to)])[0]);
+        }
         let sst = self
             .db
             .property_int_value("rocksdb.total-sst-files-size")
