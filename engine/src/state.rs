@@ -23,7 +23,8 @@ pub(crate) struct ProcessState {
     pub key_groups: KeyGroups,
     /// The resume epoch over this process's workers.
     pub local_resume: Option<u64>,
-    /// The last epoch any of this process's workers prepared.
+    /// The last epoch any of this process's workers ran: prepared, or
+    /// fenced by an earlier resume ([`checkpoint::last_epoch`]).
     pub local_last: Option<u64>,
     /// Set once the store is readied for the agreed resume epoch (by
     /// whichever worker of the process gets there first).
@@ -67,7 +68,8 @@ impl ProcessState {
         let first = (args.process_id * args.workers) as u32;
         let prepared = checkpoint::prepared(&store, first..first + args.workers as u32)
             .map_err(|e| open_error(e, &root, args))?;
-        let local_last = prepared.iter().flatten().max().copied();
+        let local_last = checkpoint::last_epoch(&store, first..first + args.workers as u32)
+            .map_err(|e| open_error(e, &root, args))?;
         let local_resume = checkpoint::resume_epoch(prepared);
         match local_resume {
             Some(e) => log::info!("state in {location}: resuming from epoch {e}"),
@@ -154,7 +156,7 @@ fn corruption_hint(dir: &std::path::Path, args: &JobArgs) -> String {
 
 /// Agrees with every worker of the job on the resume epoch (the minimum
 /// of the processes' local resume epochs, `None` if any has none) and on
-/// the last epoch any worker prepared (the maximum).
+/// the last epoch any worker ran (the maximum).
 pub(crate) fn agree_resume(
     worker: &mut Worker,
     local: Option<u64>,

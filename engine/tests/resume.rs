@@ -253,7 +253,7 @@ fn disk_use_tracks_live_state_not_history() {
         // store which versions are garbage; compaction then drops them.
         let prepared = checkpoint::prepared(&*store, 0..1).unwrap();
         let resume = checkpoint::resume_epoch(prepared.clone());
-        let last = prepared.into_iter().flatten().max();
+        let last = checkpoint::last_epoch(&*store, 0..1).unwrap();
         checkpoint::resume_store(&*store, 0..1, resume, last).unwrap();
         let _worker = Checkpointer::open(store.clone(), 0, resume).unwrap();
         store.compact().unwrap();

@@ -25,7 +25,7 @@ fn meta(kind: &str) -> StepMeta {
 fn restart(store: &dyn KvStore, workers: u32) -> (Option<u64>, u64) {
     let prepared = checkpoint::prepared(store, 0..workers).unwrap();
     let resume = checkpoint::resume_epoch(prepared.clone());
-    let last = prepared.into_iter().flatten().max();
+    let last = checkpoint::last_epoch(store, 0..workers).unwrap();
     checkpoint::resume_store(store, 0..workers, resume, last).unwrap();
     (resume, checkpoint::first_epoch(last))
 }
@@ -115,6 +115,39 @@ fn resume_takes_the_minimum_prepared_epoch_and_fences_the_newer_ones() {
             .filter(|(k, _)| rill_state::layout::version_epoch(k) == Some(1))
             .count();
         assert_eq!(a_versions, 0, "{}: a fenced version survived", store.kind());
+    });
+}
+
+#[test]
+fn a_run_that_prepared_nothing_leaves_the_fenced_epochs_fenced() {
+    on_each(|store| {
+        let (w0, w1) = (worker(&store, 0, None), worker(&store, 1, None));
+        let (mut t0, mut t1) = (table(&w0, "sum", 100), table(&w1, "sum", 100));
+        add(&mut t1, "b", 0, 10);
+        checkpoint(&mut t0, &w0, 0);
+        checkpoint(&mut t1, &w1, 0);
+        checkpoint(&mut t0, &w0, 1);
+        drop((t0, t1, w0, w1));
+        assert_eq!(restart(&*store, 2), (Some(0), 2), "{}", store.kind());
+        // That run dies before it prepares anything: epoch 1 stays fenced,
+        // so the next run must not run it again (its writes would hide).
+        let (resume, first) = restart(&*store, 2);
+        assert_eq!((resume, first), (Some(0), 2), "{}", store.kind());
+        let (w0, w1) = (worker(&store, 0, resume), worker(&store, 1, resume));
+        let (mut t0, mut t1) = (table(&w0, "sum", 100), table(&w1, "sum", 100));
+        add(&mut t0, "a", first, 1);
+        checkpoint(&mut t0, &w0, first);
+        checkpoint(&mut t1, &w1, first);
+        drop((t0, t1, w0, w1));
+        let (resume, _) = restart(&*store, 2);
+        let w0 = worker(&store, 0, resume);
+        let mut t0 = table(&w0, "sum", 100);
+        assert_eq!(
+            value(&mut t0, "a"),
+            Some(1),
+            "{}: a write was hidden",
+            store.kind()
+        );
     });
 }
 

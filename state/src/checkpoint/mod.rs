@@ -151,14 +151,23 @@ pub fn resume_store(
         }
     }
     store.write(batch)?;
-    let gc = store.versions();
     for (from, to) in fences(store)? {
-        gc.fence(from, to);
+        store.versions().fence(from, to);
     }
     if let Some(r) = resume {
-        gc.advance(r);
+        store.versions().advance(r);
     }
     Ok(())
+}
+
+/// The last epoch any of `workers` ran: the highest prepared marker, or
+/// the end of a fence an earlier resume left (a run that prepared nothing
+/// after it must still not run those epochs again: their versions stay
+/// hidden).
+pub fn last_epoch(store: &dyn KvStore, workers: Range<u32>) -> Result<Option<u64>, StoreError> {
+    let fenced = fences(store)?.into_iter().map(|(_, to)| to);
+    let prepared = prepared(store, workers)?.into_iter().flatten();
+    Ok(prepared.chain(fenced).max())
 }
 
 /// The epoch ranges fenced in `store` (inclusive).
