@@ -22,6 +22,16 @@ const L0_COMPACTION_TRIGGER: i32 = 8;
 /// [`RocksStore`]).
 pub const INGEST_FROM: usize = 16_384;
 
+/// RocksDB options set by name. The store's identity is kept in the
+/// manifest: the IDENTITY file beside it is deprecated (and has no setter
+/// in the crate), and writing it costs a new store more files and syncs.
+/// Three info logs of 1 MiB at most. Blocks are cached in an LRU cache of
+/// 256 MiB: RocksDB's default, a 32 MiB HyperClockCache, spent 87% of a
+/// windowed job's CPU in its eviction once the blocks read outgrew it
+/// (`benches/bounded_state.rs`).
+const OPTIONS: &str = "write_identity_file=false;keep_log_file_num=3;max_log_file_size=1048576;\
+                       block_based_table_factory={block_cache=256M}";
+
 /// Where table files are built before they are ingested, inside the
 /// store's directory (RocksDB leaves subdirectories alone).
 const INCOMING: &str = "incoming";
@@ -70,17 +80,12 @@ impl RocksStore {
             }
         }
         let gc = Arc::new(VersionGc::new());
-        // RocksDB keeps the store's identity in its manifest; the IDENTITY
-        // file beside it is deprecated (and has no setter in the crate),
-        // and writing it costs a new store more files and syncs.
         let mut opts = Options::default()
-            .get_options_from_string("write_identity_file=false")
+            .get_options_from_string(OPTIONS)
             .map_err(|e| map_err(&location, e))?;
         opts.create_if_missing(fresh);
         opts.set_compression_type(DBCompressionType::Lz4);
         opts.set_paranoid_checks(true);
-        opts.set_keep_log_file_num(3);
-        opts.set_max_log_file_size(1 << 20);
         // Every checkpoint adds a level-0 file holding the keys that
         // changed; compaction then rewrites the level below. Waiting for 8
         // files instead of RocksDB's 4 rewrites it half as often: compaction
