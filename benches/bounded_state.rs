@@ -7,7 +7,13 @@
 //!
 //! `cargo bench -p rill-benches --bench bounded_state -- [windows] [join]`
 //! Env: `BENCH_EVENTS` (10,000,000), `BENCH_KEYS` (100,000),
-//! `BENCH_SPAN_S` (5,000), `BENCH_WORKERS` (2).
+//! `BENCH_SPAN_S` (5,000), `BENCH_WORKERS` (2), `BENCH_EPOCH_MS` (1,000),
+//! `BENCH_EPOCH_RECORDS` (20,000; 0: no limit).
+//!
+//! Watermarks advance at epoch closes, so the state peaks at the windows
+//! that the input of the epochs in flight opens: the generator produces
+//! far faster than real time, so each source worker closes an epoch after
+//! `BENCH_EPOCH_RECORDS` records (`--epoch-max-records`).
 
 mod state_entries;
 
@@ -57,7 +63,8 @@ fn run(what: &str, load: Load, workers: usize) {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let args = JobArgs {
         workers,
-        epoch_interval: Duration::from_secs(1),
+        epoch_interval: Duration::from_millis(env("BENCH_EPOCH_MS", 1000)),
+        epoch_max_records: Some(env("BENCH_EPOCH_RECORDS", 20_000)).filter(|&n| n > 0),
         state_dir: Some(dir.path().to_owned()),
         ..JobArgs::default()
     };
@@ -114,7 +121,9 @@ fn run(what: &str, load: Load, workers: usize) {
     let secs = started.elapsed().as_secs_f64();
     let (peak, end) = watch.finish();
     println!(
-        "{what}, {workers} worker(s): {} events over {} keys and {} s of event time in {secs:.1} s ({:.0} events/s); {} results; state entries peak {peak}, at the end {end}",
+        "{what}, {workers} worker(s), {} ms epochs of at most {:?} records: {} events over {} keys and {} s of event time in {secs:.1} s ({:.0} events/s); {} results; state entries peak {peak}, at the end {end}",
+        env("BENCH_EPOCH_MS", 1000),
+        Some(env("BENCH_EPOCH_RECORDS", 20_000)).filter(|&n| n > 0),
         load.events,
         load.keys,
         load.span_ms / 1000,

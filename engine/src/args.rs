@@ -75,6 +75,13 @@ pub struct JobArgs {
     /// How often sources close an epoch, e.g. 1s or 250ms.
     #[arg(long, env = "RILL_EPOCH_INTERVAL", default_value = "1s", value_parser = humantime::parse_duration)]
     pub epoch_interval: Duration,
+    /// Also close an epoch once a source worker has read this many records
+    /// in it. Sources run at most about two epochs ahead of the job, so this
+    /// bounds the input in flight and how far event time (and the windows
+    /// it opens) moves per epoch while input is read faster than the job
+    /// keeps up, at the cost of more, smaller checkpoints.
+    #[arg(long, env = "RILL_EPOCH_MAX_RECORDS")]
+    pub epoch_max_records: Option<u64>,
     /// Serve Prometheus metrics at http://ADDR/metrics.
     #[arg(long, env = "RILL_METRICS_ADDR")]
     pub metrics_addr: Option<String>,
@@ -146,6 +153,7 @@ impl Default for JobArgs {
             key_groups: None,
             state_copy_interval: Duration::from_secs(60),
             epoch_interval: Duration::from_secs(1),
+            epoch_max_records: None,
             metrics_addr: None,
             dead_letter_topic: None,
             stop_at_end: false,
@@ -228,6 +236,11 @@ impl JobArgs {
                 "--process-id {} is out of range for --processes {}",
                 self.process_id, self.processes
             )));
+        }
+        if self.epoch_max_records == Some(0) {
+            return Err(Error::Config(
+                "--epoch-max-records must be at least 1".into(),
+            ));
         }
         if self.epoch_interval.is_zero() {
             return Err(Error::Config("--epoch-interval must be positive".into()));

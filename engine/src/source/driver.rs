@@ -138,6 +138,7 @@ pub(crate) fn source_stream<'s, D: 'static>(
     let ctx = ctx.clone();
     let step = step.to_owned();
     let interval = ctx.shared.args.epoch_interval;
+    let max_records = ctx.shared.args.epoch_max_records;
     let worker = ctx.worker_label();
     let out_counter = ctx
         .shared
@@ -165,6 +166,8 @@ pub(crate) fn source_stream<'s, D: 'static>(
         let mut caps = Some(caps);
         let mut epoch_start = Instant::now();
         let mut batch: Vec<D> = Vec::new();
+        // Records read in the current epoch.
+        let mut in_epoch: u64 = 0;
         epoch_gauge.set(epoch as i64);
         activator.activate();
         move |_frontiers| {
@@ -186,13 +189,15 @@ pub(crate) fn source_stream<'s, D: 'static>(
                         .on_epoch_close(epoch)
                         .and_then(|()| checkpoint(&**driver, &mut positions, epoch, &step))
                 };
-            if on_time && epoch_start.elapsed() >= interval {
+            let full = max_records.is_some_and(|m| in_epoch >= m);
+            if on_time && (full || epoch_start.elapsed() >= interval) {
                 if let Err(e) = close(epoch, &mut driver, held) {
                     ctx.shared.fail(e);
                     caps = None;
                     return;
                 }
                 next_epoch(&mut epoch, held, &epoch_gauge, &mut epoch_start);
+                in_epoch = 0;
             }
             // Two epochs ahead of the job's slowest step: wait for it.
             if ctx.flow.less_than(&epoch.saturating_sub(1)) && !ctx.shared.stop.is_stopping() {
@@ -208,6 +213,7 @@ pub(crate) fn source_stream<'s, D: 'static>(
                 driver.poll(&mut batch)
             };
             if !batch.is_empty() {
+                in_epoch += batch.len() as u64;
                 out_counter.inc_by(batch.len() as u64);
                 output
                     .activate()
@@ -234,6 +240,7 @@ pub(crate) fn source_stream<'s, D: 'static>(
                         return;
                     }
                     next_epoch(&mut epoch, held, &epoch_gauge, &mut epoch_start);
+                    in_epoch = 0;
                     activator.activate();
                 }
                 Err(e) => {
