@@ -9,6 +9,8 @@
 //!
 //! Prints records/s for each and the ratio Rill / raw. Run with
 //! `scripts/test-broker.sh start && KAFKA_BOOTSTRAP=127.0.0.1:19092 cargo bench -p rill-benches`.
+//! `BENCH_ONLY=metrics` times the 2-worker job without and with a served,
+//! scraped `/metrics`, `BENCH_ROUNDS` (2) alternating pairs.
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
@@ -126,8 +128,18 @@ fn rill_job_with(
 fn metrics_cost(brokers: &str, input: &str, records: usize) -> anyhow::Result<()> {
     let rate = |d: Duration| records as f64 / d.as_secs_f64();
     let (mut off, mut on) = (Vec::new(), Vec::new());
-    for _round in 0..2 {
-        for serve in [false, true] {
+    let rounds: usize = std::env::var("BENCH_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2);
+    for round in 0..rounds.max(1) {
+        // Alternate which mode goes first, so drift cancels out.
+        let order = if round % 2 == 0 {
+            [false, true]
+        } else {
+            [true, false]
+        };
+        for serve in order {
             let out = unique_topic("bench-metrics-out");
             create_topic(brokers, &out, PARTITIONS);
             let addr = serve.then(|| {
