@@ -66,6 +66,10 @@ pub struct WindowLogic<V, A> {
     pub states: WindowStates<A>,
 }
 
+/// The most slices a window is merged from; beyond it, each window is
+/// kept whole.
+const MOST_SLICES: u64 = 64;
+
 /// The instant a window `[_, end)` is complete at.
 pub(super) fn last(end: u64) -> u64 {
     end.saturating_sub(1)
@@ -77,11 +81,14 @@ impl<V, A> WindowLogic<V, A> {
         last(end).saturating_add(self.lateness)
     }
 
-    /// The geometry of hopping windows kept as slices, if these are.
+    /// The geometry of hopping windows kept as slices, if these are: not
+    /// when a window would merge more than [`MOST_SLICES`] slices (a size
+    /// and slide with a tiny common divisor, such as 60,001 ms and 1 s).
     fn sliced(&self) -> Option<Hop> {
         match self.windows {
             Windows::Hopping { size, slide } if self.slices && self.merge.is_some() => {
-                Some(Hop { size, slide })
+                let hop = Hop { size, slide };
+                (size / hop.slice() <= MOST_SLICES).then_some(hop)
             }
             _ => None,
         }

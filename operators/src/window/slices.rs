@@ -30,7 +30,7 @@ pub(super) struct Hop {
 
 impl Hop {
     /// The length of a slice: every window start and end falls on one.
-    fn slice(&self) -> u64 {
+    pub(super) fn slice(&self) -> u64 {
         let (mut a, mut b) = (self.size, self.slide);
         while b != 0 {
             (a, b) = (b, a % b);
