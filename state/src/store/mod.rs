@@ -4,6 +4,7 @@
 
 mod error;
 mod memory;
+mod order;
 mod rocks;
 
 pub use crate::versions::{VersionGc, VersionPass};
@@ -87,15 +88,22 @@ impl Batch {
 
     /// Adds a put.
     pub fn put(&mut self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) {
-        let (key, value) = (key.as_ref(), value.as_ref());
         let start = self.data.len();
-        self.data.extend_from_slice(key);
-        self.data.extend_from_slice(value);
+        self.data.extend_from_slice(key.as_ref());
+        self.data.extend_from_slice(value.as_ref());
+        self.push(start, key.as_ref().len(), Kind::Put);
+    }
+
+    /// Records the change whose key and value were just appended from
+    /// `start` on.
+    fn push(&mut self, start: usize, key_len: usize, kind: Kind) {
+        let value_len = len32(self.data.len() - start - key_len);
+        let key_len = len32(key_len);
         self.spans.push(Span {
             start,
-            key_len: len32(key.len()),
-            value_len: len32(value.len()),
-            kind: Kind::Put,
+            key_len,
+            value_len,
+            kind,
         });
     }
 
@@ -117,12 +125,7 @@ impl Batch {
             self.data.truncate(start);
             return Err(e);
         }
-        self.spans.push(Span {
-            start,
-            key_len: len32(key_len),
-            value_len: len32(self.data.len() - start - key_len),
-            kind: Kind::Put,
-        });
+        self.push(start, key_len, Kind::Put);
         Ok(())
     }
 
@@ -130,12 +133,7 @@ impl Batch {
     pub fn delete(&mut self, key: impl AsRef<[u8]>) {
         let start = self.data.len();
         self.data.extend_from_slice(key.as_ref());
-        self.spans.push(Span {
-            start,
-            key_len: len32(self.data.len() - start),
-            value_len: 0,
-            kind: Kind::Delete,
-        });
+        self.push(start, key.as_ref().len(), Kind::Delete);
     }
 
     /// Adds a deletion of every key from `from` (included) to `to`
@@ -151,12 +149,7 @@ impl Batch {
         from(&mut self.data);
         let key_len = self.data.len() - start;
         to(&mut self.data);
-        self.spans.push(Span {
-            start,
-            key_len: len32(key_len),
-            value_len: len32(self.data.len() - start - key_len),
-            kind: Kind::DeleteRange,
-        });
+        self.push(start, key_len, Kind::DeleteRange);
     }
 
     /// Appends every change of `other`, after this batch's own.

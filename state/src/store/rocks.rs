@@ -152,10 +152,7 @@ impl RocksStore {
     fn ingest(&self, batch: &Batch) -> Result<(), StoreError> {
         let started = std::time::Instant::now();
         let mut order: Vec<u32> = (0..batch.len() as u32).collect();
-        // By key, then by position: the last change to a key comes last.
-        order.sort_unstable_by(|&a, &b| {
-            (batch.op(a as usize).key().cmp(batch.op(b as usize).key())).then(a.cmp(&b))
-        });
+        super::order::by_key(batch, &mut order, 0);
         let incoming = self.path.join(INCOMING);
         let io = |e: std::io::Error| StoreError::Io {
             location: incoming.display().to_string(),

@@ -66,16 +66,11 @@ impl Stager<'_> {
                     layout::check_sizes(0, v.len() - at - 1)
                 },
             )
-            .map_err(|e| match e {
-                StoreError::TooLarge {
-                    what, bytes, most, ..
-                } => StoreError::TooLarge {
-                    key: Some(crate::codec::describe_key(key)),
-                    what,
-                    bytes,
-                    most,
-                },
-                other => other,
+            .map_err(|mut e| {
+                if let StoreError::TooLarge { key: k, .. } = &mut e {
+                    *k = Some(crate::codec::describe_key(key));
+                }
+                e
             })?;
         entry.mark &= !1;
         if entry.value.is_none() {
