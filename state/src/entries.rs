@@ -41,7 +41,6 @@ pub struct Entries {
     /// The step whose live-entry count the checkpointer reports.
     step: String,
     slots: BTreeMap<Vec<u8>, Slot>,
-    dirty: Vec<Vec<u8>>,
     capacity: usize,
     /// False until the store may hold entries the cache has not seen.
     may_be_stored: bool,
@@ -69,7 +68,6 @@ impl Entries {
             step: step.to_owned(),
             deletions: Default::default(),
             slots: BTreeMap::new(),
-            dirty: Vec::new(),
             capacity: capacity.max(1),
             may_be_stored,
         }
@@ -137,10 +135,7 @@ impl Entries {
         match self.slots.get_mut(&entry) {
             Some(slot) => {
                 slot.value = value;
-                if !slot.dirty {
-                    slot.dirty = true;
-                    self.dirty.push(entry);
-                }
+                slot.dirty = true;
             }
             None => {
                 let stored = if fresh {
@@ -148,7 +143,6 @@ impl Entries {
                 } else {
                     Stored::Unknown
                 };
-                self.dirty.push(entry.clone());
                 let slot = Slot {
                     value,
                     dirty: true,
@@ -200,14 +194,15 @@ impl Entries {
         let mut c = c.borrow_mut();
         let durable = c.prepared();
         let mut live = 0i64;
-        for entry in std::mem::take(&mut self.dirty) {
-            let Some(slot) = self.slots.get_mut(&entry) else {
-                continue;
-            };
+        let mut vanished = Vec::new();
+        let staging = c.staging(epoch);
+        // One pass over the cache, in key order: cheaper than a lookup per
+        // entry from a list of the changed ones, and staged in key order.
+        for (entry, slot) in self.slots.iter_mut().filter(|(_, s)| s.dirty) {
             slot.dirty = false;
             if slot.value.is_none() && slot.stored == Stored::Absent {
                 // Created and removed since it was last staged.
-                self.slots.remove(&entry);
+                vanished.push(entry.clone());
                 continue;
             }
             // A write to an entry not read first: a removal removed a live
@@ -219,8 +214,7 @@ impl Entries {
                 Stored::Unknown => slot.value.is_none(),
             };
             live += i64::from(slot.value.is_some()) - i64::from(was);
-            c.staging(epoch)
-                .version(epoch, &entry, slot.value.as_deref());
+            staging.version(epoch, entry, slot.value.as_deref());
             if slot.value.is_none() {
                 self.deletions.push_back((epoch, entry.clone()));
             }
@@ -228,6 +222,9 @@ impl Entries {
                 Some(_) => Stored::At(epoch),
                 None => Stored::Deleted(epoch),
             };
+        }
+        for entry in vanished {
+            self.slots.remove(&entry);
         }
         if live != 0 && !self.step.is_empty() {
             c.add_keys(&self.step, live);
