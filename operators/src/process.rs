@@ -563,10 +563,9 @@ where
             r.watermark = w;
             let entry = layout::watermark_entry(r.keyed.step_id, r.worker as u32);
             let name = r.step.name();
-            let value = rill_state::codec::encode(&w).map_err(|e| Failure::store(name, None, e))?;
             r.keyed
                 .entries
-                .put(entry, value)
+                .put(&entry, |v| rill_state::codec::encode_into(&w, v))
                 .map_err(|e| Failure::store(name, None, e))?;
         }
     }
@@ -593,12 +592,10 @@ where
     let entry = layout::watermark_entry(keyed.step_id, me as u32);
     let stored = keyed
         .entries
-        .get(&entry)
+        .get(&entry, rill_state::codec::decode::<Option<u64>>)
         .map_err(|e| Failure::store(step, None, e))?;
-    let decoded = stored
-        .map(|v| rill_state::codec::decode::<Option<u64>>(&v))
-        .transpose();
-    decoded
+    stored
+        .transpose()
         .map(Option::flatten)
         .map_err(|e| Failure::store(step, None, e))
 }

@@ -41,6 +41,8 @@ pub struct Entries {
     /// The step whose live-entry count the checkpointer reports.
     step: String,
     slots: BTreeMap<Vec<u8>, Slot>,
+    /// Where a value is encoded before it is checked and cached.
+    scratch: Vec<u8>,
     capacity: usize,
     /// False until the store may hold entries the cache has not seen.
     may_be_stored: bool,
@@ -68,6 +70,7 @@ impl Entries {
             step: step.to_owned(),
             deletions: Default::default(),
             slots: BTreeMap::new(),
+            scratch: Vec::new(),
             capacity: capacity.max(1),
             may_be_stored,
         }
@@ -78,10 +81,14 @@ impl Entries {
         self.slots.len()
     }
 
-    /// The value of `entry`, if it has one.
-    pub fn get(&mut self, entry: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+    /// `f` of the value of `entry`, if it has one.
+    pub fn get<R>(
+        &mut self,
+        entry: &[u8],
+        f: impl FnOnce(&[u8]) -> R,
+    ) -> Result<Option<R>, StoreError> {
         if let Some(slot) = self.slots.get(entry) {
-            return Ok(slot.value.clone());
+            return Ok(slot.value.as_deref().map(f));
         }
         let Some(c) = self.checkpointer.as_ref().filter(|_| self.may_be_stored) else {
             return Ok(None);
@@ -91,66 +98,65 @@ impl Entries {
             Some((epoch, Some(v))) => (Some(v), Stored::At(epoch)),
             _ => (None, Stored::Absent),
         };
-        self.slots.insert(
-            entry.to_vec(),
-            Slot {
-                value: value.clone(),
-                dirty: false,
-                stored,
-            },
-        );
-        Ok(value)
+        let found = value.as_deref().map(f);
+        let slot = Slot {
+            value,
+            dirty: false,
+            stored,
+        };
+        self.slots.insert(entry.to_vec(), slot);
+        Ok(found)
     }
 
-    /// Sets `entry` to `value`.
-    pub fn put(&mut self, entry: Vec<u8>, value: Vec<u8>) -> Result<(), StoreError> {
-        layout::check_sizes(entry.len(), value.len())?;
-        self.set(entry, Some(value));
+    /// Sets `entry` to the bytes `value` appends to an empty buffer. An
+    /// entry in the cache keeps its buffers: no allocation.
+    pub fn put(
+        &mut self,
+        entry: &[u8],
+        value: impl FnOnce(&mut Vec<u8>) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        self.scratch.clear();
+        value(&mut self.scratch)?;
+        layout::check_sizes(entry.len(), self.scratch.len())?;
+        let durable = self.checkpointer.is_some();
+        match self.slots.get_mut(entry) {
+            Some(slot) => {
+                slot.value
+                    .get_or_insert_with(Vec::new)
+                    .clone_from(&self.scratch);
+                slot.dirty = durable;
+            }
+            None => self.insert(entry.to_vec(), Some(self.scratch.clone())),
+        }
         Ok(())
     }
 
     /// Removes `entry` (a no-op when it has no value).
     pub fn remove(&mut self, entry: &[u8]) {
-        self.set(entry.to_vec(), None);
+        if self.checkpointer.is_none() {
+            self.slots.remove(entry);
+        } else if let Some(slot) = self.slots.get_mut(entry) {
+            slot.value = None;
+            slot.dirty = true;
+        } else {
+            self.insert(entry.to_vec(), None);
+        }
     }
 
-    fn set(&mut self, entry: Vec<u8>, value: Option<Vec<u8>>) {
-        if self.checkpointer.is_none() {
-            match value {
-                Some(v) => {
-                    let slot = Slot {
-                        value: Some(v),
-                        dirty: false,
-                        stored: Stored::Absent,
-                    };
-                    self.slots.insert(entry, slot);
-                }
-                None => {
-                    self.slots.remove(&entry);
-                }
-            }
-            return;
-        }
-        let fresh = !self.may_be_stored;
-        match self.slots.get_mut(&entry) {
-            Some(slot) => {
-                slot.value = value;
-                slot.dirty = true;
-            }
-            None => {
-                let stored = if fresh {
-                    Stored::Absent
-                } else {
-                    Stored::Unknown
-                };
-                let slot = Slot {
-                    value,
-                    dirty: true,
-                    stored,
-                };
-                self.slots.insert(entry, slot);
-            }
-        }
+    /// Caches a slot for an entry not in the cache: changed, when state
+    /// is durable (the store may hold an older version, unless it is new).
+    fn insert(&mut self, entry: Vec<u8>, value: Option<Vec<u8>>) {
+        let durable = self.checkpointer.is_some();
+        let stored = match durable && self.may_be_stored {
+            true => Stored::Unknown,
+            false => Stored::Absent,
+        };
+        let slot = Slot {
+            value,
+            dirty: durable,
+            stored,
+        };
+        self.slots.insert(entry, slot);
     }
 
     /// Every entry with a value under `prefix`, from `from` on and before

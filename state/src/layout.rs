@@ -124,6 +124,19 @@ pub fn write_key(out: &mut Vec<u8>, key: &[u8]) {
     out.extend_from_slice(key);
 }
 
+/// Appends `key`, encoded, with its length before it (as [`write_key`]).
+pub fn write_encoded_key<K: serde::Serialize + ?Sized>(
+    out: &mut Vec<u8>,
+    key: &K,
+) -> Result<usize, StoreError> {
+    let at = out.len();
+    write_key(out, &[]);
+    crate::codec::encode_into(key, out)?;
+    let len = out.len() - at - 4;
+    out[at..at + 4].copy_from_slice(&(len as u32).to_be_bytes());
+    Ok(len)
+}
+
 /// The prefix of every entry of `key` (encoded) in a state: a value's
 /// whole entry, or the prefix of a list's or a map's entries.
 pub fn entry_prefix(step: u64, state: u8, group: u32, key: &[u8]) -> Vec<u8> {

@@ -48,6 +48,23 @@ fn map_keys(entries: &mut Entries, key: &[u8], from: u64) -> Vec<(u64, Vec<u8>)>
         .collect()
 }
 
+/// Sets `entry` to `value`.
+fn put(
+    entries: &mut Entries,
+    entry: Vec<u8>,
+    value: Vec<u8>,
+) -> Result<(), rill_state::StoreError> {
+    entries.put(&entry, |v| {
+        v.extend(value);
+        Ok(())
+    })
+}
+
+/// The value of `entry`.
+fn get(entries: &mut Entries, entry: &[u8]) -> Result<Option<Vec<u8>>, rill_state::StoreError> {
+    entries.get(entry, <[u8]>::to_vec)
+}
+
 /// Stages and prepares epoch `e`, and completes it.
 fn checkpoint(entries: &mut Entries, c: &SharedCheckpointer, e: u64) {
     entries.stage(e).unwrap();
@@ -64,15 +81,15 @@ fn a_map_iterates_in_key_order_from_a_lower_bound_before_and_after_a_resume() {
         let mut entries = Entries::new(Some(c.clone()), 4);
         let mut model: BTreeMap<u64, Vec<u8>> = BTreeMap::new();
         for (i, k) in [50u64, 3, 700, 9, 256, 1, 65536].into_iter().enumerate() {
-            entries.put(map_entry(b"alice", k), vec![i as u8]).unwrap();
+            put(&mut entries, map_entry(b"alice", k), vec![i as u8]).unwrap();
             model.insert(k, vec![i as u8]);
         }
         // Another key's map never shows up in alice's.
-        entries.put(map_entry(b"bob", 5), vec![9]).unwrap();
+        put(&mut entries, map_entry(b"bob", 5), vec![9]).unwrap();
         checkpoint(&mut entries, &c, 0);
         entries.remove(&map_entry(b"alice", 9));
         model.remove(&9);
-        entries.put(map_entry(b"alice", 4), vec![40]).unwrap();
+        put(&mut entries, map_entry(b"alice", 4), vec![40]).unwrap();
         model.insert(4, vec![40]);
         let want = |model: &BTreeMap<u64, Vec<u8>>, from: u64| -> Vec<(u64, Vec<u8>)> {
             model.range(from..).map(|(k, v)| (*k, v.clone())).collect()
@@ -102,11 +119,14 @@ fn a_map_iterates_in_key_order_from_a_lower_bound_before_and_after_a_resume() {
             "{kind}: resumed"
         );
         assert_eq!(
-            entries.get(&map_entry(b"alice", 9)).unwrap(),
+            get(&mut entries, &map_entry(b"alice", 9)).unwrap(),
             None,
             "{kind}: removed"
         );
-        assert_eq!(entries.get(&map_entry(b"bob", 5)).unwrap(), Some(vec![9]));
+        assert_eq!(
+            get(&mut entries, &map_entry(b"bob", 5)).unwrap(),
+            Some(vec![9])
+        );
         // A removal after the resume hides the stored entry at once.
         entries.remove(&map_entry(b"alice", 700));
         model.remove(&700);
@@ -130,12 +150,8 @@ fn timers_sort_by_time_within_a_group_and_a_range_finds_the_due_ones() {
             (10, b"a"),
             (99, b"z"),
         ] {
-            entries
-                .put(
-                    layout::timer_entry(STEP, 0, EVENT_TIMER, time, key),
-                    Vec::new(),
-                )
-                .unwrap();
+            let timer = layout::timer_entry(STEP, 0, EVENT_TIMER, time, key);
+            put(&mut entries, timer, Vec::new()).unwrap();
         }
         checkpoint(&mut entries, &c, 0);
         let prefix = layout::timer_prefix(STEP, 0, EVENT_TIMER);
@@ -164,7 +180,7 @@ fn entries_created_and_removed_in_one_epoch_write_nothing() {
         let c = open(&store, None);
         let mut entries = Entries::new(Some(c.clone()), 100);
         let before = store.scan(b"v", b"", usize::MAX).unwrap().len();
-        entries.put(map_entry(b"k", 1), vec![1]).unwrap();
+        put(&mut entries, map_entry(b"k", 1), vec![1]).unwrap();
         entries.remove(&map_entry(b"k", 1));
         checkpoint(&mut entries, &c, 0);
         assert_eq!(store.scan(b"v", b"", usize::MAX).unwrap().len(), before);
@@ -177,7 +193,7 @@ fn entries_created_and_removed_in_one_epoch_write_nothing() {
 fn a_value_too_large_for_the_store_is_an_error() {
     let mut entries = Entries::new(None, 10);
     let huge = vec![0u8; layout::MOST_VALUE_BYTES + 1];
-    let e = entries.put(map_entry(b"k", 1), huge).unwrap_err();
+    let e = put(&mut entries, map_entry(b"k", 1), huge).unwrap_err();
     assert!(e.to_string().contains("larger than the most"), "{e}");
 }
 
@@ -189,7 +205,7 @@ fn live_entries_are_counted_for_the_step_across_eviction_and_resume() {
         let live = |c: &SharedCheckpointer| c.borrow().keys().get("step").copied();
         let mut entries = Entries::of_step(Some(c.clone()), 2, "step");
         for k in 0..10 {
-            entries.put(map_entry(b"alice", k), vec![1]).unwrap();
+            put(&mut entries, map_entry(b"alice", k), vec![1]).unwrap();
         }
         checkpoint(&mut entries, &c, 0);
         assert_eq!(live(&c), Some(10), "{kind}");
@@ -198,15 +214,17 @@ fn live_entries_are_counted_for_the_step_across_eviction_and_resume() {
         for k in 5..10 {
             entries.remove(&map_entry(b"alice", k));
         }
-        assert!(entries.get(&map_entry(b"alice", 0)).unwrap().is_some());
-        entries.put(map_entry(b"alice", 0), vec![2]).unwrap();
+        assert!(get(&mut entries, &map_entry(b"alice", 0))
+            .unwrap()
+            .is_some());
+        put(&mut entries, map_entry(b"alice", 0), vec![2]).unwrap();
         checkpoint(&mut entries, &c, 1);
         assert_eq!(live(&c), Some(5), "{kind}");
         drop(entries);
         drop(c);
         let c = open(&store, Some(1));
         let mut entries = Entries::of_step(Some(c.clone()), 2, "step");
-        entries.put(map_entry(b"alice", 20), vec![3]).unwrap();
+        put(&mut entries, map_entry(b"alice", 20), vec![3]).unwrap();
         entries.remove(&map_entry(b"alice", 2));
         entries.remove(&map_entry(b"alice", 3));
         checkpoint(&mut entries, &c, 2);

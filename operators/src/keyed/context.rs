@@ -177,7 +177,9 @@ where
         entry.extend_from_slice(&self.keyed.epoch.to_be_bytes());
         entry.extend_from_slice(&n.to_be_bytes());
         *n += 1;
-        self.keyed.entries.put(entry, codec::encode(item)?)
+        self.keyed
+            .entries
+            .put(&entry, |v| codec::encode_into(item, v))
     }
 
     /// The elements, oldest first.
@@ -227,17 +229,15 @@ where
     /// The value at `map_key`.
     pub fn get(&mut self, map_key: &MK) -> Result<Option<MV>, StoreError> {
         let entry = self.entry(map_key)?;
-        self.keyed
-            .entries
-            .get(&entry)?
-            .map(|v| codec::decode(&v))
-            .transpose()
+        self.keyed.entries.get(&entry, codec::decode)?.transpose()
     }
 
     /// Sets `map_key` to `value`.
     pub fn put(&mut self, map_key: &MK, value: &MV) -> Result<(), StoreError> {
         let entry = self.entry(map_key)?;
-        self.keyed.entries.put(entry, codec::encode(value)?)
+        self.keyed
+            .entries
+            .put(&entry, |v| codec::encode_into(value, v))
     }
 
     /// Removes `map_key`.
@@ -309,7 +309,7 @@ where
     fn set(&mut self, kind: TimerKind, time: u64) -> Result<(), StoreError> {
         let entry = self.keyed.timer_entry(self.key, kind, time)?;
         self.keyed.scan.set(kind, time);
-        self.keyed.entries.put(entry, Vec::new())
+        self.keyed.entries.put(&entry, |_| Ok(()))
     }
 
     fn remove(&mut self, kind: TimerKind, time: u64) -> Result<(), StoreError> {

@@ -114,9 +114,11 @@ where
 
     /// The prefix of `key`'s entries in state `state`.
     pub fn prefix(&self, state: u8, key: &K) -> Result<Vec<u8>, StoreError> {
-        let encoded = codec::encode(key)?;
+        let mut prefix = Vec::with_capacity(64);
         let group = self.groups.group_of_key(key).0;
-        Ok(layout::entry_prefix(self.step_id, state, group, &encoded))
+        layout::write_head(&mut prefix, self.step_id, state, group);
+        layout::write_encoded_key(&mut prefix, key)?;
+        Ok(prefix)
     }
 
     /// The entry of `key`'s timer of `kind` at `time`.

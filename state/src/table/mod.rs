@@ -14,7 +14,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::checkpoint::Checkpointer;
-use crate::codec::{decode, encode_into};
+use crate::codec::decode;
 use crate::layout;
 use crate::{KeyGroups, StoreError};
 
@@ -98,7 +98,6 @@ pub struct Table<K, S> {
     epoch: u64,
     /// The durable epoch at which an eviction pass could not make room.
     blocked_at: Option<Option<u64>>,
-    key_buf: Vec<u8>,
 }
 
 impl<K, S> Table<K, S>
@@ -131,7 +130,6 @@ where
             may_be_stored,
             epoch: 0,
             blocked_at: None,
-            key_buf: Vec::new(),
         }
     }
 
@@ -145,16 +143,12 @@ where
         self.cache.len()
     }
 
-    fn prefix_of(&mut self, key: &K) -> Result<Vec<u8>, StoreError> {
-        self.key_buf.clear();
-        encode_into(key, &mut self.key_buf)?;
+    fn prefix_of(&self, key: &K) -> Result<Vec<u8>, StoreError> {
+        let mut prefix = Vec::with_capacity(64);
         let group = self.groups.group_of_key(key).0;
-        Ok(layout::entry_prefix(
-            self.step,
-            self.state,
-            group,
-            &self.key_buf,
-        ))
+        layout::write_head(&mut prefix, self.step, self.state, group);
+        layout::write_encoded_key(&mut prefix, key)?;
+        Ok(prefix)
     }
 
     fn fetch(&mut self, key: &K) -> Result<Entry<S>, StoreError> {

@@ -44,13 +44,8 @@ impl Stager<'_> {
         batch
             .put_with(
                 |k| {
-                    let at = k.len();
                     layout::write_head(k, step, state, group);
-                    layout::write_key(k, &[]);
-                    encode_into(key, k)?;
-                    let key_len = k.len() - at - layout::ENTRY_HEAD - 4;
-                    let len_at = at + layout::ENTRY_HEAD;
-                    k[len_at..len_at + 4].copy_from_slice(&(key_len as u32).to_be_bytes());
+                    let key_len = layout::write_encoded_key(k, key)?;
                     k.extend_from_slice(&(!epoch).to_be_bytes());
                     layout::check_sizes(key_len, 0)
                 },
