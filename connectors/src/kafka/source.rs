@@ -381,11 +381,29 @@ pub(crate) fn partition_count<C: ConsumerContext>(
     consumer: &BaseConsumer<C>,
     topic: &str,
 ) -> Result<i32> {
-    let metadata = consumer
-        .fetch_metadata(Some(topic), BROKER_TIMEOUT)
-        .map_err(|e| ConnectorError::kafka(format!("metadata of topic {topic}"), e))?;
-    count_in(&metadata, topic)
+    // Short tries until the broker timeout, serving the client's callbacks
+    // between them: an unreachable broker is reported while the job waits
+    // for it, not once the wait is over.
+    let deadline = Instant::now() + BROKER_TIMEOUT;
+    loop {
+        match consumer.fetch_metadata(Some(topic), METADATA_TRY) {
+            Ok(metadata) => return count_in(&metadata, topic),
+            Err(e) if is_transient(&e) && Instant::now() < deadline => {
+                // Not assigned yet: this only runs the callbacks.
+                let _ = consumer.poll(Duration::ZERO);
+            }
+            Err(e) => {
+                return Err(ConnectorError::kafka(
+                    format!("metadata of topic {topic}"),
+                    e,
+                ))
+            }
+        }
+    }
 }
+
+/// How long one try of [`partition_count`] waits for the broker.
+const METADATA_TRY: Duration = Duration::from_secs(1);
 
 /// The number of partitions of `topic` in `metadata`, or a clear error.
 pub(crate) fn count_in(metadata: &rdkafka::metadata::Metadata, topic: &str) -> Result<i32> {

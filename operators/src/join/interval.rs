@@ -66,9 +66,10 @@ where
     K: Hash + Eq + Clone + Serialize + DeserializeOwned + std::fmt::Debug + 'static,
     T: Serialize + DeserializeOwned,
 {
-    let mut found = cx.map(side).entries_from(&(from, 0))?;
-    found.retain(|((t, _), _)| *t <= to);
-    Ok(found)
+    match to.checked_add(1) {
+        Some(end) => cx.map(side).entries_between(&(from, 0), &(end, 0)),
+        None => cx.map(side).entries_from(&(from, 0)),
+    }
 }
 
 impl<K, L, R> Process2<K, L, R, (L, R), Either<L, R>> for IntervalJoin<L, R>

@@ -50,6 +50,22 @@ where
     }
 }
 
+/// The entries of `state` at or before `time`, in time order.
+fn through<K, O, D, T>(
+    cx: &mut Context<'_, K, O, D>,
+    state: ByTime<T>,
+    time: u64,
+) -> Result<Vec<((u64, u64), T)>, rill_state::StoreError>
+where
+    K: Hash + Eq + Clone + Serialize + DeserializeOwned + std::fmt::Debug + 'static,
+    T: Serialize + DeserializeOwned,
+{
+    match time.checked_add(1) {
+        Some(end) => cx.map(state).entries_between(&(0, 0), &(end, 0)),
+        None => cx.map(state).entries(),
+    }
+}
+
 /// The latest of `versions` (in time order) at or before `time`.
 fn as_of<T: Clone>(versions: &[((u64, u64), T)], time: u64) -> Option<T> {
     let before = versions.partition_point(|((t, _), _)| *t <= time);
@@ -65,9 +81,9 @@ where
     fn on_left(&mut self, cx: &mut Context<'_, K, (V, Option<T>), ()>, v: V) -> LogicResult {
         let t = cx.time();
         if reached(cx.watermark(), t) {
-            let versions = cx.map(self.versions).entries()?;
-            let w = cx.watermark().unwrap_or(t);
-            cx.emit((v, as_of(&versions, w.max(t))));
+            let at = cx.watermark().unwrap_or(t).max(t);
+            let versions = through(cx, self.versions, at)?;
+            cx.emit((v, as_of(&versions, at)));
             return Ok(());
         }
         let id = self.ids.next(cx.epoch());
@@ -93,12 +109,9 @@ where
         if timer.kind != TimerKind::EventTime {
             return Ok(());
         }
-        let versions = cx.map(self.versions).entries()?;
-        let pending = cx.map(self.pending).entries()?;
-        for ((t, id), v) in pending
-            .into_iter()
-            .take_while(|((t, _), _)| *t <= timer.time)
-        {
+        // Only what is due: a hot key's timers do not read all its records.
+        let versions = through(cx, self.versions, timer.time)?;
+        for ((t, id), v) in through(cx, self.pending, timer.time)? {
             cx.emit_at(t, (v, as_of(&versions, t)));
             cx.map(self.pending).remove(&(t, id))?;
         }

@@ -89,9 +89,10 @@ where
     K: Hash + Eq + Clone + Serialize + DeserializeOwned + std::fmt::Debug + 'static,
     T: Serialize + DeserializeOwned,
 {
-    let mut found = cx.map(side).entries_from(&(start, 0))?;
-    found.retain(|((s, _), _)| *s == start);
-    Ok(found)
+    match start.checked_add(1) {
+        Some(end) => cx.map(side).entries_between(&(start, 0), &(end, 0)),
+        None => cx.map(side).entries_from(&(start, 0)),
+    }
 }
 
 impl<L, R> WindowJoin<L, R>

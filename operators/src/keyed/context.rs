@@ -249,21 +249,28 @@ where
 
     /// Every entry in `MK` order.
     pub fn entries(&mut self) -> Result<Vec<(MK, MV)>, StoreError> {
-        self.scan(None)
+        self.scan(None, None)
     }
 
     /// Every entry from `from` (included) on, in `MK` order.
     pub fn entries_from(&mut self, from: &MK) -> Result<Vec<(MK, MV)>, StoreError> {
-        self.scan(Some(from))
+        self.scan(Some(from), None)
     }
 
-    fn scan(&mut self, from: Option<&MK>) -> Result<Vec<(MK, MV)>, StoreError> {
+    /// Every entry from `from` (included) to `end` (excluded), in `MK`
+    /// order: the cost follows the entries found, not the map's size.
+    pub fn entries_between(&mut self, from: &MK, end: &MK) -> Result<Vec<(MK, MV)>, StoreError> {
+        self.scan(Some(from), Some(end))
+    }
+
+    fn scan(&mut self, from: Option<&MK>, end: Option<&MK>) -> Result<Vec<(MK, MV)>, StoreError> {
         let prefix = self.keyed.prefix(self.state, self.key)?;
         let start = match from {
             Some(f) => self.entry(f)?,
             None => prefix.clone(),
         };
-        let found = self.keyed.entries.range(&prefix, &start, None)?;
+        let end = end.map(|e| self.entry(e)).transpose()?;
+        let found = self.keyed.entries.range(&prefix, &start, end.as_deref())?;
         found
             .iter()
             .map(|(entry, v)| {
