@@ -106,6 +106,11 @@ fn cluster(brokers: &str, topics: (&str, &str), state: &Path) -> Vec<Running> {
             let mut command = key_sums(brokers, topics, &state.join("state"));
             command
                 .args(["-n", "2", "-w", "2", "-p", &p.to_string()])
+                // Small epochs: a run between two kills gets through a few
+                // epochs of at most 2,000 records per source worker, not a
+                // share of the input that grows as the engine gets faster
+                // (20 kills must land before the input ends).
+                .args(["--epoch-max-records", "2000"])
                 .arg("--hosts")
                 .arg(&hosts);
             Running::spawn_logging(command, LOG)

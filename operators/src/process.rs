@@ -652,5 +652,6 @@ where
         owned,
         epoch: 0,
         scan: Default::default(),
+        buf: Vec::new(),
     })
 }

@@ -23,6 +23,9 @@ use crate::process2::Process2;
 /// Records or versions of one key: (event time, id) → value.
 type ByTime<T> = MapState<(u64, u64), T>;
 
+/// Entries of a [`ByTime`] state, in time order.
+type Timed<T> = Vec<((u64, u64), T)>;
+
 /// A stream-table join's logic and states.
 pub struct TableJoin<V, T> {
     pending: ByTime<V>,
@@ -55,7 +58,7 @@ fn through<K, O, D, T>(
     cx: &mut Context<'_, K, O, D>,
     state: ByTime<T>,
     time: u64,
-) -> Result<Vec<((u64, u64), T)>, rill_state::StoreError>
+) -> Result<Timed<T>, rill_state::StoreError>
 where
     K: Hash + Eq + Clone + Serialize + DeserializeOwned + std::fmt::Debug + 'static,
     T: Serialize + DeserializeOwned,

@@ -228,23 +228,27 @@ where
 
     /// The value at `map_key`.
     pub fn get(&mut self, map_key: &MK) -> Result<Option<MV>, StoreError> {
-        let entry = self.entry(map_key)?;
-        self.keyed.entries.get(&entry, codec::decode)?.transpose()
+        let sub = |e: &mut Vec<u8>| map_key.write_sort_key(e);
+        (self.keyed).with_entry((self.state, self.key), sub, |entries, entry| {
+            entries.get(entry, codec::decode)?.transpose()
+        })
     }
 
     /// Sets `map_key` to `value`.
     pub fn put(&mut self, map_key: &MK, value: &MV) -> Result<(), StoreError> {
-        let entry = self.entry(map_key)?;
-        self.keyed
-            .entries
-            .put(&entry, |v| codec::encode_into(value, v))
+        let sub = |e: &mut Vec<u8>| map_key.write_sort_key(e);
+        (self.keyed).with_entry((self.state, self.key), sub, |entries, entry| {
+            entries.put(entry, |v| codec::encode_into(value, v))
+        })
     }
 
     /// Removes `map_key`.
     pub fn remove(&mut self, map_key: &MK) -> Result<(), StoreError> {
-        let entry = self.entry(map_key)?;
-        self.keyed.entries.remove(&entry);
-        Ok(())
+        let sub = |e: &mut Vec<u8>| map_key.write_sort_key(e);
+        (self.keyed).with_entry((self.state, self.key), sub, |entries, entry| {
+            entries.remove(entry);
+            Ok(())
+        })
     }
 
     /// Every entry in `MK` order.

@@ -97,6 +97,8 @@ pub(crate) struct Keyed<K> {
     pub owned: Vec<u32>,
     pub epoch: u64,
     pub scan: TimerScan,
+    /// Where point accesses build their entry keys (no allocation each).
+    pub buf: Vec<u8>,
 }
 
 impl<K> Keyed<K>
@@ -121,17 +123,33 @@ where
         Ok(prefix)
     }
 
+    /// Runs `f` on the entries and the entry of `key` in state `state`
+    /// with the sub-key `sub` writes, built in a buffer kept for reuse.
+    pub fn with_entry<R>(
+        &mut self,
+        (state, key): (u8, &K),
+        sub: impl FnOnce(&mut Vec<u8>),
+        f: impl FnOnce(&mut Entries, &[u8]) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
+        let mut entry = std::mem::take(&mut self.buf);
+        entry.clear();
+        let group = self.groups.group_of_key(key).0;
+        layout::write_head(&mut entry, self.step_id, state, group);
+        let result = layout::write_encoded_key(&mut entry, key).and_then(|_| {
+            sub(&mut entry);
+            f(&mut self.entries, &entry)
+        });
+        self.buf = entry;
+        result
+    }
+
     /// The entry of `key`'s timer of `kind` at `time`.
     pub fn timer_entry(&self, key: &K, kind: TimerKind, time: u64) -> Result<Vec<u8>, StoreError> {
-        let encoded = codec::encode(key)?;
         let group = self.groups.group_of_key(key).0;
-        Ok(layout::timer_entry(
-            self.step_id,
-            group,
-            kind.tag(),
-            time,
-            &encoded,
-        ))
+        let mut entry = layout::timer_prefix(self.step_id, group, kind.tag());
+        entry.extend_from_slice(&time.to_be_bytes());
+        layout::write_encoded_key(&mut entry, key)?;
+        Ok(entry)
     }
 
     /// The timers of `kind` due at or before `through`, on this worker's
