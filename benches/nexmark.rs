@@ -5,7 +5,7 @@
 //!
 //! `cargo bench -p rill-benches --bench nexmark -- [q5] [q7] [q8]`
 //! Env: `BENCH_EVENTS` (40,000,000), `BENCH_WORKERS` (`1,2`),
-//! `BENCH_EPOCH_MS` (1000).
+//! `BENCH_EPOCH_MS` (1000), `BENCH_DRIFT_MS` (`--max-watermark-drift`, off).
 
 #[path = "../examples/nexmark/queries.rs"]
 #[allow(dead_code)]
@@ -28,6 +28,10 @@ fn run(query: &str, workers: usize, events: u64) {
         workers,
         epoch_interval: Duration::from_millis(env("BENCH_EPOCH_MS", 1000)),
         state_dir: Some(dir.path().to_owned()),
+        max_watermark_drift: std::env::var("BENCH_DRIFT_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .map(Duration::from_millis),
         ..JobArgs::default()
     };
     let job = Job::new("nexmark", args).expect("flags");

@@ -82,6 +82,12 @@ pub struct JobArgs {
     /// keeps up, at the cost of more, smaller checkpoints.
     #[arg(long, env = "RILL_EPOCH_MAX_RECORDS")]
     pub epoch_max_records: Option<u64>,
+    /// Hold back a source worker whose watermark runs more than this far
+    /// ahead of the least watermark of the same source's other workers in
+    /// its process (e.g. 10s): windows the fast worker opens wait in state
+    /// for the slow one. Off by default.
+    #[arg(long, env = "RILL_MAX_WATERMARK_DRIFT", value_parser = humantime::parse_duration)]
+    pub max_watermark_drift: Option<Duration>,
     /// Serve Prometheus metrics at http://ADDR/metrics.
     #[arg(long, env = "RILL_METRICS_ADDR")]
     pub metrics_addr: Option<String>,
@@ -154,6 +160,7 @@ impl Default for JobArgs {
             state_copy_interval: Duration::from_secs(60),
             epoch_interval: Duration::from_secs(1),
             epoch_max_records: None,
+            max_watermark_drift: None,
             metrics_addr: None,
             dead_letter_topic: None,
             stop_at_end: false,

@@ -26,6 +26,8 @@ pub(crate) struct ProcessShared {
     pub stop: StopHandle,
     /// The job's key groups (from the state, once it exists).
     pub key_groups: KeyGroups,
+    /// The latest watermark of each source worker (for alignment).
+    pub source_marks: crate::source::align::SourceMarks,
     abort: AtomicBool,
     error: Mutex<Option<Error>>,
 }
@@ -46,6 +48,7 @@ impl ProcessShared {
             writer,
             stop,
             key_groups,
+            source_marks: Default::default(),
             abort: AtomicBool::new(false),
             error: Mutex::new(None),
         }

@@ -139,6 +139,10 @@ pub(crate) fn source_stream<'s, D: 'static>(
     let step = step.to_owned();
     let interval = ctx.shared.args.epoch_interval;
     let max_records = ctx.shared.args.epoch_max_records;
+    let drift = (ctx.shared.args.max_watermark_drift).map(|d| d.as_millis() as u64);
+    if drift.is_some() {
+        ctx.shared.source_marks.join(&step, ctx.index);
+    }
     let worker = ctx.worker_label();
     let out_counter = ctx
         .shared
@@ -204,6 +208,14 @@ pub(crate) fn source_stream<'s, D: 'static>(
                 activator.activate_after(BEHIND_RECHECK);
                 return;
             }
+            // Too far ahead of another worker of this source in event time.
+            let marks = &ctx.shared.source_marks;
+            if drift.is_some_and(|d| marks.ahead(&step, me, driver.watermark(), d))
+                && !ctx.shared.stop.is_stopping()
+            {
+                activator.activate_after(BEHIND_RECHECK);
+                return;
+            }
             // A graceful stop ends the input here, exactly as a bounded
             // source's end does (its positions go into the last checkpoint).
             let polled = if ctx.shared.stop.is_stopping() {
@@ -231,6 +243,8 @@ pub(crate) fn source_stream<'s, D: 'static>(
                     if let Err(e) = close(epoch, &mut driver, held) {
                         ctx.shared.fail(e);
                     }
+                    // Its last mark must not hold the other workers back.
+                    ctx.shared.source_marks.leave(&step, me);
                     caps = None;
                 }
                 Ok(Polled::CloseEpoch) => {

@@ -1,6 +1,7 @@
 //! Sources: a generic timely source operator that closes epochs, plus the
 //! drivers that fill it (Kafka, in-memory, JSON-lines files).
 
+pub(crate) mod align;
 mod driver;
 mod event_clock;
 mod generated;
