@@ -10,16 +10,13 @@ use std::hash::Hash;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::{reached, Ids};
-use crate::keyed::{Context, MapState, SideOutput, States, Timer, TimerKind, TimerState};
+use super::{between, reached, ByTime, Ids};
+use crate::keyed::{Context, SideOutput, States, Timer, TimerKind, TimerState};
 use crate::process::LogicResult;
 use crate::process2::{Either, Process2};
 
 /// One side's records: (event time, id) → record.
-type Side<T> = MapState<(u64, u64), T>;
-
-/// Some of one side's records, with their map keys.
-type Found<T> = Vec<((u64, u64), T)>;
+type Side<T> = ByTime<T>;
 
 /// An interval join's logic and states.
 pub struct IntervalJoin<L, R> {
@@ -52,23 +49,6 @@ where
             late: states.side_output("late"),
             ids: Ids::default(),
         }
-    }
-}
-
-/// The records of `side` at `from ..= to`.
-fn between<K, O, D, T>(
-    cx: &mut Context<'_, K, O, D>,
-    side: Side<T>,
-    from: u64,
-    to: u64,
-) -> Result<Found<T>, rill_state::StoreError>
-where
-    K: Hash + Eq + Clone + Serialize + DeserializeOwned + std::fmt::Debug + 'static,
-    T: Serialize + DeserializeOwned,
-{
-    match to.checked_add(1) {
-        Some(end) => cx.map(side).entries_between(&(from, 0), &(end, 0)),
-        None => cx.map(side).entries_from(&(from, 0)),
     }
 }
 

@@ -59,3 +59,34 @@ impl Ids {
 pub(crate) fn reached(w: Option<u64>, time: u64) -> bool {
     w.is_some_and(|w| w >= time)
 }
+
+/// State keyed by (event time, id): a join's records, or a table's
+/// versions.
+pub(crate) type ByTime<T> = crate::keyed::MapState<(u64, u64), T>;
+
+/// Entries of a [`ByTime`] state, in time order.
+pub(crate) type Timed<T> = Vec<((u64, u64), T)>;
+
+/// The entries of `state` at event times `from..=to`, in time order: the
+/// cost follows what is found, not how much the key holds.
+pub(crate) fn between<K, O, D, T>(
+    cx: &mut crate::keyed::Context<'_, K, O, D>,
+    state: ByTime<T>,
+    from: u64,
+    to: u64,
+) -> Result<Timed<T>, rill_state::StoreError>
+where
+    K: std::hash::Hash
+        + Eq
+        + Clone
+        + Serialize
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug
+        + 'static,
+    T: Serialize + serde::de::DeserializeOwned,
+{
+    match to.checked_add(1) {
+        Some(end) => cx.map(state).entries_between(&(from, 0), &(end, 0)),
+        None => cx.map(state).entries_from(&(from, 0)),
+    }
+}

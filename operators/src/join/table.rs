@@ -15,16 +15,10 @@ use std::hash::Hash;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::{reached, Ids};
-use crate::keyed::{Context, MapState, States, Timer, TimerKind, TimerState};
+use super::{between, reached, ByTime, Ids};
+use crate::keyed::{Context, States, Timer, TimerKind, TimerState};
 use crate::process::LogicResult;
 use crate::process2::Process2;
-
-/// Records or versions of one key: (event time, id) → value.
-type ByTime<T> = MapState<(u64, u64), T>;
-
-/// Entries of a [`ByTime`] state, in time order.
-type Timed<T> = Vec<((u64, u64), T)>;
 
 /// A stream-table join's logic and states.
 pub struct TableJoin<V, T> {
@@ -53,22 +47,6 @@ where
     }
 }
 
-/// The entries of `state` at or before `time`, in time order.
-fn through<K, O, D, T>(
-    cx: &mut Context<'_, K, O, D>,
-    state: ByTime<T>,
-    time: u64,
-) -> Result<Timed<T>, rill_state::StoreError>
-where
-    K: Hash + Eq + Clone + Serialize + DeserializeOwned + std::fmt::Debug + 'static,
-    T: Serialize + DeserializeOwned,
-{
-    match time.checked_add(1) {
-        Some(end) => cx.map(state).entries_between(&(0, 0), &(end, 0)),
-        None => cx.map(state).entries(),
-    }
-}
-
 /// The latest of `versions` (in time order) at or before `time`.
 fn as_of<T: Clone>(versions: &[((u64, u64), T)], time: u64) -> Option<T> {
     let before = versions.partition_point(|((t, _), _)| *t <= time);
@@ -85,7 +63,7 @@ where
         let t = cx.time();
         if reached(cx.watermark(), t) {
             let at = cx.watermark().unwrap_or(t).max(t);
-            let versions = through(cx, self.versions, at)?;
+            let versions = between(cx, self.versions, 0, at)?;
             cx.emit((v, as_of(&versions, at)));
             return Ok(());
         }
@@ -113,8 +91,8 @@ where
             return Ok(());
         }
         // Only what is due: a hot key's timers do not read all its records.
-        let versions = through(cx, self.versions, timer.time)?;
-        for ((t, id), v) in through(cx, self.pending, timer.time)? {
+        let versions = between(cx, self.versions, 0, timer.time)?;
+        for ((t, id), v) in between(cx, self.pending, 0, timer.time)? {
             cx.emit_at(t, (v, as_of(&versions, t)));
             cx.map(self.pending).remove(&(t, id))?;
         }

@@ -10,17 +10,14 @@ use std::hash::Hash;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::{reached, Ids, JoinKind, Joined};
-use crate::keyed::{Context, MapState, SideOutput, States, Timer, TimerKind, TimerState};
+use super::{between, reached, ByTime, Ids, JoinKind, Joined};
+use crate::keyed::{Context, SideOutput, States, Timer, TimerKind, TimerState};
 use crate::process::LogicResult;
 use crate::process2::{Either, Process2};
 use crate::window::Windows;
 
 /// One side's records: (window start, id) → (event time, record).
-type Side<T> = MapState<(u64, u64), (u64, T)>;
-
-/// Some of one side's records, with their map keys.
-type Found<T> = Vec<((u64, u64), (u64, T))>;
+type Side<T> = ByTime<(u64, T)>;
 
 /// A windowed join's logic and states.
 pub struct WindowJoin<L, R> {
@@ -79,22 +76,6 @@ where
     }
 }
 
-/// The records of `side` in the window starting at `start`.
-fn in_window<K, O, D, T>(
-    cx: &mut Context<'_, K, O, D>,
-    side: Side<T>,
-    start: u64,
-) -> Result<Found<T>, rill_state::StoreError>
-where
-    K: Hash + Eq + Clone + Serialize + DeserializeOwned + std::fmt::Debug + 'static,
-    T: Serialize + DeserializeOwned,
-{
-    match start.checked_add(1) {
-        Some(end) => cx.map(side).entries_between(&(start, 0), &(end, 0)),
-        None => cx.map(side).entries_from(&(start, 0)),
-    }
-}
-
 impl<L, R> WindowJoin<L, R>
 where
     L: Serialize + DeserializeOwned + Clone + 'static,
@@ -124,7 +105,7 @@ where
                 continue;
             }
             any = true;
-            for (_, (_, other)) in in_window(cx, theirs, start)? {
+            for (_, (_, other)) in between(cx, theirs, start, start)? {
                 cx.emit(pair(record.clone(), other));
             }
             let id = self.ids.next(cx.epoch());
@@ -185,8 +166,8 @@ where
         else {
             return Ok(());
         };
-        let lefts = in_window(cx, self.lefts, start)?;
-        let rights = in_window(cx, self.rights, start)?;
+        let lefts = between(cx, self.lefts, start, start)?;
+        let rights = between(cx, self.rights, start, start)?;
         let unmatched = |mine: bool, theirs: bool| !theirs && mine;
         let emit_lefts = self.kind != JoinKind::Inner;
         let emit_rights = self.kind == JoinKind::Outer;
