@@ -181,6 +181,25 @@ pub fn produce_timed<'a>(
     producer.flush(TIMEOUT).expect("flush the test producer");
 }
 
+/// Produces `(partition, key, value)` records to `topic`, each as its own
+/// batch (acknowledged before the next is sent). Tansu reports the high
+/// watermark of a partition whose last batch holds one record exactly.
+pub fn produce_at<'a>(
+    brokers: &str,
+    topic: &str,
+    records: impl IntoIterator<Item = (i32, &'a [u8], &'a [u8])>,
+) {
+    let producer = test_producer(brokers);
+    for (partition, key, value) in records {
+        let record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(topic)
+            .payload(value)
+            .key(key)
+            .partition(partition);
+        send(&producer, topic, record);
+        producer.flush(TIMEOUT).expect("flush the test producer");
+    }
+}
+
 fn test_producer(brokers: &str) -> BaseProducer {
     ClientConfig::new()
         .set("bootstrap.servers", brokers)
