@@ -4,9 +4,9 @@
 //!   worker index, `assign()`, no consumer-group rebalancing) and a Kafka sink
 //!   writer (idempotent producer, flushed at epoch close), plus the dead-letter
 //!   writer for records that fail to decode.
-//! - [`format`]: how keys and values become bytes: [`Json`], [`Bincode`],
+//! - [`format`](mod@format): how keys and values become bytes: [`Json`], [`Bincode`],
 //!   [`Raw`] (bytes or UTF-8 text), and [`KafkaKey`] for record keys.
-//! - [`file`]: a JSON-lines file reader for demos and tests.
+//! - [`file`](mod@file): a JSON-lines file reader for demos and tests.
 //!
 //! Nothing here knows about timely: the engine wraps these readers and writers
 //! into dataflow operators.

@@ -9,6 +9,7 @@ mod client_log;
 mod commit;
 mod dead_letter;
 mod landed;
+mod partition;
 mod read_all;
 mod sink;
 mod source;

@@ -50,7 +50,7 @@ pub struct PrepareStats {
     pub versions: u64,
 }
 
-/// A batch being written: what [`Checkpointer::finish_prepare`] records.
+/// A batch being written: what [`Checkpointer::finish_prepare`](super::Checkpointer::finish_prepare) records.
 #[derive(Debug)]
 pub struct PendingPrepare {
     pub(super) stats: PrepareStats,
