@@ -10,7 +10,10 @@
 //! Prints records/s for each and the ratio Rill / raw. Run with
 //! `scripts/test-broker.sh start && KAFKA_BOOTSTRAP=127.0.0.1:19092 cargo bench -p rill-benches`.
 //! `BENCH_ONLY=metrics` times the 2-worker job without and with a served,
-//! scraped `/metrics`, `BENCH_ROUNDS` (2) alternating pairs.
+//! scraped `/metrics`, `BENCH_ROUNDS` (2) alternating pairs, and prints
+//! the CPU time the process spent per million records as well: the
+//! broker shares the machine, so wall-clock rates vary by ~10% between
+//! runs of one mode, the job's own CPU time much less.
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
@@ -21,6 +24,17 @@ use rill::testing::kafka::{bootstrap, create_topic, produce, unique_topic};
 use std::time::{Duration, Instant};
 
 const PARTITIONS: i32 = 4;
+
+/// CPU time (user + system) this process has used, all threads.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").expect("read /proc/self/stat");
+    // Fields after the command name (which ends at the last ')'):
+    // state is field 3; utime and stime are fields 14 and 15.
+    let rest = &stat[stat.rfind(')').expect("a /proc stat line") + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    ticks as f64 / rustix::param::clock_ticks_per_second() as f64
+}
 
 fn raw_loop(brokers: &str, input: &str, output: &str, records: usize) -> anyhow::Result<Duration> {
     let consumer: BaseConsumer = ClientConfig::new()
@@ -72,18 +86,19 @@ fn raw_loop(brokers: &str, input: &str, output: &str, records: usize) -> anyhow:
 }
 
 fn rill_job(brokers: &str, input: &str, output: &str, workers: usize) -> anyhow::Result<Duration> {
-    rill_job_with(brokers, input, output, workers, None)
+    Ok(rill_job_with(brokers, input, output, workers, None)?.0)
 }
 
-/// The pass-through job; with `metrics`, serving `/metrics` there while a
-/// scraper reads it every second (as Prometheus would).
+/// The pass-through job's wall-clock and CPU time (seconds); with
+/// `metrics`, serving `/metrics` there while a scraper reads it every
+/// second (as Prometheus would).
 fn rill_job_with(
     brokers: &str,
     input: &str,
     output: &str,
     workers: usize,
     metrics: Option<String>,
-) -> anyhow::Result<Duration> {
+) -> anyhow::Result<(Duration, f64)> {
     let args = JobArgs {
         workers,
         brokers: Some(brokers.to_owned()),
@@ -111,23 +126,24 @@ fn rill_job_with(
         })
     });
     let (input, output) = (input.to_owned(), output.to_owned());
-    let start = Instant::now();
+    let (start, cpu) = (Instant::now(), cpu_seconds());
     rill::Job::new("bench-passthrough", args)?.run(move |flow| {
         flow.kafka_source::<Option<Vec<u8>>, Vec<u8>>(&input, Raw)
             .kafka_sink(&output, Raw);
     })?;
-    let took = start.elapsed();
+    let (took, cpu) = (start.elapsed(), cpu_seconds() - cpu);
     done.store(true, std::sync::atomic::Ordering::SeqCst);
     if let Some(scrapes) = scraper.map(|s| s.join().unwrap_or(0)) {
         println!("  ({scrapes} scrapes of /metrics during the run)");
     }
-    Ok(took)
+    Ok((took, cpu))
 }
 
 /// Metrics served and scraped vs not, 2 workers, alternating runs.
 fn metrics_cost(brokers: &str, input: &str, records: usize) -> anyhow::Result<()> {
-    let rate = |d: Duration| records as f64 / d.as_secs_f64();
-    let (mut off, mut on) = (Vec::new(), Vec::new());
+    let millions = records as f64 / 1e6;
+    // (records/s, CPU seconds per million records) per run, off and on.
+    let mut runs: [Vec<(f64, f64)>; 2] = Default::default();
     let rounds: usize = std::env::var("BENCH_ROUNDS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -146,25 +162,26 @@ fn metrics_cost(brokers: &str, input: &str, records: usize) -> anyhow::Result<()
                 let l = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
                 l.local_addr().expect("an address").to_string()
             });
-            let d = rill_job_with(brokers, input, &out, 2, addr)?;
+            let (d, cpu) = rill_job_with(brokers, input, &out, 2, addr)?;
+            let run = (records as f64 / d.as_secs_f64(), cpu / millions);
             println!(
-                "metrics {}: {:>10.0} records/s ({d:.2?})",
+                "metrics {}: {:>10.0} records/s ({d:.2?}), {:.3} CPU s per million records",
                 if serve { "on " } else { "off" },
-                rate(d)
+                run.0,
+                run.1
             );
-            if serve {
-                on.push(rate(d))
-            } else {
-                off.push(rate(d))
-            }
+            runs[usize::from(serve)].push(run);
         }
     }
-    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    let mean =
+        |v: &[(f64, f64)], f: fn(&(f64, f64)) -> f64| v.iter().map(f).sum::<f64>() / v.len() as f64;
+    let [off, on] = &runs;
     println!(
-        "metrics on / off: {:.0} / {:.0} records/s = {:.3}",
-        mean(&on),
-        mean(&off),
-        mean(&on) / mean(&off)
+        "metrics on / off: {:.0} / {:.0} records/s = {:.3}; CPU per record on / off = {:.3}",
+        mean(on, |r| r.0),
+        mean(off, |r| r.0),
+        mean(on, |r| r.0) / mean(off, |r| r.0),
+        mean(on, |r| r.1) / mean(off, |r| r.1)
     );
     Ok(())
 }
